@@ -1,0 +1,112 @@
+package scanjob
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+	"time"
+)
+
+// ImageType is the HSS image_type of a batch-scan request.
+type ImageType string
+
+// The image types HSS accepts for SWR batch scans. instance_image addresses
+// SWR Enterprise Edition instances and needs an instance id on every item.
+const (
+	PrivateImage  ImageType = "private_image"
+	SharedImage   ImageType = "shared_image"
+	InstanceImage ImageType = "instance_image"
+)
+
+// Target says which HSS tenant scans an image. Every item of one HSS call
+// shares a Target, so it is part of the batch key.
+type Target struct {
+	// Region is the Huawei Cloud region id, e.g. cn-north-4. It selects the
+	// endpoint and is sent in the region header.
+	Region string `json:"region" yaml:"region" koanf:"region" validate:"required,max=128"`
+	// ProjectID is the tenant project id in the request path.
+	ProjectID string `json:"project_id" yaml:"project_id" koanf:"project_id" validate:"required,max=256"`
+	// EnterpriseProjectID is sent as the enterprise_project_id query
+	// parameter when set; HSS defaults it to "0".
+	EnterpriseProjectID string `json:"enterprise_project_id,omitempty" yaml:"enterprise_project_id" koanf:"enterprise_project_id" validate:"omitempty,max=256"`
+	// ImageType is the request's image_type.
+	ImageType ImageType `json:"image_type" yaml:"image_type" koanf:"image_type" validate:"required,oneof=private_image shared_image instance_image"`
+}
+
+// Key is a stable string naming the target, used to group batches.
+func (t Target) Key() string {
+	return t.Region + "|" + t.ProjectID + "|" + t.EnterpriseProjectID + "|" + string(t.ImageType)
+}
+
+// Job is one pushed image tag that HSS must scan.
+type Job struct {
+	// Receiver is the name of the webhook receiver (or NATS intake) that
+	// accepted the event.
+	Receiver string `json:"receiver" validate:"required,max=64"`
+	// Registry is the sender's format, e.g. harbor or distribution.
+	Registry string `json:"registry" validate:"required,max=64"`
+	// RegistryHost is the registry host as the sender named it, if it did.
+	RegistryHost string `json:"registry_host,omitempty" validate:"max=256"`
+	// Namespace is the SWR organization: the first path segment of the
+	// repository.
+	Namespace string `json:"namespace" validate:"required,min=1,max=64"`
+	// Image is the rest of the repository path after the namespace.
+	Image string `json:"image_name" validate:"required,min=1,max=128"`
+	// Tag is the pushed tag; HSS addresses an image by tag (image_version),
+	// so a push without one is not a job.
+	Tag string `json:"image_version" validate:"required,min=1,max=128"`
+	// Digest is the manifest digest when the registry sent one. HSS does not
+	// take it; it makes the message id tell apart re-pushes of a tag.
+	Digest string `json:"digest,omitempty" validate:"max=256"`
+	// InstanceID and InstanceURL address an SWR Enterprise Edition instance.
+	InstanceID  string `json:"instance_id,omitempty" validate:"required_if=Target.ImageType instance_image,max=128"`
+	InstanceURL string `json:"instance_url,omitempty" validate:"max=256"`
+	// Target is where HSS scans it.
+	Target Target `json:"target"`
+	// EventID is the sender's delivery or event id, for tracing.
+	EventID string `json:"event_id,omitempty" validate:"max=256"`
+	// PushedAt is when the registry says the push happened (zero if it did
+	// not say); AcceptedAt is when the bridge stored the job. Both feed the
+	// push-to-scan latency metric.
+	PushedAt   time.Time `json:"pushed_at,omitzero"`
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
+}
+
+// Repository is the full repository path, namespace/image.
+func (j Job) Repository() string { return j.Namespace + "/" + j.Image }
+
+// Ref is the human-readable image reference, for logs and answers.
+func (j Job) Ref() string {
+	ref := j.Repository() + ":" + j.Tag
+	if j.Digest != "" {
+		ref += "@" + j.Digest
+	}
+	return ref
+}
+
+// ID is a stable hash of what makes two jobs the same push: the receiver,
+// the target, the repository, the tag and the digest. The queue uses it as
+// Nats-Msg-Id, so a registry that retries a delivery (distribution retries
+// the same event until it gets a 2xx) produces one stored job. Times and
+// event ids are left out on purpose: they change between retries of some
+// senders.
+func (j Job) ID() string {
+	h := sha256.New()
+	for _, s := range []string{j.Receiver, j.Target.Key(), j.Namespace, j.Image, j.Tag, j.Digest, j.InstanceID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// ItemKey names the HSS item a job becomes. Jobs with the same ItemKey in
+// one batch collapse into one image_info_list entry (two digests pushed
+// under one tag are one scan of that tag).
+func (j Job) ItemKey() string {
+	return strings.Join([]string{j.Namespace, j.Image, j.Tag, j.InstanceID, j.InstanceURL}, "\x00")
+}
+
+// BatchKey groups jobs that may share one HSS call and one namespace batch:
+// the target (region, project, enterprise project, image type) and the
+// namespace.
+func (j Job) BatchKey() string { return j.Target.Key() + "|" + j.Namespace }

@@ -1,0 +1,87 @@
+package scanjob
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func validJob() Job {
+	return Job{
+		Receiver: "harbor-prod", Registry: "harbor", Namespace: "library", Image: "nginx", Tag: "1.25",
+		Target: Target{Region: "cn-north-4", ProjectID: "0123456789abcdef", ImageType: PrivateImage},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Job)
+		wantErr string // substring; empty means valid
+	}{
+		{"a complete private image job is valid", func(*Job) {}, ""},
+		{"namespace at the 64-character limit is valid", func(j *Job) { j.Namespace = strings.Repeat("n", 64) }, ""},
+		{"namespace over 64 characters names the field and the limit", func(j *Job) { j.Namespace = strings.Repeat("n", 65) }, "namespace"},
+		{"an empty tag is refused", func(j *Job) { j.Tag = "" }, "image_version is required"},
+		{"an image name over 128 characters is refused", func(j *Job) { j.Image = strings.Repeat("i", 129) }, "image_name"},
+		{"multibyte names are counted in characters, not bytes", func(j *Job) { j.Image = strings.Repeat("é", 128) }, ""},
+		{"an instance image needs an instance id", func(j *Job) { j.Target.ImageType = InstanceImage }, "instance_id is required"},
+		{"an instance url over 256 characters is refused", func(j *Job) { j.InstanceURL = strings.Repeat("u", 257) }, "instance_url"},
+		{"an unknown image type is refused", func(j *Job) { j.Target.ImageType = "local_image" }, "target.image_type"},
+		{"a missing region is refused", func(j *Job) { j.Target.Region = "" }, "target.region is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := validJob()
+			tt.mutate(&j)
+			err := j.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Validate() = %v, want error containing %q", err, tt.wantErr)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %T does not wrap *FieldError", err)
+			}
+		})
+	}
+}
+
+func TestIDIsStableAndDiscriminating(t *testing.T) {
+	a := validJob()
+	b := validJob()
+	b.EventID = "another-delivery"
+	if a.ID() != b.ID() {
+		t.Fatal("a retried delivery with a new event id must keep the job id")
+	}
+	c := validJob()
+	c.Digest = "sha256:abc"
+	if a.ID() == c.ID() {
+		t.Fatal("a re-push with a new digest must get a new job id")
+	}
+	d := validJob()
+	d.Target.ProjectID = "other"
+	if a.ID() == d.ID() {
+		t.Fatal("the same image for another HSS project must get a new job id")
+	}
+}
+
+func TestSplitRepository(t *testing.T) {
+	tests := []struct{ repo, ns, image string }{
+		{"library/nginx", "library", "nginx"},
+		{"team/sub/app", "team", "sub/app"},
+		{"/team/app/", "team", "app"},
+		{"alpine", "", "alpine"},
+	}
+	for _, tt := range tests {
+		ns, image := SplitRepository(tt.repo)
+		if ns != tt.ns || image != tt.image {
+			t.Errorf("SplitRepository(%q) = %q, %q; want %q, %q", tt.repo, ns, image, tt.ns, tt.image)
+		}
+	}
+}
