@@ -1,0 +1,16 @@
+// Package handlers is the HTTP face of the bridge: the webhook route, the
+// receivers behind it (name → format, auth, HSS target), the answers a
+// registry gets, and the health and readiness probes.
+//
+// The path of one webhook is: receiver lookup → authenticate the raw body →
+// decode with the receiver's format (package formats) → normalize each push
+// into a scanjob.Job → validate every job against the HSS limits → publish
+// every job and wait for the store → 202. Nothing is published unless every
+// job of the body is valid, and 202 is never sent before every job is
+// stored (the false-200 loss of argo-events#3448 is what this order avoids).
+//
+// handlers depends on the queue only through the Publisher interface below,
+// so tests can drive it without NATS where that is the point, and the real
+// JetStream publisher where it is not. It must not import hssclient or
+// cmd/bridge.
+package handlers

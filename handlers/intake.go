@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/scan-bridge/scan-bridge/scanjob"
+)
+
+// Publisher stores jobs durably.
+type Publisher interface {
+	// Publish returns nil only once the job is stored (the JetStream
+	// PubAck arrived). duplicate reports that an identical job was
+	// already stored within the duplicate window. Safe for concurrent use.
+	Publish(ctx context.Context, job scanjob.Job) (duplicate bool, err error)
+}
+
+// intake turns one authenticated body into stored jobs. It is shared by
+// the HTTP route and the NATS intake, so both answer the same way.
+type intake struct {
+	pub     Publisher
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+	// publishTimeout bounds the wait for the store, so a sender is told
+	// 503 (and retries) rather than left hanging when NATS is down.
+	publishTimeout time.Duration
+}
+
+// process decodes, validates and stores. It returns the HTTP status and the
+// answer; it changes nothing unless every job of the body is valid.
+func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body []byte, reqID string) (int, Answer) {
+	log := in.log.With("receiver", r.cfg.Name, "request_id", reqID)
+	ans := Answer{Receiver: r.cfg.Name, RequestID: reqID}
+
+	res, err := r.decode(body, h)
+	if err != nil {
+		log.Info("webhook refused", "reason", "malformed", "error", err)
+		in.metrics.webhook(r.cfg.Name, "malformed")
+		ans.Status, ans.Reason = "error", fmt.Sprintf("body is not a %s event: %v", r.cfg.Format, err)
+		return http.StatusBadRequest, ans
+	}
+	for _, s := range res.Skipped {
+		ans.Skipped = append(ans.Skipped, SkipAnswer{Ref: s.Ref, Reason: s.Reason})
+	}
+
+	jobs := make([]scanjob.Job, 0, len(res.Pushes))
+	accepted := in.now().UTC()
+	for _, p := range res.Pushes {
+		j, skip := r.job(p)
+		if skip != "" {
+			ans.Skipped = append(ans.Skipped, SkipAnswer{Ref: p.Repository + ":" + p.Tag, Reason: skip})
+			continue
+		}
+		j.AcceptedAt = accepted
+		if err := j.Validate(); err != nil {
+			ans.Errors = append(ans.Errors, fmt.Sprintf("%s: %s", j.Ref(), joinLines(err)))
+			continue
+		}
+		jobs = append(jobs, j)
+	}
+	if len(ans.Errors) > 0 {
+		log.Info("webhook refused", "reason", "invalid", "errors", ans.Errors)
+		in.metrics.webhook(r.cfg.Name, "invalid")
+		ans.Status, ans.Reason = "error", "a job breaks an HSS field limit; nothing was stored"
+		return http.StatusBadRequest, ans
+	}
+	if len(jobs) == 0 {
+		ans.Status, ans.Reason = "ignored", "no tagged image push in this event"
+		if len(ans.Skipped) == 1 {
+			ans.Reason = ans.Skipped[0].Reason
+		}
+		log.Debug("webhook ignored", "reason", ans.Reason)
+		in.metrics.webhook(r.cfg.Name, "ignored")
+		return http.StatusOK, ans
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, in.publishTimeout)
+	defer cancel()
+	for _, j := range jobs {
+		dup, err := in.pub.Publish(pctx, j)
+		if err != nil {
+			// Jobs stored before this one stay stored; the sender's retry
+			// is deduplicated by their message ids.
+			log.Warn("store failed", "job_id", j.ID(), "image", j.Ref(), "error", err)
+			in.metrics.webhook(r.cfg.Name, "unavailable")
+			ans.Status, ans.Reason, ans.Jobs = "error", "the queue could not store the job; retry later", nil
+			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+				ans.Reason = "request cancelled"
+			}
+			return http.StatusServiceUnavailable, ans
+		}
+		log.Info("job stored", "job_id", j.ID(), "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID)
+		ans.Jobs = append(ans.Jobs, JobAnswer{ID: j.ID(), Image: j.Ref(), Duplicate: dup})
+	}
+	in.metrics.webhook(r.cfg.Name, "accepted")
+	ans.Status = "accepted"
+	return http.StatusAccepted, ans
+}
+
+// joinLines flattens errors.Join output into one line for an answer.
+func joinLines(err error) string {
+	var u interface{ Unwrap() []error }
+	if !errors.As(err, &u) {
+		return err.Error()
+	}
+	s := ""
+	for i, e := range u.Unwrap() {
+		if i > 0 {
+			s += "; "
+		}
+		s += e.Error()
+	}
+	return s
+}

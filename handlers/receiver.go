@@ -1,0 +1,103 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/scan-bridge/scan-bridge/handlers/formats"
+	"github.com/scan-bridge/scan-bridge/scanjob"
+)
+
+// ReceiverConfig is one webhook endpoint, POST /webhooks/{name}.
+type ReceiverConfig struct {
+	// Name is the path segment; letters, digits, '-' and '_'.
+	Name string `koanf:"name" json:"name"`
+	// Format is the sender's payload format, one of formats.Names().
+	Format string `koanf:"format" json:"format"`
+	// Auth says how the sender proves itself.
+	Auth AuthConfig `koanf:"auth" json:"auth"`
+	// Target is the HSS tenant its images are scanned in. Empty fields
+	// take the deployment defaults (hss.region, hss.project_id, ...).
+	Target scanjob.Target `koanf:"target" json:"target"`
+	// InstanceID and InstanceURL name the SWR Enterprise Edition instance
+	// for instance_image targets. InstanceURL defaults to the host the
+	// payload names.
+	InstanceID  string `koanf:"instance_id" json:"instance_id,omitempty"`
+	InstanceURL string `koanf:"instance_url" json:"instance_url,omitempty"`
+	// DefaultNamespace is used for repositories with a single path
+	// segment (e.g. "alpine" on a plain distribution registry), which
+	// have no SWR organization of their own.
+	DefaultNamespace string `koanf:"default_namespace" json:"default_namespace,omitempty"`
+}
+
+var receiverName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// receiver is a checked ReceiverConfig ready to serve.
+type receiver struct {
+	cfg    ReceiverConfig
+	decode formats.Decoder
+	auth   verifier
+}
+
+func newReceiver(c ReceiverConfig) (*receiver, error) {
+	var errs []error
+	if !receiverName.MatchString(c.Name) {
+		errs = append(errs, fmt.Errorf("name %q: use 1-64 letters, digits, '-' or '_'", c.Name))
+	}
+	decode, ok := formats.Lookup(c.Format)
+	if !ok {
+		errs = append(errs, fmt.Errorf("format %q: unknown, use one of %s", c.Format, strings.Join(formats.Names(), ", ")))
+	}
+	if err := validate.Struct(c.Auth); err != nil {
+		errs = append(errs, fmt.Errorf("auth: %w", err))
+	}
+	auth, err := newVerifier(c.Auth)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("auth: %w", err))
+	}
+	if err := c.Target.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("target: %w", err))
+	}
+	if c.Target.ImageType == scanjob.InstanceImage && c.InstanceID == "" {
+		errs = append(errs, errors.New("instance_id is required for image_type instance_image"))
+	}
+	if len(c.DefaultNamespace) > 64 {
+		errs = append(errs, errors.New("default_namespace is over the HSS limit of 64 characters"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("receiver %q: %w", c.Name, err)
+	}
+	return &receiver{cfg: c, decode: decode, auth: auth}, nil
+}
+
+// job normalizes one decoded push into a job for this receiver. A
+// repository without a namespace and without a default is reported as
+// skipped, not refused: the sender cannot fix it, the bridge's config can.
+func (r *receiver) job(p formats.Push) (scanjob.Job, string) {
+	ns, image := scanjob.SplitRepository(p.Repository)
+	if ns == "" {
+		if r.cfg.DefaultNamespace == "" {
+			return scanjob.Job{}, "repository has no namespace and the receiver sets no default_namespace"
+		}
+		ns = r.cfg.DefaultNamespace
+	}
+	j := scanjob.Job{
+		Receiver:     r.cfg.Name,
+		Registry:     r.cfg.Format,
+		RegistryHost: p.Host,
+		Namespace:    ns,
+		Image:        image,
+		Tag:          p.Tag,
+		Digest:       p.Digest,
+		Target:       r.cfg.Target,
+		EventID:      p.EventID,
+		PushedAt:     p.PushedAt,
+	}
+	if r.cfg.Target.ImageType == scanjob.InstanceImage {
+		j.InstanceID = r.cfg.InstanceID
+		j.InstanceURL = firstNonEmpty(r.cfg.InstanceURL, p.InstanceURL)
+	}
+	return j, ""
+}

@@ -1,0 +1,167 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+var validate = validator.New(validator.WithRequiredStructEnabled())
+
+// Config is the HTTP intake's configuration.
+type Config struct {
+	// MaxBodyBytes bounds a webhook body; larger ones get 413. Registry
+	// events are a few KiB; the default 1 MiB leaves room for big envelopes.
+	MaxBodyBytes int64 `koanf:"max_body_bytes" validate:"min=1024"`
+	// PublishTimeout bounds the wait for the store before answering 503.
+	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
+	// Receivers are the webhook endpoints.
+	Receivers []ReceiverConfig `koanf:"receivers"`
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: 1 << 20, PublishTimeout: 10 * time.Second}
+}
+
+// Checker reports whether a dependency is ready to serve.
+type Checker interface {
+	// Ready returns nil when the dependency works now; it must return
+	// quickly (the probe has a short deadline).
+	Ready(ctx context.Context) error
+}
+
+// Options are the server's collaborators.
+type Options struct {
+	Publisher Publisher
+	Logger    *slog.Logger
+	// Registry receives the intake metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// Ready is checked by /readyz (NATS connected, stream reachable).
+	Ready Checker
+	// DryRun is reported by /readyz so nobody mistakes a dry run for the
+	// real thing.
+	DryRun bool
+}
+
+// Server holds the receivers and serves the routes.
+type Server struct {
+	cfg       Config
+	receivers map[string]*receiver
+	in        *intake
+	opts      Options
+}
+
+// New checks every receiver (all errors at once, naming each field) and
+// returns the server.
+func New(cfg Config, opts Options) (*Server, error) {
+	if err := validate.Struct(cfg); err != nil {
+		return nil, fmt.Errorf("http config: %w", err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts}
+	var errs []error
+	for _, rc := range cfg.Receivers {
+		r, err := newReceiver(rc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := s.receivers[rc.Name]; dup {
+			errs = append(errs, fmt.Errorf("receiver %q: defined twice", rc.Name))
+			continue
+		}
+		if rc.Auth.Method == AuthNone {
+			opts.Logger.Warn("receiver accepts unauthenticated webhooks; expose it only on a trusted network", "receiver", rc.Name)
+		}
+		s.receivers[rc.Name] = r
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var m *Metrics
+	if opts.Registry != nil {
+		m = NewMetrics(opts.Registry)
+	}
+	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), metrics: m, now: time.Now, publishTimeout: cfg.PublishTimeout}
+	return s, nil
+}
+
+// Register adds the routes to e: the webhook route, /healthz, /readyz and,
+// when a registry was given, /metrics.
+func (s *Server) Register(e *echo.Echo) {
+	e.Use(middleware.RequestID())
+	e.POST("/webhooks/:receiver", s.webhook)
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/readyz", s.readyz)
+	if s.opts.Registry != nil {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
+	}
+}
+
+// NewEcho returns an Echo instance with the bridge's routes and error
+// handling, ready for http.Server or e.Start.
+func (s *Server) NewEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	s.Register(e)
+	return e
+}
+
+func (s *Server) webhook(c echo.Context) error {
+	start := time.Now()
+	name := c.Param("receiver")
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	r, ok := s.receivers[name]
+	if !ok {
+		s.in.metrics.webhook("", "unknown_receiver")
+		return c.JSON(http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)})
+	}
+	defer func() { s.in.metrics.observe(name, time.Since(start).Seconds()) }()
+
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			s.in.metrics.webhook(name, "too_large")
+			return c.JSON(http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
+				Reason: fmt.Sprintf("body is over %d bytes", s.cfg.MaxBodyBytes)})
+		}
+		return c.JSON(http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
+	}
+	if err := r.auth.verify(c.Request().Header, body); err != nil {
+		s.in.metrics.webhook(name, "unauthorized")
+		s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "remote", c.RealIP())
+		return c.JSON(http.StatusUnauthorized, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: errUnauthorized.Error()})
+	}
+	status, ans := s.in.process(c.Request().Context(), r, c.Request().Header, body, reqID)
+	return c.JSON(status, ans)
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	body := map[string]any{"status": "ready", "dry_run": s.opts.DryRun}
+	if s.opts.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := s.opts.Ready.Ready(ctx); err != nil {
+			body["status"], body["error"] = "not ready", err.Error()
+			return c.JSON(http.StatusServiceUnavailable, body)
+		}
+	}
+	return c.JSON(http.StatusOK, body)
+}
