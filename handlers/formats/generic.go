@@ -1,0 +1,270 @@
+package formats
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// The "generic" format is scan-bridge's own, for senders that are not a
+// registry with a webhook of its own: CI pipelines, release scripts, a
+// registry's event bridge written in a few lines of shell. It is strict on
+// purpose, unlike the registry formats: its senders are scripts written
+// against this spec, and a typo must fail loudly (400) rather than be
+// skipped quietly.
+//
+// A body is either an envelope of one or more events
+//
+//	{"events": [
+//	  {"repository": "team/app", "tag": "1.2.3",
+//	   "digest": "sha256:4f98543ac6f792c1352e8c5a0555601ab3fd3497810581606c36c7416c5ffe37",
+//	   "registry": "registry.example.com:5000",
+//	   "pushed_at": "2025-06-01T12:00:00Z",
+//	   "id": "pipeline-4711-push-1",
+//	   "instance_url": "team-registry.example.com"}
+//	]}
+//
+// or one event object without the envelope. Fields (all strings; null is the
+// same as absent):
+//
+//	repository    required. Repository path without the registry host,
+//	              lower-case components separated by "/", e.g. "team/app";
+//	              the first component is the SWR namespace.
+//	tag           the pushed tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}). Absent
+//	              or empty: the event is skipped as "push by digest without a
+//	              tag" (HSS scans tags, not digests).
+//	digest        optional manifest digest, "sha256:<hex>" (sha384 and
+//	              sha512 too).
+//	registry      optional registry host[:port], no scheme, no path.
+//	pushed_at     optional push time, RFC 3339.
+//	id            optional event id of the sender, kept for tracing.
+//	instance_url  optional, SWR Enterprise Edition: the host the image is
+//	              pulled from (HSS instance_url).
+//
+// Errors (the whole body is refused, nothing is queued): a body that is not
+// a JSON object; an unknown field (at the top or in an event); "events"
+// beside other top-level fields; "events" not a non-empty array of objects;
+// a field that is not a string; a missing or invalid repository; a
+// repository that starts with a registry host; an invalid tag, digest,
+// registry or pushed_at. Skipped: an event without a tag, and a tag that is
+// a cosign signature, attestation or SBOM (sha256-<hex>.sig/.att/.sbom) or
+// an OCI referrers tag (sha256-<hex>), which are not images.
+//
+// The same spec, with a complete example, is in docs/formats/generic.md.
+func init() { register("generic", decodeGeneric) }
+
+// genericFields are the fields of an event, in the order errors list them.
+var genericFields = []string{"repository", "tag", "digest", "registry", "pushed_at", "id", "instance_url"}
+
+// genericError says which field of which event is wrong, so the 400 answer
+// can tell a pipeline author exactly what to fix.
+type genericError struct {
+	Event   int    // index in "events"; 0 for a single event
+	Field   string // JSON field name, "" for the body or the event itself
+	Problem string
+}
+
+func (e *genericError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("event %d: %s", e.Event, e.Problem)
+	}
+	return fmt.Sprintf("event %d: %s: %s", e.Event, e.Field, e.Problem)
+}
+
+// errGenericEvents marks a malformed "events" member.
+var errGenericEvents = errors.New(`"events" must be a non-empty array of event objects`)
+
+// errGenericMixed marks an envelope with event fields beside "events".
+var errGenericMixed = errors.New(`"events" cannot be combined with other top-level fields`)
+
+// genericEvent is one decoded and checked event.
+type genericEvent struct {
+	repository, tag, digest, registry, id, instanceURL string
+	pushedAt                                           time.Time
+}
+
+func decodeGeneric(body []byte, _ http.Header) (Result, error) {
+	if err := requireJSONObject(body); err != nil {
+		return Result{}, fmt.Errorf("generic payload: %w", err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return Result{}, fmt.Errorf("decode generic payload: %w", err)
+	}
+	events := []map[string]json.RawMessage{top}
+	if raw, ok := top["events"]; ok {
+		if len(top) > 1 {
+			return Result{}, fmt.Errorf("generic payload: %w", errGenericMixed)
+		}
+		events = nil
+		if err := json.Unmarshal(raw, &events); err != nil || len(events) == 0 {
+			return Result{}, fmt.Errorf("generic payload: %w", errGenericEvents)
+		}
+	}
+	var res Result
+	for i, fields := range events {
+		ev, err := parseGenericEvent(i, fields)
+		if err != nil {
+			return Result{}, fmt.Errorf("generic payload: %w", err)
+		}
+		ref := refString(ev.repository, ev.tag, ev.digest)
+		if ev.tag == "" {
+			res.Skipped = append(res.Skipped, Skip{Ref: ref, Reason: reasonByDigest})
+			continue
+		}
+		if reason := tagSkipReason(ev.tag); reason != "" {
+			res.Skipped = append(res.Skipped, Skip{Ref: ref, Reason: reason})
+			continue
+		}
+		res.Pushes = append(res.Pushes, Push{
+			Host:        ev.registry,
+			Repository:  ev.repository,
+			Tag:         ev.tag,
+			Digest:      ev.digest,
+			PushedAt:    ev.pushedAt,
+			EventID:     ev.id,
+			InstanceURL: ev.instanceURL,
+		})
+	}
+	return res, nil
+}
+
+// parseGenericEvent reads and checks one event object.
+func parseGenericEvent(i int, fields map[string]json.RawMessage) (genericEvent, error) {
+	if fields == nil {
+		return genericEvent{}, &genericError{Event: i, Problem: "must be an object"}
+	}
+	if unknown := unknownGenericField(fields); unknown != "" {
+		return genericEvent{}, &genericError{Event: i, Field: unknown, Problem: "unknown field (known: " + strings.Join(genericFields, ", ") + ")"}
+	}
+	var vals [7]string // in genericFields order
+	for f, name := range genericFields {
+		raw, ok := fields[name]
+		if !ok || string(raw) == "null" {
+			continue
+		}
+		if err := json.Unmarshal(raw, &vals[f]); err != nil {
+			return genericEvent{}, &genericError{Event: i, Field: name, Problem: "must be a string"}
+		}
+	}
+	ev := genericEvent{
+		repository: vals[0], tag: vals[1], digest: vals[2], registry: vals[3],
+		id: vals[5], instanceURL: vals[6],
+	}
+	switch {
+	case ev.repository == "":
+		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: "is required"}
+	case looksLikeHostPrefixed(ev.repository):
+		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q starts with a registry host; put the host in \"registry\"", clip(ev.repository, 80))}
+	case !validRepository(ev.repository):
+		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q is not a repository path (lower-case components separated by \"/\")", clip(ev.repository, 80))}
+	case ev.tag != "" && looksLikeDigest(ev.tag):
+		return genericEvent{}, &genericError{Event: i, Field: "tag", Problem: "is a digest; put it in \"digest\" and leave the tag empty"}
+	case ev.tag != "" && !validTag(ev.tag):
+		return genericEvent{}, &genericError{Event: i, Field: "tag", Problem: fmt.Sprintf("%q is not a valid tag", clip(ev.tag, 80))}
+	case ev.digest != "" && !looksLikeDigest(ev.digest):
+		return genericEvent{}, &genericError{Event: i, Field: "digest", Problem: fmt.Sprintf("%q is not a digest like sha256:<hex>", clip(ev.digest, 80))}
+	case ev.registry != "" && !validRegistryHost(ev.registry):
+		return genericEvent{}, &genericError{Event: i, Field: "registry", Problem: fmt.Sprintf("%q is not a host[:port] (no scheme, no path)", clip(ev.registry, 80))}
+	}
+	if s := vals[4]; s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return genericEvent{}, &genericError{Event: i, Field: "pushed_at", Problem: fmt.Sprintf("%q is not an RFC 3339 time", clip(s, 80))}
+		}
+		ev.pushedAt = t.UTC()
+	}
+	return ev, nil
+}
+
+// unknownGenericField returns the first (sorted) field that is not in the
+// spec, or "". Sorting keeps the error the same for the same body.
+func unknownGenericField(fields map[string]json.RawMessage) string {
+	var unknown []string
+	for k := range fields {
+		if !slices.Contains(genericFields, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return ""
+	}
+	slices.Sort(unknown)
+	return unknown[0]
+}
+
+// looksLikeHostPrefixed applies docker's rule: a first path component with
+// a "." or ":" in it, or "localhost", is a registry host.
+func looksLikeHostPrefixed(repo string) bool {
+	first, _, ok := strings.Cut(repo, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
+// validRegistryHost accepts host or host:port with DNS-ish or IPv4 hosts
+// (letters, digits, "-", "." ) and, for IPv6, a bracketed address.
+func validRegistryHost(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	host, port := s, ""
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return false
+		}
+		inner := s[1:end]
+		if inner == "" {
+			return false
+		}
+		for i := 0; i < len(inner); i++ {
+			if c := inner[i]; strings.IndexByte("0123456789abcdefABCDEF:.", c) < 0 {
+				return false
+			}
+		}
+		rest := s[end+1:]
+		if rest != "" {
+			if rest[0] != ':' {
+				return false
+			}
+			port = rest[1:]
+			if port == "" || len(port) > 5 {
+				return false
+			}
+		}
+		return allDigits(port)
+	}
+	if h, p, ok := strings.Cut(s, ":"); ok {
+		host, port = h, p
+		if port == "" || !allDigits(port) || len(port) > 5 {
+			return false
+		}
+	}
+	for {
+		label, rest, more := strings.Cut(host, ".")
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !isAlnum(c) && c != '-' {
+				return false
+			}
+		}
+		if !more {
+			return true
+		}
+		host = rest
+	}
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
