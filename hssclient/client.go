@@ -1,0 +1,321 @@
+package hssclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Authenticator adds the credentials of one call to a request. Authorize
+// gets the request with every other header set and the exact body bytes
+// (a signature covers them); it may do I/O under ctx (fetch a token) and
+// must be safe for concurrent use. NewSigner, NewPasswordAuth and
+// StaticToken return the three kinds HSS accepts.
+type Authenticator interface {
+	Authorize(ctx context.Context, req *http.Request, t Target, body []byte) error
+}
+
+// Refresher is implemented by authenticators whose credential can go
+// stale. After a 401, BatchScan calls Refused with the refused request;
+// when it returns true the call is authorized and sent once more.
+type Refresher interface {
+	Refused(req *http.Request) bool
+}
+
+// Defaults of Config.
+const (
+	DefaultCallTimeout   = 30 * time.Second
+	DefaultMaxConcurrent = 2
+	DefaultUserAgent     = "scan-bridge-hssclient"
+)
+
+// maxAnswer bounds how much of an answer is read.
+const maxAnswer = 64 << 10
+
+// Config configures a Client. The zero value of every field but Auth
+// selects the default.
+type Config struct {
+	// Auth authenticates each call: required.
+	Auth Authenticator
+	// Endpoint overrides the HSS base URL (scheme and host, no path), for
+	// tests and the simulator, e.g. http://127.0.0.1:8080. "{region}" in
+	// it is replaced by the target's region. Empty means
+	// DefaultEndpoint(region).
+	Endpoint string
+	// UserAgent is the User-Agent header (signed, as in the SDK).
+	UserAgent string
+	// CallTimeout bounds one HTTP exchange with HSS, token fetch included
+	// (not the waits for a call slot and the rate limit, which the
+	// caller's ctx bounds). Default DefaultCallTimeout.
+	CallTimeout time.Duration
+	// CallsPerMinute and Burst configure the process-local rate limiter
+	// (defaults DefaultCallsPerMinute and DefaultBurst; see there why the
+	// burst is 1). Ignored when WithLimiter is given.
+	CallsPerMinute float64
+	Burst          int
+	// MaxConcurrent bounds the calls in flight (default
+	// DefaultMaxConcurrent).
+	MaxConcurrent int
+}
+
+func (c *Config) setDefaults() {
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = DefaultCallTimeout
+	}
+	if c.CallsPerMinute == 0 {
+		c.CallsPerMinute = DefaultCallsPerMinute
+	}
+	if c.Burst == 0 {
+		c.Burst = DefaultBurst
+	}
+	if c.MaxConcurrent == 0 {
+		c.MaxConcurrent = DefaultMaxConcurrent
+	}
+}
+
+// Validate checks a Config after defaults are applied.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Auth == nil {
+		errs = append(errs, errors.New("Auth is required (AK/SK, IAM password or static token)"))
+	}
+	if c.Endpoint != "" {
+		u, err := url.Parse(strings.ReplaceAll(c.Endpoint, "{region}", "region"))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("Endpoint: %w", err))
+		case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+			errs = append(errs, fmt.Errorf("Endpoint %q: want http(s)://host[:port]", c.Endpoint))
+		case u.Path != "" && u.Path != "/", u.RawQuery != "":
+			// The SDK drops a path prefix; refusing it is clearer.
+			errs = append(errs, fmt.Errorf("Endpoint %q: must not hold a path or query", c.Endpoint))
+		}
+	}
+	if c.CallTimeout < 0 {
+		errs = append(errs, errors.New("CallTimeout must not be negative"))
+	}
+	if c.CallsPerMinute < 0 || c.Burst < 0 {
+		errs = append(errs, errors.New("CallsPerMinute and Burst must not be negative"))
+	}
+	if c.MaxConcurrent < 0 {
+		errs = append(errs, errors.New("MaxConcurrent must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("hssclient config: %w", err)
+	}
+	return nil
+}
+
+// Option sets an optional dependency of New.
+type Option func(*Client)
+
+// WithHTTPClient sends requests through hc (a custom transport, the
+// simulator's in-process transport). The default client does not follow
+// redirects, as the SDK does not.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
+
+// WithLimiter replaces the process-local rate limiter, e.g. with one
+// shared by every replica.
+func WithLimiter(l Limiter) Option { return func(c *Client) { c.limiter = l } }
+
+// WithObserver receives one Call per BatchScan (metrics).
+func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o } }
+
+// WithLogger sets the logger for debug lines about calls.
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// Client calls the HSS batch-scan API. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	http     *http.Client
+	limiter  Limiter
+	observer Observer
+	log      *slog.Logger
+	slots    semaphore
+}
+
+// New returns a Client.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, slots: make(semaphore, cfg.MaxConcurrent)}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.http == nil {
+		c.http = defaultHTTPClient()
+	}
+	if c.limiter == nil {
+		c.limiter = NewRateLimiter(cfg.CallsPerMinute, cfg.Burst)
+	}
+	if c.observer == nil {
+		c.observer = noopObserver{}
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("component", "hssclient")
+	return c, nil
+}
+
+func defaultHTTPClient() *http.Client {
+	return &http.Client{
+		Transport: http.DefaultTransport.(*http.Transport).Clone(),
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// DefaultEndpoint is the HSS endpoint of a region, as in the SDK's region
+// table (services/hss/v5/region): https://hss.{region}.myhuaweicloud.com,
+// except the EU sovereign region on .myhuaweicloud.eu.
+func DefaultEndpoint(region string) string {
+	if region == "eu-west-101" {
+		return "https://hss.eu-west-101.myhuaweicloud.eu"
+	}
+	return "https://hss." + region + ".myhuaweicloud.com"
+}
+
+// DefaultIAMEndpoint is the IAM endpoint of a region (services/iam/v3/region).
+func DefaultIAMEndpoint(region string) string {
+	if region == "eu-west-101" {
+		return "https://iam.eu-west-101.myhuaweicloud.eu"
+	}
+	return "https://iam." + region + ".myhuaweicloud.com"
+}
+
+// BatchScan asks HSS to scan the images of r in target t:
+// POST /v5/{project_id}/image/batch-scan. It validates t and r, waits for
+// a call slot and for the rate limit (both under ctx), and sends the
+// request with its own CallTimeout. After a 401 with a refreshable token
+// it refreshes the token and sends once more (after another rate-limit
+// wait).
+//
+// It returns nil when HSS accepted the request (the API answers 200 with
+// no body; results are read from the image list later). Any error wraps
+// what failed with the target; pass it to Classify, and read *APIError
+// (errors.As) for HSS's code and request id, or InvalidItems for the
+// items that broke a limit.
+func (c *Client) BatchScan(ctx context.Context, t Target, r BatchScanRequest) error {
+	op := fmt.Sprintf("batch scan %s %s (%d images)", t, r.ImageType, len(r.ImageInfoList))
+	if err := errors.Join(t.Validate(), r.Validate()); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	body, err := r.encode()
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	u, err := c.url(t)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+
+	call := Call{Target: t, ImageType: r.ImageType, Images: len(r.ImageInfoList)}
+	err = c.batchScan(ctx, t, u, body, &call)
+	call.Class = Classify(err)
+	c.observer.ObserveCall(call)
+	if err != nil {
+		c.log.DebugContext(ctx, "hss call failed", "target", t.String(), "images", call.Images,
+			"status", call.Status, "class", call.Class.String(), "error", err)
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	c.log.DebugContext(ctx, "hss call accepted", "target", t.String(), "images", call.Images,
+		"duration", call.Duration, "wait", call.Wait)
+	return nil
+}
+
+func (c *Client) batchScan(ctx context.Context, t Target, u string, body []byte, call *Call) error {
+	start := time.Now()
+	if err := c.slots.acquire(ctx); err != nil {
+		call.Wait = time.Since(start)
+		return err
+	}
+	defer c.slots.release()
+	call.Wait = time.Since(start)
+
+	for {
+		waitStart := time.Now()
+		err := c.limiter.Wait(ctx)
+		call.Wait += time.Since(waitStart)
+		if err != nil {
+			return err
+		}
+		call.Attempts++
+		sendStart := time.Now()
+		req, status, err := c.send(ctx, t, u, body)
+		call.Duration += time.Since(sendStart)
+		call.Status = status
+		if status == http.StatusUnauthorized && call.Attempts == 1 {
+			if rf, ok := c.cfg.Auth.(Refresher); ok && rf.Refused(req) {
+				c.log.DebugContext(ctx, "hss refused the token, refreshing", "target", t.String(), "error", err)
+				continue
+			}
+		}
+		return err
+	}
+}
+
+// send makes one HTTP exchange under CallTimeout and returns the request
+// (for Refused), the status (0 without an answer) and the error.
+func (c *Client) send(ctx context.Context, t Target, u string, body []byte) (*http.Request, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, fmt.Errorf("build request: %w", err)
+	}
+	// The headers the SDK sends (notes §1.1); the Authenticator adds its own.
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(headerRegion, t.Region)
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	if err := c.cfg.Auth.Authorize(ctx, req, t, body); err != nil {
+		return req, 0, fmt.Errorf("authorize: %w", err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return req, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		// Drain so the connection is reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+		return req, resp.StatusCode, nil
+	}
+	// A failed read leaves a partial body: still the best error to report.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	return req, resp.StatusCode, parseAPIError(resp.StatusCode, resp.Header, answer)
+}
+
+// url builds the request URL as the SDK does: the project id in the path,
+// enterprise_project_id in the query only when set, encoded with "%20"
+// for spaces.
+func (c *Client) url(t Target) (string, error) {
+	base := c.cfg.Endpoint
+	if base == "" {
+		base = DefaultEndpoint(t.Region)
+	}
+	u, err := url.Parse(strings.ReplaceAll(base, "{region}", t.Region))
+	if err != nil {
+		return "", fmt.Errorf("endpoint: %w", err)
+	}
+	u.Path = "/v5/" + t.ProjectID + "/image/batch-scan"
+	u.RawPath = ""
+	if t.EnterpriseProjectID != "" {
+		q := url.Values{"enterprise_project_id": {t.EnterpriseProjectID}}
+		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,375 @@
+package hsstest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Key is the secret side of an access key the fake accepts.
+type Key struct {
+	SecretKey string
+	// SecurityToken, when set, makes the key temporary: requests must
+	// carry it, signed, in X-Security-Token.
+	SecurityToken string
+}
+
+// User is an IAM user that may get tokens from POST /v3/auth/tokens.
+type User struct {
+	Domain, Name, Password string
+}
+
+// Options configure a Fake. The zero value accepts nobody.
+type Options struct {
+	// AccessKeys maps access key to secret: the AK/SK pairs accepted.
+	AccessKeys map[string]Key
+	// Tokens are IAM tokens accepted for any project without being issued
+	// here (a static token, the simulator's token).
+	Tokens []string
+	// Users may log in at POST /v3/auth/tokens and use the tokens issued.
+	Users []User
+	// TokenLifetime is the validity of issued tokens (default 24h, as IAM).
+	TokenLifetime time.Duration
+	// MaxSkew is the accepted difference between X-Sdk-Date and the fake's
+	// clock (default 15 minutes, as the gateway).
+	MaxSkew time.Duration
+	// CallsPerMinute, when positive, throttles each identity (access key
+	// or token user) to that many batch-scan calls in any sliding minute,
+	// answering 429 APIGW.0308 like the gateway. Zero: no throttling.
+	CallsPerMinute int
+	// Now is the fake's clock (default time.Now). Skew, token expiry,
+	// throttling windows, fault windows and records use it.
+	Now func() time.Time
+	// Logger gets one line per accepted or refused request (default:
+	// discard). The simulator logs with it.
+	Logger *slog.Logger
+}
+
+// Target is where an accepted request asked for scans.
+type Target struct {
+	Region, ProjectID, EnterpriseProjectID string
+}
+
+// Request is an accepted batch-scan request.
+type Request struct {
+	Time   time.Time
+	Target Target
+	// Identity says who called: "ak:<access key>", "user:<domain>/<name>"
+	// for issued tokens, "token:<n>" for Options.Tokens[n].
+	Identity string
+	Body     Body
+}
+
+// Item is one image of an accepted targeted scan, with absent fields "".
+type Item struct {
+	Time                                                        time.Time
+	Target                                                      Target
+	ImageType                                                   string
+	Namespace, ImageName, ImageVersion, InstanceID, InstanceURL string
+}
+
+// Refusal is a request the fake answered with an error.
+type Refusal struct {
+	Time      time.Time
+	Path      string
+	Status    int
+	ErrorCode string
+	Reason    string
+}
+
+// Fake is a strict, in-memory HSS batch-scan API with its IAM token
+// endpoint. It is an http.Handler; NewServer serves it on loopback and
+// Transport calls it in process. It is safe for concurrent use.
+type Fake struct {
+	opts Options
+	log  *slog.Logger
+	done chan struct{} // closed by Close: holds and delays end
+
+	mu        sync.Mutex
+	requests  []Request
+	refusals  []Refusal
+	faults    []*faultEntry
+	issued    map[string]issuedToken
+	calls     map[string][]time.Time // throttle window per identity
+	inFlight  int
+	maxFlight int
+	nextID    int
+	closed    bool
+}
+
+// New returns a Fake.
+func New(opts Options) *Fake {
+	if opts.TokenLifetime == 0 {
+		opts.TokenLifetime = 24 * time.Hour
+	}
+	if opts.MaxSkew == 0 {
+		opts.MaxSkew = 15 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Fake{
+		opts: opts, log: log.With("component", "hsstest"), done: make(chan struct{}),
+		issued: map[string]issuedToken{}, calls: map[string][]time.Time{},
+	}
+}
+
+// Close ends held and delayed requests (they are answered 503) so a
+// server can shut down. The fake answers 503 from then on.
+func (f *Fake) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.closed = true
+		close(f.done)
+	}
+}
+
+// Server is a Fake served over HTTP on 127.0.0.1, as httptest.Server.
+type Server struct {
+	*Fake
+	// URL is the base URL, http://127.0.0.1:port: the client's Endpoint
+	// and IAM endpoint.
+	URL string
+	srv *httptest.Server
+}
+
+// NewServer starts a Fake on a loopback port.
+func NewServer(opts Options) *Server {
+	f := New(opts)
+	srv := httptest.NewServer(f)
+	return &Server{Fake: f, URL: srv.URL, srv: srv}
+}
+
+// Close ends held requests, then closes the server and waits for the
+// requests in flight.
+func (s *Server) Close() {
+	s.Fake.Close()
+	s.srv.Close()
+}
+
+// Client returns an HTTP client for the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// ServeHTTP routes the batch-scan API and the IAM token endpoint; any
+// other request is answered 404 APIG.0101, as the gateway answers for an
+// API that does not exist.
+func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		f.refuse(w, r, http.StatusServiceUnavailable, "APIG.0201", "Backend unavailable", "fake closed")
+		return
+	}
+	if r.URL.Path == "/v3/auth/tokens" && r.Method == http.MethodPost {
+		f.serveToken(w, r)
+		return
+	}
+	project, ok := parsePath(r.URL.Path)
+	if !ok || r.Method != http.MethodPost {
+		f.refuse(w, r, http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment.",
+			r.Method+" "+r.URL.Path+" is not POST /v5/{project_id}/image/batch-scan")
+		return
+	}
+	f.serveBatchScan(w, r, project)
+}
+
+func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project string) {
+	f.mu.Lock()
+	f.inFlight++
+	f.maxFlight = max(f.maxFlight, f.inFlight)
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(data) > maxBody {
+		f.refuse(w, r, http.StatusBadRequest, "HSS.0002", "Failed to parse the request.", "body unreadable or over 16 MiB")
+		return
+	}
+	now := f.opts.Now()
+
+	identity, fail := f.authenticate(r, data, project, now)
+	if fail != nil {
+		f.refuse(w, r, http.StatusUnauthorized, fail.code, fail.msg, fail.msg)
+		return
+	}
+	if n := f.opts.CallsPerMinute; n > 0 && !f.admit(identity, now) {
+		msg := fmt.Sprintf("The throttling threshold has been reached: policy user over ratelimit,limit:%d,time:1 minute", n)
+		f.refuse(w, r, http.StatusTooManyRequests, "APIGW.0308", msg, "throttled "+identity)
+		return
+	}
+
+	bad := checkHeaders(r)
+	var ep string
+	if bad == nil {
+		ep, bad = checkQuery(r.URL.RawQuery)
+	}
+	var body Body
+	if bad == nil {
+		body, bad = decodeBody(data)
+	}
+	if bad == nil {
+		bad = checkBody(body)
+	}
+	if bad != nil {
+		msg := "Invalid parameter."
+		if bad.code == "HSS.0002" {
+			msg = "Failed to parse the request."
+		}
+		f.refuse(w, r, http.StatusBadRequest, bad.code, msg+" "+bad.reason, bad.reason)
+		return
+	}
+
+	req := Request{
+		Time:     now,
+		Target:   Target{Region: r.Header.Get("Region"), ProjectID: project, EnterpriseProjectID: ep},
+		Identity: identity,
+		Body:     body,
+	}
+	if f.applyFault(w, r, req) {
+		return
+	}
+
+	f.mu.Lock()
+	f.requests = append(f.requests, req)
+	id := f.requestID()
+	f.mu.Unlock()
+	f.log.Info("hss batch-scan accepted", "request_id", id, "region", req.Target.Region,
+		"project_id", project, "enterprise_project_id", ep, "image_type", deref(body.ImageType),
+		"images", len(req.items()), "operate_all", body.OperateAll != nil && *body.OperateAll, "identity", identity)
+	w.Header().Set("X-Request-Id", id)
+	w.WriteHeader(http.StatusOK)
+}
+
+// authenticate accepts an X-Auth-Token or an AK/SK signature, not both.
+func (f *Fake) authenticate(r *http.Request, body []byte, project string, now time.Time) (string, *authFailure) {
+	token := r.Header.Get("X-Auth-Token")
+	hasAuthz := r.Header.Get("Authorization") != ""
+	switch {
+	case token != "" && hasAuthz:
+		return "", authFailed("both X-Auth-Token and Authorization given")
+	case token != "":
+		return f.verifyToken(token, project, now)
+	case hasAuthz:
+		ak, fail := f.verifyAKSK(r, body, now)
+		return "ak:" + ak, fail
+	}
+	return "", authFailed("no X-Auth-Token or Authorization header")
+}
+
+// admit counts a call against identity's sliding minute.
+func (f *Fake) admit(identity string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	window := f.calls[identity][:0]
+	for _, t := range f.calls[identity] {
+		if now.Sub(t) < time.Minute {
+			window = append(window, t)
+		}
+	}
+	if len(window) >= f.opts.CallsPerMinute {
+		f.calls[identity] = window
+		return false
+	}
+	f.calls[identity] = append(window, now)
+	return true
+}
+
+// requestID numbers answers; f.mu must be held.
+func (f *Fake) requestID() string {
+	f.nextID++
+	return "hsstest-" + strconv.Itoa(f.nextID)
+}
+
+// refuse answers an error in the API's shape and records it.
+func (f *Fake) refuse(w http.ResponseWriter, r *http.Request, status int, code, msg, reason string) {
+	f.mu.Lock()
+	id := f.requestID()
+	f.refusals = append(f.refusals, Refusal{Time: f.opts.Now(), Path: r.URL.Path, Status: status, ErrorCode: code, Reason: reason})
+	f.mu.Unlock()
+	f.log.Warn("hss request refused", "request_id", id, "path", r.URL.Path, "status", status, "error_code", code, "reason", reason)
+	writeError(w, status, code, msg, id)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg, requestID string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", requestID)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error_code": code, "error_msg": msg, "request_id": requestID})
+}
+
+// Requests returns the accepted batch-scan requests, oldest first.
+func (f *Fake) Requests() []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Request(nil), f.requests...)
+}
+
+// Items returns the images of every accepted targeted scan, in order.
+func (f *Fake) Items() []Item {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var items []Item
+	for _, r := range f.requests {
+		items = append(items, r.items()...)
+	}
+	return items
+}
+
+// Refusals returns the requests answered with an error, oldest first.
+func (f *Fake) Refusals() []Refusal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Refusal(nil), f.refusals...)
+}
+
+// InFlight is the number of batch-scan requests being handled now.
+func (f *Fake) InFlight() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inFlight
+}
+
+// MaxInFlight is the largest InFlight seen.
+func (f *Fake) MaxInFlight() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maxFlight
+}
+
+func (r Request) items() []Item {
+	if r.Body.ImageInfoList == nil {
+		return nil
+	}
+	items := make([]Item, 0, len(*r.Body.ImageInfoList))
+	for _, it := range *r.Body.ImageInfoList {
+		items = append(items, Item{
+			Time: r.Time, Target: r.Target, ImageType: deref(r.Body.ImageType),
+			Namespace: deref(it.Namespace), ImageName: deref(it.ImageName), ImageVersion: deref(it.ImageVersion),
+			InstanceID: deref(it.InstanceID), InstanceURL: deref(it.InstanceURL),
+		})
+	}
+	return items
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
