@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -47,11 +48,11 @@ type acrTarget struct {
 
 func decodeACR(body []byte, _ http.Header) (Result, error) {
 	var ev acrEvent
-	if err := decodeObject("acr", body, &ev); err != nil {
+	if err := decodeObject(body, &ev); err != nil {
 		return Result{}, err
 	}
 	if ev.Action == "" || ev.Target == nil {
-		return Result{}, fmt.Errorf("acr: body has no action and target")
+		return Result{}, errors.New("body has no action and target")
 	}
 	var b resultBuilder
 	ev.addTo(&b, ev.ID)
@@ -69,10 +70,10 @@ func (ev *acrEvent) addTo(b *resultBuilder, eventID string) {
 	switch strings.ToLower(ev.Action) {
 	case "push":
 	case "chart_push", "chart_delete":
-		b.skip(refString(repo, t.Tag, t.Digest), "helm chart, not a container image")
+		b.skip(refString(repo, t.Tag, t.Digest), reasonHelmChart)
 		return
 	case "delete":
-		b.skip(refString(repo, t.Tag, t.Digest), "delete event, not a push")
+		b.skip(refString(repo, t.Tag, t.Digest), reasonDelete)
 		return
 	case "quarantine":
 		b.skip(refString(repo, t.Tag, t.Digest), "quarantine event, not a push")
@@ -81,7 +82,7 @@ func (ev *acrEvent) addTo(b *resultBuilder, eventID string) {
 		b.skip("", "acr ping event")
 		return
 	case "pull":
-		b.skip(refString(repo, t.Tag, t.Digest), "pull event, not a push")
+		b.skip(refString(repo, t.Tag, t.Digest), reasonPull)
 		return
 	default:
 		b.skip(refString(repo, t.Tag, t.Digest), fmt.Sprintf("%s event, not a push", clip(ev.Action, 64)))
@@ -89,7 +90,7 @@ func (ev *acrEvent) addTo(b *resultBuilder, eventID string) {
 	}
 	p := Push{
 		Repository: repo, Tag: t.Tag, Digest: t.Digest, MediaType: t.MediaType,
-		PushedAt: parseTimestamp(ev.Timestamp), EventID: eventID,
+		PushedAt: parseTime(ev.Timestamp), EventID: eventID,
 	}
 	if ev.Request != nil {
 		p.Host = strings.ToLower(strings.TrimSpace(ev.Request.Host))

@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -23,9 +24,10 @@ import (
 // must be echoed back in the body of a 200 answer (202 is not accepted):
 // {"validationResponse": "<code>"}.
 // https://learn.microsoft.com/en-us/azure/event-grid/end-point-validation-event-grid-events-schema
-// The Decoder API has no way to return a body, so the decoder reports the
-// validation as a Skip with reason EventGridValidationReason and
-// EventGridValidation gives the handler the answer to send. (CloudEvents
+// The decoder returns that answer as Result.Reply (and a Skip, so the
+// answer's log line says what happened). Event Grid sends the validation
+// event alone; a body that mixes it with other events, or whose validation
+// event has no code, is not Event Grid's and is refused. (CloudEvents
 // schema subscriptions validate with an HTTP OPTIONS request instead, which
 // never reaches a decoder.)
 
@@ -37,38 +39,21 @@ const (
 	acrImagePushedType      = "Microsoft.ContainerRegistry.ImagePushed"
 )
 
-// EventGridValidationReason is the Skip reason of a subscription
-// validation event; the handler that sees it must answer 200 with
-// EventGridValidation's reply.
-const EventGridValidationReason = "event grid subscription validation"
+// reasonEventGridValidation is the Skip reason of a subscription
+// validation event.
+const reasonEventGridValidation = "event grid subscription validation"
 
-// EventGridValidationReply is the body that completes Event Grid's
+// eventGridValidationReply is the Reply that completes Event Grid's
 // subscription validation handshake.
-type EventGridValidationReply struct {
+type eventGridValidationReply struct {
 	ValidationResponse string `json:"validationResponse"`
 }
 
-// EventGridValidation reports whether body is an Event Grid subscription
-// validation request and, if so, the reply that proves the endpoint. It
-// never fails: a body that is not a validation event is simply not one.
-func EventGridValidation(body []byte) (EventGridValidationReply, bool) {
-	events, err := eventGridEvents(body)
-	if err != nil {
-		return EventGridValidationReply{}, false
-	}
-	for _, ev := range events {
-		if ev.kind() != eventGridValidationType {
-			continue
-		}
-		var data struct {
-			ValidationCode string `json:"validationCode"`
-		}
-		if json.Unmarshal(ev.Data, &data) == nil && data.ValidationCode != "" {
-			return EventGridValidationReply{ValidationResponse: data.ValidationCode}, true
-		}
-	}
-	return EventGridValidationReply{}, false
-}
+// Errors of a validation event that cannot be answered.
+var (
+	errValidationNotAlone    = errors.New("subscription validation event sent with other events")
+	errValidationWithoutCode = errors.New("subscription validation event without data.validationCode")
+)
 
 // eventGridEvent is one event in either schema.
 type eventGridEvent struct {
@@ -95,16 +80,16 @@ func eventGridEvents(body []byte) ([]eventGridEvent, error) {
 	switch {
 	case len(trimmed) > 0 && trimmed[0] == '[':
 		if err := json.Unmarshal(trimmed, &events); err != nil {
-			return nil, fmt.Errorf("acr-eventgrid: decode events: %w", err)
+			return nil, fmt.Errorf("decode events: %w", err)
 		}
 	case len(trimmed) > 0 && trimmed[0] == '{':
 		var ev eventGridEvent
 		if err := json.Unmarshal(trimmed, &ev); err != nil {
-			return nil, fmt.Errorf("acr-eventgrid: decode event: %w", err)
+			return nil, fmt.Errorf("decode event: %w", err)
 		}
 		events = []eventGridEvent{ev}
 	default:
-		return nil, fmt.Errorf("acr-eventgrid: body is neither an event array nor an event")
+		return nil, errors.New("body is neither an event array nor an event")
 	}
 	return events, nil
 }
@@ -115,30 +100,27 @@ func decodeACREventGrid(body []byte, _ http.Header) (Result, error) {
 		return Result{}, err
 	}
 	if len(events) == 0 {
-		return Result{}, fmt.Errorf("acr-eventgrid: empty event array")
+		return Result{}, errors.New("empty event array")
 	}
 	var b resultBuilder
 	for i := range events {
 		ev := &events[i]
 		kind := ev.kind()
 		if kind == "" {
-			return Result{}, fmt.Errorf("acr-eventgrid: event %d has no eventType or type", i)
+			return Result{}, fmt.Errorf("event %d has no eventType or type", i)
 		}
 		switch acrEventKind(kind) {
 		case eventGridValidationType:
-			b.skip("", EventGridValidationReason)
+			reply, err := eventGridValidation(ev, len(events))
+			if err != nil {
+				return Result{}, fmt.Errorf("event %d: %w", i, err)
+			}
+			b.res.Reply = reply
+			b.skip("", reasonEventGridValidation)
 		case acrImagePushedType:
-			var data acrEvent
-			if err := json.Unmarshal(ev.Data, &data); err != nil || data.Target == nil {
-				return Result{}, fmt.Errorf("acr-eventgrid: event %d: data is not an ACR event", i)
+			if !addACRImagePushed(&b, ev.Data, ev.EventTime+ev.Time, ev.ID) {
+				return Result{}, fmt.Errorf("event %d: data is not an ACR event", i)
 			}
-			if data.Action == "" {
-				data.Action = "push"
-			}
-			if data.Timestamp == "" {
-				data.Timestamp = ev.EventTime + ev.Time
-			}
-			data.addTo(&b, ev.ID)
 		default:
 			b.skip(clip(ev.Subject, 200), eventGridSkipReason(kind))
 		}
@@ -160,9 +142,43 @@ func acrEventKind(kind string) string {
 func eventGridSkipReason(kind string) string {
 	switch acrEventKind(kind) {
 	case "Microsoft.ContainerRegistry.ImageDeleted":
-		return "delete event, not a push"
+		return reasonDelete
 	case "Microsoft.ContainerRegistry.ChartPushed", "Microsoft.ContainerRegistry.ChartDeleted":
-		return "helm chart, not a container image"
+		return reasonHelmChart
 	}
 	return fmt.Sprintf("event grid %s event, not an image push", clip(strings.TrimSpace(kind), 100))
+}
+
+// eventGridValidation is the reply to a subscription validation event,
+// which must be the only event of its body.
+func eventGridValidation(ev *eventGridEvent, events int) (eventGridValidationReply, error) {
+	if events != 1 {
+		return eventGridValidationReply{}, errValidationNotAlone
+	}
+	var data struct {
+		ValidationCode string `json:"validationCode"`
+	}
+	if json.Unmarshal(ev.Data, &data) != nil || data.ValidationCode == "" {
+		return eventGridValidationReply{}, errValidationWithoutCode
+	}
+	return eventGridValidationReply{ValidationResponse: data.ValidationCode}, nil
+}
+
+// addACRImagePushed adds the data of an ImagePushed event, in the Event
+// Grid or the CloudEvents schema: an ACR webhook event (acr.go) that may
+// leave out its action and its timestamp, which the envelope's time then
+// gives. It reports false when the data is not an ACR event.
+func addACRImagePushed(b *resultBuilder, data []byte, envelopeTime, eventID string) bool {
+	var ev acrEvent
+	if json.Unmarshal(data, &ev) != nil || ev.Target == nil {
+		return false
+	}
+	if ev.Action == "" {
+		ev.Action = "push"
+	}
+	if ev.Timestamp == "" {
+		ev.Timestamp = envelopeTime
+	}
+	ev.addTo(b, eventID)
+	return true
 }

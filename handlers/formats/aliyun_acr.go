@@ -1,7 +1,7 @@
 package formats
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -43,27 +43,20 @@ var chinaStandardTime = time.FixedZone("CST", 8*60*60)
 
 func decodeAliyunACR(body []byte, _ http.Header) (Result, error) {
 	var p aliyunPayload
-	if err := decodeObject("aliyun-acr", body, &p); err != nil {
+	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
 	if p.PushData == nil || p.Repository == nil {
-		return Result{}, fmt.Errorf("aliyun-acr: body has no push_data and repository")
+		return Result{}, errors.New("body has no push_data and repository")
 	}
 	r := p.Repository
-	repo := strings.Trim(r.RepoFullName, "/")
-	if repo == "" && r.Namespace != "" && r.Name != "" {
-		repo = strings.Trim(r.Namespace, "/") + "/" + strings.Trim(r.Name, "/")
-	}
+	repo := repoPath(r.RepoFullName, r.Namespace, r.Name)
 	if repo == "" {
-		return Result{}, fmt.Errorf("aliyun-acr: repository has no repo_full_name or namespace and name")
-	}
-	digest := p.PushData.Digest
-	if digest != "" && !strings.Contains(digest, ":") {
-		digest = "sha256:" + digest
+		return Result{}, errors.New("repository has no repo_full_name or namespace and name")
 	}
 	var b resultBuilder
 	b.add(candidate{Push: Push{
-		Repository: repo, Tag: p.PushData.Tag, Digest: digest,
+		Repository: repo, Tag: p.PushData.Tag, Digest: withDigestAlgorithm(p.PushData.Digest),
 		PushedAt: aliyunTime(p.PushData.PushedAt),
 	}})
 	return b.result(), nil
@@ -73,5 +66,5 @@ func aliyunTime(s string) time.Time {
 	if t, err := time.ParseInLocation("2006-01-02 15:04:05", strings.TrimSpace(s), chinaStandardTime); err == nil {
 		return t.UTC()
 	}
-	return parseTimestamp(s)
+	return parseTime(s)
 }

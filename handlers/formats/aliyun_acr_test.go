@@ -3,14 +3,14 @@ package formats
 import "testing"
 
 func TestAliyunACR(t *testing.T) {
-	regRunCases(t, "aliyun-acr", []regCase{
+	runDecoder(t, "aliyun-acr", []decodeCase{
 		{
 			name: "the documented trigger payload is a push, its local time read as UTC+8",
 			file: "push.json",
 			want: Result{Pushes: []Push{{
 				Repository: "namespace/repoTest", Tag: "latest",
 				Digest:   "sha256:457f4aa83fc9a6663ab9d1b0a6e2dce25a12a943ed5bf2c1747c58d48bbb4917",
-				PushedAt: regTime(t, "2016-11-29T04:25:46Z"),
+				PushedAt: mustTime(t, "2016-11-29T04:25:46Z"),
 			}}},
 		},
 		{
@@ -31,12 +31,12 @@ func TestAliyunACR(t *testing.T) {
 				Reason: "cosign attestation tag, not a container image",
 			}}},
 		},
-		{name: "a body that is not JSON is an error", body: `push`, wantErr: true},
-		{name: "an object without push_data is an error", body: `{"repository":{"repo_full_name":"a/b"}}`, wantErr: true},
-		{name: "a repository without names is an error", body: `{"push_data":{"tag":"1"},"repository":{"region":"cn-hangzhou"}}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `push`, wantErr: errIs(ErrMalformed)},
+		{name: "an object without push_data is an error", body: `{"repository":{"repo_full_name":"a/b"}}`, wantErr: errIs(ErrMalformed)},
+		{name: "a repository without names is an error", body: `{"push_data":{"tag":"1"},"repository":{"region":"cn-hangzhou"}}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzAliyunACR(f *testing.F) { regFuzz(f, "aliyun-acr", nil) }
+func FuzzAliyunACR(f *testing.F) { fuzzDecoder(f, "aliyun-acr", fuzzSeeds{}) }
 
-func BenchmarkAliyunACR(b *testing.B) { regBench(b, "aliyun-acr", "push.json", nil) }
+func BenchmarkAliyunACR(b *testing.B) { benchDecoder(b, "aliyun-acr", "push.json", nil) }

@@ -1,9 +1,9 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -46,36 +46,33 @@ type artifactoryPayload struct {
 
 func decodeArtifactory(body []byte, _ http.Header) (Result, error) {
 	var p artifactoryPayload
-	if err := decodeObject("artifactory", body, &p); err != nil {
+	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
 	if p.Data == nil || (p.Domain == "" && p.EventType == "" && p.Data.EventType == "") {
-		return Result{}, fmt.Errorf("artifactory: body has no domain, event_type and data")
+		return Result{}, errors.New("body has no domain, event_type and data")
 	}
 	d := p.Data
 	repo := strings.Trim(d.ImageName, "/")
 	if d.RepoKey != "" && repo != "" {
 		repo = strings.Trim(d.RepoKey, "/") + "/" + repo
 	}
-	digest := ""
-	if d.SHA256 != "" {
-		digest = "sha256:" + strings.TrimPrefix(d.SHA256, "sha256:")
-	}
+	digest := withDigestAlgorithm(d.SHA256)
 	var b resultBuilder
 	ref := refString(repo, d.Tag, digest)
 	if p.Domain != "" && !strings.EqualFold(p.Domain, "docker") {
 		b.skip(ref, fmt.Sprintf("artifactory %s event, not a docker push", clip(p.Domain, 32)))
 		return b.result(), nil
 	}
-	event := firstNonEmpty(p.EventType, d.EventType)
-	if !strings.EqualFold(event, "pushed") {
+	switch event := firstNonEmpty(p.EventType, d.EventType); {
+	case strings.EqualFold(event, "pushed"):
+	case strings.EqualFold(event, "deleted"):
+		b.skip(ref, reasonDelete)
+		return b.result(), nil
+	default:
 		b.skip(ref, fmt.Sprintf("docker %s event, not a push", clip(event, 32)))
 		return b.result(), nil
 	}
-	host := ""
-	if u, err := url.Parse(p.JPDOrigin); err == nil {
-		host = strings.ToLower(u.Host)
-	}
-	b.add(candidate{Push: Push{Host: host, Repository: repo, Tag: d.Tag, Digest: digest}})
+	b.add(candidate{Push: Push{Host: urlHost(p.JPDOrigin), Repository: repo, Tag: d.Tag, Digest: digest}})
 	return b.result(), nil
 }

@@ -3,7 +3,7 @@ package formats
 import "testing"
 
 func TestArtifactory(t *testing.T) {
-	regRunCases(t, "artifactory", []regCase{
+	runDecoder(t, "artifactory", []decodeCase{
 		{
 			name: "a docker pushed event is a push named by repository key and image",
 			file: "pushed.json",
@@ -15,7 +15,7 @@ func TestArtifactory(t *testing.T) {
 		{
 			name: "a docker deleted event is skipped",
 			file: "deleted.json",
-			want: Result{Skipped: []Skip{{Ref: "sample_repo/sample_arch:sample_image@sha256:sample_checksum", Reason: "docker deleted event, not a push"}}},
+			want: Result{Skipped: []Skip{{Ref: "sample_repo/sample_arch:sample_image@sha256:sample_checksum", Reason: "delete event, not a push"}}},
 		},
 		{
 			name: "a promoted event is skipped",
@@ -30,7 +30,7 @@ func TestArtifactory(t *testing.T) {
 		{
 			name:    "the bare data object without its webhook envelope is an error",
 			body:    `{"repo_key":"x","event_type":"pushed"}`,
-			wantErr: true,
+			wantErr: errIs(ErrMalformed),
 		},
 		{
 			name: "a cosign signature pushed as a tag is skipped",
@@ -40,11 +40,11 @@ func TestArtifactory(t *testing.T) {
 				Reason: "cosign signature tag, not a container image",
 			}}},
 		},
-		{name: "a body that is not JSON is an error", body: `domain=docker`, wantErr: true},
-		{name: "an object without data is an error", body: `{"domain":"docker","event_type":"pushed"}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `domain=docker`, wantErr: errIs(ErrMalformed)},
+		{name: "an object without data is an error", body: `{"domain":"docker","event_type":"pushed"}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzArtifactory(f *testing.F) { regFuzz(f, "artifactory", nil) }
+func FuzzArtifactory(f *testing.F) { fuzzDecoder(f, "artifactory", fuzzSeeds{}) }
 
-func BenchmarkArtifactory(b *testing.B) { regBench(b, "artifactory", "pushed.json", nil) }
+func BenchmarkArtifactory(b *testing.B) { benchDecoder(b, "artifactory", "pushed.json", nil) }

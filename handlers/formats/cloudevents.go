@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -38,6 +39,13 @@ import (
 //
 // The decoder never trusts the type alone to make a push: the data must
 // name a repository and a tag.
+//
+// No handshake reaches this decoder, so it never sets Result.Reply: Event
+// Grid subscriptions in the CloudEvents schema prove the endpoint with the
+// CloudEvents abuse-protection request (HTTP OPTIONS with
+// WebHook-Request-Origin, answered with WebHook-Allowed-Origin), not with
+// an event in a body; answering it is the handler's job.
+// https://learn.microsoft.com/en-us/azure/event-grid/end-point-validation-cloud-events-schema
 
 func init() { register("cloudevents", decodeCloudEvents) }
 
@@ -63,7 +71,7 @@ func decodeCloudEvents(body []byte, header http.Header) (Result, error) {
 			Data: json.RawMessage(bytes.TrimSpace(body)),
 		}
 		if ev.Type == "" {
-			return Result{}, fmt.Errorf("cloudevents: binary mode without ce-type")
+			return Result{}, errors.New("binary mode without ce-type")
 		}
 		if err := addCloudEvent(&b, &ev); err != nil {
 			return Result{}, err
@@ -75,14 +83,14 @@ func decodeCloudEvents(body []byte, header http.Header) (Result, error) {
 	if mt == "application/cloudevents-batch+json" || (len(trimmed) > 0 && trimmed[0] == '[') {
 		var events []cloudEvent
 		if err := json.Unmarshal(trimmed, &events); err != nil {
-			return Result{}, fmt.Errorf("cloudevents: decode batch: %w", err)
+			return Result{}, fmt.Errorf("decode batch: %w", err)
 		}
 		if len(events) == 0 {
-			return Result{}, fmt.Errorf("cloudevents: empty batch")
+			return Result{}, errors.New("empty batch")
 		}
 		for i := range events {
 			if events[i].SpecVersion == "" || events[i].Type == "" {
-				return Result{}, fmt.Errorf("cloudevents: batch event %d has no specversion and type", i)
+				return Result{}, fmt.Errorf("batch event %d has no specversion and type", i)
 			}
 			if err := addCloudEvent(&b, &events[i]); err != nil {
 				return Result{}, err
@@ -91,13 +99,15 @@ func decodeCloudEvents(body []byte, header http.Header) (Result, error) {
 		return b.result(), nil
 	}
 	var ev cloudEvent
-	if err := decodeObject("cloudevents", body, &ev); err != nil {
+	if err := decodeObject(body, &ev); err != nil {
 		return Result{}, err
 	}
 	if ev.SpecVersion == "" || ev.Type == "" {
-		return Result{}, fmt.Errorf("cloudevents: body is not a structured CloudEvent (no specversion and type) and no ce-specversion header")
+		return Result{}, fmt.Errorf("%w, and no ce-specversion header", errNotCloudEvent)
 	}
-	addCloudEvent(&b, &ev)
+	if err := addCloudEvent(&b, &ev); err != nil {
+		return Result{}, err
+	}
 	return b.result(), nil
 }
 
@@ -112,29 +122,16 @@ func addCloudEvent(b *resultBuilder, ev *cloudEvent) error {
 	kind := strings.TrimSpace(ev.Type)
 	switch {
 	case strings.HasPrefix(kind, "harbor."):
-		var hd *legacyHarborData
-		if d, ok := decodeHarborCEData(data); ok {
-			hd = d
-		}
-		addHarborCEEvent(b, harborCEEvent{ID: ev.ID, Type: kind, Time: ev.Time, Data: hd})
+		addHarborEvent(b, kind, decodeHarborCEData(data), parseTime(ev.Time), ev.ID, harborDialect{})
 		return nil
 	case strings.HasPrefix(kind, "Microsoft.ContainerRegistry."):
 		if acrEventKind(kind) != acrImagePushedType {
 			b.skip(clip(ev.Subject, 200), eventGridSkipReason(kind))
 			return nil
 		}
-		var d acrEvent
-		if json.Unmarshal(data, &d) != nil || d.Target == nil {
+		if !addACRImagePushed(b, data, ev.Time, ev.ID) {
 			b.skip(clip(ev.Subject, 200), "image pushed event whose data is not an ACR event")
-			return nil
 		}
-		if d.Action == "" {
-			d.Action = "push"
-		}
-		if d.Timestamp == "" {
-			d.Timestamp = ev.Time
-		}
-		d.addTo(b, ev.ID)
 		return nil
 	}
 	if len(data) == 0 || (data[0] != '{' && data[0] != '[') {
@@ -192,15 +189,15 @@ func addGenericData(b *resultBuilder, ev *cloudEvent, data []byte) error {
 	}
 	res, err := dec(data, nil)
 	if err != nil {
-		return fmt.Errorf("cloudevents: %s event data: %w", clip(ev.Type, 100), err)
+		return fmt.Errorf("%s event data: %w", clip(ev.Type, 100), err)
 	}
-	for _, p := range res.Pushes {
+	for i := range res.Pushes {
+		p := &res.Pushes[i]
 		p.EventID = firstNonEmpty(p.EventID, ev.ID)
 		if p.PushedAt.IsZero() {
-			p.PushedAt = parseTimestamp(ev.Time)
+			p.PushedAt = parseTime(ev.Time)
 		}
-		b.add(candidate{Push: p})
 	}
-	b.res.Skipped = append(b.res.Skipped, res.Skipped...)
+	b.merge(res)
 	return nil
 }

@@ -1,7 +1,7 @@
 package formats
 
 import (
-	"fmt"
+	"errors"
 	"net/http"
 	"strings"
 )
@@ -25,9 +25,9 @@ func init() { register("dockerhub", decodeDockerHub) }
 type dockerHubPayload struct {
 	CallbackURL string `json:"callback_url"`
 	PushData    *struct {
-		PushedAt unixSeconds `json:"pushed_at"`
-		Pusher   string      `json:"pusher"`
-		Tag      string      `json:"tag"`
+		PushedAt eventTime `json:"pushed_at"`
+		Pusher   string    `json:"pusher"`
+		Tag      string    `json:"tag"`
 	} `json:"push_data"`
 	Repository *struct {
 		RepoName  string `json:"repo_name"`
@@ -38,15 +38,15 @@ type dockerHubPayload struct {
 
 func decodeDockerHub(body []byte, _ http.Header) (Result, error) {
 	var p dockerHubPayload
-	if err := decodeObject("dockerhub", body, &p); err != nil {
+	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
 	if p.PushData == nil || p.Repository == nil {
-		return Result{}, fmt.Errorf("dockerhub: body has no push_data and repository")
+		return Result{}, errors.New("body has no push_data and repository")
 	}
 	repo := dockerHubRepository(p.Repository.RepoName, p.Repository.Namespace, p.Repository.Name)
 	if repo == "" {
-		return Result{}, fmt.Errorf("dockerhub: repository has no repo_name, namespace or name")
+		return Result{}, errors.New("repository has no repo_name, namespace or name")
 	}
 	var b resultBuilder
 	b.add(candidate{Push: Push{

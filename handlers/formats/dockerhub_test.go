@@ -3,13 +3,13 @@ package formats
 import "testing"
 
 func TestDockerHub(t *testing.T) {
-	regRunCases(t, "dockerhub", []regCase{
+	runDecoder(t, "dockerhub", []decodeCase{
 		{
 			name: "the documented push payload is one push of its tag",
 			file: "push.json",
 			want: Result{Pushes: []Push{{
 				Host: "docker.io", Repository: "svendowideit/testhook", Tag: "latest",
-				PushedAt: regTime(t, "2014-12-03T00:22:41Z"),
+				PushedAt: mustTime(t, "2014-12-03T00:22:41Z"),
 			}}},
 		},
 		{
@@ -17,7 +17,7 @@ func TestDockerHub(t *testing.T) {
 			file: "push-multiarch-empty-images.json",
 			want: Result{Pushes: []Push{{
 				Host: "docker.io", Repository: "fireflyiii/core", Tag: "develop",
-				PushedAt: regTime(t, "2021-09-17T09:46:10Z"),
+				PushedAt: mustTime(t, "2021-09-17T09:46:10Z"),
 			}}},
 		},
 		{
@@ -25,7 +25,7 @@ func TestDockerHub(t *testing.T) {
 			file: "push-legacy-exponent-time.json",
 			want: Result{Pushes: []Push{{
 				Host: "docker.io", Repository: "svendowideit/testhook", Tag: "latest",
-				PushedAt: regTime(t, "2014-12-03T00:22:41Z"),
+				PushedAt: mustTime(t, "2014-12-03T00:22:41Z"),
 			}}},
 		},
 		{
@@ -56,14 +56,14 @@ func TestDockerHub(t *testing.T) {
 			body: `{"push_data":{"tag":"x","pushed_at":"soon"},"repository":{"repo_name":"acme/api"}}`,
 			want: Result{Pushes: []Push{{Host: "docker.io", Repository: "acme/api", Tag: "x"}}},
 		},
-		{name: "a body that is not JSON is an error", body: `push_data=1`, wantErr: true},
-		{name: "a JSON array is an error", body: `[{"push_data":{}}]`, wantErr: true},
-		{name: "an object without push_data is not a docker hub payload", body: `{"repository":{"repo_name":"a/b"}}`, wantErr: true},
-		{name: "a repository without any name is an error", body: `{"push_data":{"tag":"x"},"repository":{}}`, wantErr: true},
-		{name: "a tag of the wrong JSON type is an error", body: `{"push_data":{"tag":7},"repository":{"repo_name":"a/b"}}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `push_data=1`, wantErr: errIs(ErrMalformed)},
+		{name: "a JSON array is an error", body: `[{"push_data":{}}]`, wantErr: errIs(ErrMalformed)},
+		{name: "an object without push_data is not a docker hub payload", body: `{"repository":{"repo_name":"a/b"}}`, wantErr: errIs(ErrMalformed)},
+		{name: "a repository without any name is an error", body: `{"push_data":{"tag":"x"},"repository":{}}`, wantErr: errIs(ErrMalformed)},
+		{name: "a tag of the wrong JSON type is an error", body: `{"push_data":{"tag":7},"repository":{"repo_name":"a/b"}}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzDockerHub(f *testing.F) { regFuzz(f, "dockerhub", nil) }
+func FuzzDockerHub(f *testing.F) { fuzzDecoder(f, "dockerhub", fuzzSeeds{}) }
 
-func BenchmarkDockerHub(b *testing.B) { regBench(b, "dockerhub", "push.json", nil) }
+func BenchmarkDockerHub(b *testing.B) { benchDecoder(b, "dockerhub", "push.json", nil) }

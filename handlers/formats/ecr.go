@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -55,14 +56,14 @@ func decodeECR(body []byte, _ http.Header) (Result, error) {
 	switch {
 	case len(trimmed) > 0 && trimmed[0] == '[':
 		if err := json.Unmarshal(trimmed, &events); err != nil {
-			return Result{}, fmt.Errorf("ecr: decode events: %w", err)
+			return Result{}, fmt.Errorf("decode events: %w", err)
 		}
 		if len(events) == 0 {
-			return Result{}, fmt.Errorf("ecr: empty event array")
+			return Result{}, errors.New("empty event array")
 		}
 	default:
 		var ev ecrEvent
-		if err := decodeObject("ecr", body, &ev); err != nil {
+		if err := decodeObject(body, &ev); err != nil {
 			return Result{}, err
 		}
 		events = []ecrEvent{ev}
@@ -70,7 +71,7 @@ func decodeECR(body []byte, _ http.Header) (Result, error) {
 	var b resultBuilder
 	for i := range events {
 		if err := events[i].addTo(&b); err != nil {
-			return Result{}, fmt.Errorf("ecr: event %d: %w", i, err)
+			return Result{}, fmt.Errorf("event %d: %w", i, err)
 		}
 	}
 	return b.result(), nil
@@ -78,7 +79,7 @@ func decodeECR(body []byte, _ http.Header) (Result, error) {
 
 func (ev *ecrEvent) addTo(b *resultBuilder) error {
 	if ev.DetailType == "" || ev.Detail == nil {
-		return fmt.Errorf("not an EventBridge event (no detail-type and detail)")
+		return errors.New("not an EventBridge event (no detail-type and detail)")
 	}
 	d := ev.Detail
 	ref := refString(d.RepositoryName, d.ImageTag, d.ImageDigest)
@@ -91,6 +92,9 @@ func (ev *ecrEvent) addTo(b *resultBuilder) error {
 		return nil
 	}
 	switch {
+	case strings.EqualFold(d.ActionType, "DELETE"):
+		b.skip(ref, reasonDelete)
+		return nil
 	case !strings.EqualFold(d.ActionType, "PUSH"):
 		b.skip(ref, fmt.Sprintf("ecr %s action, not a push", clip(strings.ToLower(d.ActionType), 32)))
 		return nil
@@ -102,7 +106,7 @@ func (ev *ecrEvent) addTo(b *resultBuilder) error {
 		Push: Push{
 			Host: ecrHost(ev.Account, ev.Region), Repository: d.RepositoryName, Tag: d.ImageTag,
 			Digest: d.ImageDigest, MediaType: d.ManifestMediaType,
-			PushedAt: parseTimestamp(ev.Time), EventID: ev.ID,
+			PushedAt: parseTime(ev.Time), EventID: ev.ID,
 		},
 		// artifact-media-type is the config media type of the manifest
 		// (application/vnd.docker.container.image.v1+json for an image).

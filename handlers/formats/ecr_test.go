@@ -4,13 +4,13 @@ import "testing"
 
 func TestECR(t *testing.T) {
 	const digest = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234"
-	regRunCases(t, "ecr", []regCase{
+	runDecoder(t, "ecr", []decodeCase{
 		{
 			name: "a successful push is a push on the account's registry host",
 			file: "push.json",
 			want: Result{Pushes: []Push{{
 				Host: "123456789012.dkr.ecr.us-west-2.amazonaws.com", Repository: "my-repository-name", Tag: "latest",
-				Digest: digest, PushedAt: regTime(t, "2019-11-16T01:54:34Z"), EventID: "13cde686-328b-6117-af20-0e5566167482",
+				Digest: digest, PushedAt: mustTime(t, "2019-11-16T01:54:34Z"), EventID: "13cde686-328b-6117-af20-0e5566167482",
 			}}},
 		},
 		{
@@ -18,7 +18,7 @@ func TestECR(t *testing.T) {
 			file: "delete.json",
 			want: Result{Skipped: []Skip{{
 				Ref:    "my-repository-name:latest@sha256:fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd12347f5b2640",
-				Reason: "ecr delete action, not a push",
+				Reason: "delete event, not a push",
 			}}},
 		},
 		{
@@ -64,13 +64,13 @@ func TestECR(t *testing.T) {
 			body: `{"id":"1","detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","detail":{"state":"running"}}`,
 			want: Result{Skipped: []Skip{{Reason: "event from aws.ec2, not ECR"}}},
 		},
-		{name: "a body that is not JSON is an error", body: `x`, wantErr: true},
-		{name: "an object without detail-type is an error", body: `{"detail":{}}`, wantErr: true},
-		{name: "an empty array is an error", body: `[]`, wantErr: true},
-		{name: "an array with a non-event is an error", body: `[{"id":"1"}]`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `x`, wantErr: errIs(ErrMalformed)},
+		{name: "an object without detail-type is an error", body: `{"detail":{}}`, wantErr: errIs(ErrMalformed)},
+		{name: "an empty array is an error", body: `[]`, wantErr: errIs(ErrMalformed)},
+		{name: "an array with a non-event is an error", body: `[{"id":"1"}]`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzECR(f *testing.F) { regFuzz(f, "ecr", nil) }
+func FuzzECR(f *testing.F) { fuzzDecoder(f, "ecr", fuzzSeeds{}) }
 
-func BenchmarkECR(b *testing.B) { regBench(b, "ecr", "push.json", nil) }
+func BenchmarkECR(b *testing.B) { benchDecoder(b, "ecr", "push.json", nil) }

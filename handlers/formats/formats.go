@@ -1,20 +1,7 @@
-// Package formats decodes registry webhook bodies into pushes.
-//
-// One file per sender format; each registers its Decoder in an init
-// function, so adding a format touches no shared file. A decoder knows the
-// wire format and nothing else: no receivers, no HSS targets, no NATS. It
-// turns a body into the tagged pushes it reports (Pushes) and says why it
-// passes over everything else (Skipped), so the HTTP answer can tell a
-// registry administrator exactly what became of each event.
-//
-// Decoders must never panic on any input (each has a fuzz test) and must
-// return an error only when the body is not that format at all (the caller
-// answers 400); a well-formed event that is not a tagged image push is a
-// Skip, not an error (the caller answers 200 "ignored", so a sender such as
-// distribution, which retries non-2xx answers forever, is not blocked).
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -50,8 +37,9 @@ type Skip struct {
 	// Ref names what was skipped (repository, tag or digest) as far as the
 	// event says; may be empty.
 	Ref string
-	// Reason is a short lower-case sentence: "pull event", "push by digest
-	// without a tag", "helm chart, not a container image", ...
+	// Reason is a short lower-case sentence: "pull event, not a push",
+	// "push by digest without a tag", "helm chart, not a container
+	// image", ... The same situation has the same words in every format.
 	Reason string
 }
 
@@ -59,26 +47,61 @@ type Skip struct {
 type Result struct {
 	Pushes  []Push
 	Skipped []Skip
+	// Reply is a body the sender requires as the answer, e.g. Event Grid's
+	// subscription validation; the handler answers 200 with it and stores
+	// nothing. It is encoded as JSON. When Reply is set, Pushes is empty.
+	Reply any
 }
 
 // Decoder decodes one request body. The header is passed for formats that
 // carry meaning in headers (CloudEvents binary mode, event-type headers).
-// It returns an error only for a body that is not this format.
+// It returns an error only for a body that is not this format; the
+// decoders returned by Lookup wrap every such error in ErrMalformed.
 type Decoder func(body []byte, header http.Header) (Result, error)
+
+// ErrMalformed is wrapped by every error of a decoder returned by Lookup:
+// the body is not the receiver's format at all (not JSON, the wrong shape,
+// a required member missing). The handler answers it with 400;
+// errors.Is(err, ErrMalformed) tells it from any other failure without
+// reading the message. The error also wraps the cause (a *json.SyntaxError,
+// a *json.UnmarshalTypeError, a format's own sentinel), for errors.As.
+var ErrMalformed = errors.New("malformed body")
+
+// malformedError names the format a body failed and wraps both ErrMalformed
+// and the decoder's cause. Its message leaves ErrMalformed's text out: the
+// cause already says what is wrong.
+type malformedError struct {
+	format string
+	cause  error
+}
+
+func (e *malformedError) Error() string   { return e.format + ": " + e.cause.Error() }
+func (e *malformedError) Unwrap() []error { return []error{ErrMalformed, e.cause} }
 
 var (
 	mu       sync.RWMutex
 	decoders = map[string]Decoder{}
 )
 
-// register adds a format; called from each format file's init.
+// register adds a format; called from each format file's init. A format
+// registered under several names (harbor, harbor-v1, tencent-tcr) is one
+// decoder; each name still names itself in errors. The registry, not each
+// decoder, wraps errors in ErrMalformed and the format's name, so no
+// decoder can forget to, and it drops any partial result that came with
+// an error.
 func register(name string, d Decoder) {
 	mu.Lock()
 	defer mu.Unlock()
 	if _, dup := decoders[name]; dup {
 		panic(fmt.Sprintf("formats: %s registered twice", name))
 	}
-	decoders[name] = d
+	decoders[name] = func(body []byte, header http.Header) (Result, error) {
+		res, err := d(body, header)
+		if err != nil {
+			return Result{}, &malformedError{format: name, cause: err}
+		}
+		return res, nil
+	}
 }
 
 // Lookup returns the decoder of a format name as used in receiver config.

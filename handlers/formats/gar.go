@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -52,7 +53,7 @@ type garNotification struct {
 
 func decodeGAR(body []byte, header http.Header) (Result, error) {
 	var env pubsubEnvelope
-	if err := decodeObject("gar", body, &env); err != nil {
+	if err := decodeObject(body, &env); err != nil {
 		return Result{}, err
 	}
 	var data []byte
@@ -69,14 +70,14 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 		published = header.Get("X-Goog-Pubsub-Publish-Time")
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return Result{}, fmt.Errorf("gar: pub/sub message has no data")
+		return Result{}, errors.New("pub/sub message has no data")
 	}
 	var n garNotification
 	if err := json.Unmarshal(data, &n); err != nil {
-		return Result{}, fmt.Errorf("gar: decode message data: %w", err)
+		return Result{}, fmt.Errorf("decode message data: %w", err)
 	}
 	if n.Action == nil {
-		return Result{}, fmt.Errorf("gar: message data has no action")
+		return Result{}, errors.New("message data has no action")
 	}
 
 	tagRef, tagOK := parseRef(n.Tag)
@@ -86,13 +87,13 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 	switch strings.ToUpper(*n.Action) {
 	case "INSERT":
 	case "DELETE":
-		b.skip(ref, "delete event, not a push")
+		b.skip(ref, reasonDelete)
 		return b.result(), nil
 	default:
 		b.skip(ref, fmt.Sprintf("gar %s event, not a push", clip(*n.Action, 64)))
 		return b.result(), nil
 	}
-	p := Push{EventID: eventID, PushedAt: parseTimestamp(published)}
+	p := Push{EventID: eventID, PushedAt: parseTime(published)}
 	switch {
 	case tagOK && tagRef.Host != "" && tagRef.Tag != "":
 		p.Host, p.Repository, p.Tag = tagRef.Host, tagRef.Repository, tagRef.Tag
@@ -102,20 +103,11 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 	case digestOK:
 		p.Host, p.Repository = digestRef.Host, digestRef.Repository
 	case n.Tag != "" || n.Digest != "":
-		return Result{}, fmt.Errorf("gar: cannot read an image reference from tag %q / digest %q", clip(n.Tag, 100), clip(n.Digest, 100))
+		return Result{}, fmt.Errorf("cannot read an image reference from tag %q / digest %q", clip(n.Tag, 100), clip(n.Digest, 100))
 	}
 	if digestOK && digestRef.Repository == p.Repository {
 		p.Digest = digestRef.Digest
 	}
 	b.add(candidate{Push: p})
 	return b.result(), nil
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }

@@ -88,28 +88,25 @@ type genericEvent struct {
 }
 
 func decodeGeneric(body []byte, _ http.Header) (Result, error) {
-	if err := requireJSONObject(body); err != nil {
-		return Result{}, fmt.Errorf("generic payload: %w", err)
-	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return Result{}, fmt.Errorf("decode generic payload: %w", err)
+	if err := decodeObject(body, &top); err != nil {
+		return Result{}, err
 	}
 	events := []map[string]json.RawMessage{top}
 	if raw, ok := top["events"]; ok {
 		if len(top) > 1 {
-			return Result{}, fmt.Errorf("generic payload: %w", errGenericMixed)
+			return Result{}, errGenericMixed
 		}
 		events = nil
 		if err := json.Unmarshal(raw, &events); err != nil || len(events) == 0 {
-			return Result{}, fmt.Errorf("generic payload: %w", errGenericEvents)
+			return Result{}, errGenericEvents
 		}
 	}
 	var res Result
 	for i, fields := range events {
 		ev, err := parseGenericEvent(i, fields)
 		if err != nil {
-			return Result{}, fmt.Errorf("generic payload: %w", err)
+			return Result{}, err
 		}
 		ref := refString(ev.repository, ev.tag, ev.digest)
 		if ev.tag == "" {
@@ -158,7 +155,7 @@ func parseGenericEvent(i int, fields map[string]json.RawMessage) (genericEvent, 
 	switch {
 	case ev.repository == "":
 		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: "is required"}
-	case looksLikeHostPrefixed(ev.repository):
+	case startsWithRegistryHost(ev.repository):
 		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q starts with a registry host; put the host in \"registry\"", clip(ev.repository, 80))}
 	case !validRepository(ev.repository):
 		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q is not a repository path (lower-case components separated by \"/\")", clip(ev.repository, 80))}
@@ -197,74 +194,9 @@ func unknownGenericField(fields map[string]json.RawMessage) string {
 	return unknown[0]
 }
 
-// looksLikeHostPrefixed applies docker's rule: a first path component with
-// a "." or ":" in it, or "localhost", is a registry host.
-func looksLikeHostPrefixed(repo string) bool {
+// startsWithRegistryHost reports whether a repository path begins with a
+// registry host, by the rule parseRef uses.
+func startsWithRegistryHost(repo string) bool {
 	first, _, ok := strings.Cut(repo, "/")
-	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
-}
-
-// validRegistryHost accepts host or host:port with DNS-ish or IPv4 hosts
-// (letters, digits, "-", "." ) and, for IPv6, a bracketed address.
-func validRegistryHost(s string) bool {
-	if s == "" || len(s) > 255 {
-		return false
-	}
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		end := strings.IndexByte(s, ']')
-		if end < 0 {
-			return false
-		}
-		inner := s[1:end]
-		if inner == "" {
-			return false
-		}
-		for i := 0; i < len(inner); i++ {
-			if c := inner[i]; strings.IndexByte("0123456789abcdefABCDEF:.", c) < 0 {
-				return false
-			}
-		}
-		rest := s[end+1:]
-		if rest != "" {
-			if rest[0] != ':' {
-				return false
-			}
-			port = rest[1:]
-			if port == "" || len(port) > 5 {
-				return false
-			}
-		}
-		return allDigits(port)
-	}
-	if h, p, ok := strings.Cut(s, ":"); ok {
-		host, port = h, p
-		if port == "" || !allDigits(port) || len(port) > 5 {
-			return false
-		}
-	}
-	for {
-		label, rest, more := strings.Cut(host, ".")
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			if c := label[i]; !isAlnum(c) && c != '-' {
-				return false
-			}
-		}
-		if !more {
-			return true
-		}
-		host = rest
-	}
-}
-
-func allDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return ok && isRegistryHost(first)
 }

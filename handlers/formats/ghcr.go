@@ -3,6 +3,7 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -77,7 +78,7 @@ type ghcrManifest struct {
 
 func decodeGHCR(body []byte, header http.Header) (Result, error) {
 	var p ghcrPayload
-	if err := decodeObject("ghcr", body, &p); err != nil {
+	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
 	event := strings.ToLower(strings.TrimSpace(header.Get("X-GitHub-Event")))
@@ -95,15 +96,18 @@ func decodeGHCR(body []byte, header http.Header) (Result, error) {
 		pkg = p.RegistryPackage
 	}
 	if pkg == nil {
-		return Result{}, fmt.Errorf("ghcr: body has neither package nor registry_package")
+		return Result{}, errors.New("body has neither package nor registry_package")
 	}
 	name := strings.Trim(strings.TrimSpace(pkg.Name), "/")
 	if name == "" {
-		return Result{}, fmt.Errorf("ghcr: package has no name")
+		return Result{}, errors.New("package has no name")
 	}
 	switch strings.ToLower(p.Action) {
 	case "published", "updated":
 	case "create": // the action of the GHCR beta (package_v2) deliveries, as captured in keel-hq/keel tests
+	case "deleted":
+		b.skip(name, reasonDelete)
+		return b.result(), nil
 	default:
 		b.skip(name, fmt.Sprintf("package %s event, not a publish", clip(p.Action, 64)))
 		return b.result(), nil
@@ -115,7 +119,7 @@ func decodeGHCR(body []byte, header http.Header) (Result, error) {
 	}
 	v := pkg.PackageVersion
 	if v == nil {
-		return Result{}, fmt.Errorf("ghcr: package %s has no package_version", clip(name, 100))
+		return Result{}, fmt.Errorf("package %s has no package_version", clip(name, 100))
 	}
 
 	host, repo := ghcrLocation(pkg, name, kind)
@@ -147,9 +151,9 @@ func decodeGHCR(body []byte, header http.Header) (Result, error) {
 	if kind == "docker" && v.ContainerMetadata == nil && !looksLikeDigest(v.Version) {
 		tags = append(tags, v.Version) // the legacy registry names the tag as the version
 	}
-	pushedAt := parseTimestamp(v.UpdatedAt)
+	pushedAt := parseTime(v.UpdatedAt)
 	if pushedAt.IsZero() {
-		pushedAt = parseTimestamp(v.CreatedAt)
+		pushedAt = parseTime(v.CreatedAt)
 	}
 
 	added := 0
@@ -167,7 +171,7 @@ func decodeGHCR(body []byte, header http.Header) (Result, error) {
 		})
 	}
 	if added == 0 {
-		b.skip(refString(repo, "", digest), "push by digest without a tag")
+		b.skip(refString(repo, "", digest), reasonByDigest)
 	}
 	return b.result(), nil
 }
@@ -218,7 +222,7 @@ func ghcrLocation(pkg *ghcrPackage, name, kind string) (host, repo string) {
 		host = "ghcr.io"
 		if v := pkg.PackageVersion; v != nil && v.PackageURL != "" {
 			if ref, ok := parseRef(v.PackageURL); ok && ref.Host != "" {
-				return strings.ToLower(ref.Host), strings.ToLower(ref.Repository)
+				return ref.Host, strings.ToLower(ref.Repository)
 			}
 		}
 	}

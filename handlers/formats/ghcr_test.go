@@ -16,7 +16,7 @@ func ghEvent(event string) http.Header {
 
 func TestGHCR(t *testing.T) {
 	const digest = "sha256:7d3848ba2f2e7f69bebb4b576e5fad0379b64a0b1512aee6ad0ec9e7c6319fed"
-	regRunCases(t, "ghcr", []regCase{
+	runDecoder(t, "ghcr", []decodeCase{
 		{
 			name:   "a tagged ghcr container version is one push with its digest and media type",
 			file:   "package-ghcr-tagged.json",
@@ -33,7 +33,7 @@ func TestGHCR(t *testing.T) {
 			header: ghEvent("registry_package"),
 			want: Result{Pushes: []Push{{
 				Host: "docker.pkg.github.com", Repository: "dingggu/utaitebox/server", Tag: "1.2.3",
-				PushedAt: regTime(t, "2019-11-01T05:30:31Z"),
+				PushedAt: mustTime(t, "2019-11-01T05:30:31Z"),
 				EventID:  "72d3162e-cc78-11e3-81ab-4c9367dc0958",
 			}}},
 		},
@@ -88,7 +88,7 @@ func TestGHCR(t *testing.T) {
 			name:   "a deleted package version is skipped",
 			header: ghEvent("package"),
 			body:   `{"action":"deleted","package":{"name":"app","package_type":"CONTAINER"}}`,
-			want:   Result{Skipped: []Skip{{Ref: "app", Reason: "package deleted event, not a publish"}}},
+			want:   Result{Skipped: []Skip{{Ref: "app", Reason: "delete event, not a push"}}},
 		},
 		{
 			name:   "a ping is skipped",
@@ -107,15 +107,17 @@ func TestGHCR(t *testing.T) {
 			body:   `{"ref":"refs/heads/main"}`,
 			want:   Result{Skipped: []Skip{{Reason: "github push event, not a package event"}}},
 		},
-		{name: "a body that is not JSON is an error", body: `action=published`, wantErr: true},
-		{name: "an object with no package is an error", header: ghEvent("package"), body: `{"action":"published"}`, wantErr: true},
-		{name: "a package without a name is an error", body: `{"action":"published","package":{"package_type":"container"}}`, wantErr: true},
-		{name: "a container package without a version is an error", body: `{"action":"published","package":{"name":"a","package_type":"container"}}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `action=published`, wantErr: errIs(ErrMalformed)},
+		{name: "an object with no package is an error", header: ghEvent("package"), body: `{"action":"published"}`, wantErr: errIs(ErrMalformed)},
+		{name: "a package without a name is an error", body: `{"action":"published","package":{"package_type":"container"}}`, wantErr: errIs(ErrMalformed)},
+		{name: "a container package without a version is an error", body: `{"action":"published","package":{"name":"a","package_type":"container"}}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
 func FuzzGHCR(f *testing.F) {
-	regFuzz(f, "ghcr", func(ev string) http.Header { return ghEvent(ev) }, "package", "registry_package", "")
+	fuzzDecoder(f, "ghcr", fuzzSeeds{header: ghEvent, headerValues: []string{"package", "registry_package", ""}})
 }
 
-func BenchmarkGHCR(b *testing.B) { regBench(b, "ghcr", "package-ghcr-tagged.json", ghEvent("package")) }
+func BenchmarkGHCR(b *testing.B) {
+	benchDecoder(b, "ghcr", "package-ghcr-tagged.json", ghEvent("package"))
+}

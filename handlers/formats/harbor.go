@@ -1,15 +1,15 @@
 package formats
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The "harbor" format is Harbor's "Default" webhook payload (not its
-// CloudEvents one):
+// CloudEvents one, harbor_cloudevents.go):
 //
 //	{"type": "PUSH_ARTIFACT", "occur_at": 1586922308, "operator": "admin",
 //	 "event_data": {
@@ -19,16 +19,25 @@ import (
 //	                  "repo_full_name": "test-webhook/debian", "repo_type": "private"}}}
 //
 // Sources: https://goharbor.io/docs/latest/working-with-projects/project-configuration/configure-webhooks/
-// and Harbor's src/pkg/notifier/model/event.go (Payload, EventData, Resource,
-// Repository) and src/controller/event/handler/webhook/artifact/artifact.go
+// (and https://goharbor.io/docs/1.10/working-with-projects/project-configuration/configure-webhooks/
+// for Harbor 1.x), and Harbor's src/pkg/notifier/model/event.go (Payload,
+// EventData, Resource, Repository) and
+// src/controller/event/handler/webhook/artifact/artifact.go
 // (constructArtifactPayload) in https://github.com/goharbor/harbor.
+//
+// The same wire format has three names, registered as aliases of this one
+// decoder: "harbor"; "harbor-v1", for Harbor 1.9 and 1.10, whose payload
+// Harbor 2 kept as its Default format; and "tencent-tcr" (tencent_tcr.go),
+// Tencent TCR Enterprise, a Harbor derivative that sends it unchanged. Each
+// name still names itself in errors. SWR Enterprise (swr_enterprise.go)
+// and the CloudEvents payload (harbor_cloudevents.go) share the parser.
 //
 // What the source shows and this decoder relies on:
 //   - One resource per artifact event, holding the first tag of the artifact.
 //     An artifact without a tag (pushed by digest, a child manifest of a
 //     multi-arch index, a replication by digest) gets its digest in "tag"
-//     and "repo@sha256:…" in resource_url: such a resource is skipped as a
-//     push by digest, like an empty tag.
+//     and "repo@sha256:…" (Harbor 2.0: "repo:sha256:…") in resource_url:
+//     such a resource is skipped as a push by digest, like an empty tag.
 //   - resource_url starts with Harbor's external host (with port if any):
 //     that is Push.Host.
 //   - The Default payload carries no artifact type or media type, so a Helm
@@ -38,23 +47,29 @@ import (
 //     repo_type names a chart or CNAB, the resource is skipped. The
 //     repository name is never used for this: "alpine/helm" is an image.
 //   - Harbor 1.x sent the same shape with camel-case types (pushImage,
-//     pullImage, uploadChart, …); they are accepted too.
+//     pullImage, uploadChart, …) and Harbor's CloudEvents use dotted ones
+//     (harbor.artifact.pushed, …); all are understood, so a Harbor upgraded
+//     in place keeps working.
 //
 // Pushes: PUSH_ARTIFACT (and pushImage). Skipped with a reason:
 // PULL_ARTIFACT, DELETE_ARTIFACT, SCANNING_COMPLETED/FAILED/STOPPED,
 // QUOTA_EXCEED/QUOTA_WARNING, REPLICATION, TAG_RETENTION, the chart events,
 // and any other type. Harbor's Default payload has no event id.
-func init() { register("harbor", decodeHarbor) }
+//
+// Harbor authenticates a webhook only with the static "Auth Header" value
+// configured on the policy (sent as Authorization); it signs nothing.
+func init() {
+	register("harbor", decodeHarbor)
+	register("harbor-v1", decodeHarbor)
+}
 
 func decodeHarbor(body []byte, _ http.Header) (Result, error) {
-	return decodeHarborLike(body, harborDialect{format: "harbor"})
+	return decodeHarborDefault(body, harborDialect{})
 }
 
 // harborDialect is what differs between Harbor and the Harbor-derived
 // senders decoded by the same code.
 type harborDialect struct {
-	// format names the format in errors.
-	format string
 	// lenient accepts "event_type" for "type" and takes a missing tag from
 	// resource_url, for senders whose field names are inferred, not known.
 	lenient bool
@@ -68,11 +83,13 @@ type harborDialect struct {
 type harborPayload struct {
 	Type        string           `json:"type"`
 	EventType   string           `json:"event_type"`
-	OccurAt     lenientTime      `json:"occur_at"`
+	OccurAt     eventTime        `json:"occur_at"`
 	EventData   *harborEventData `json:"event_data"`
 	SpecVersion string           `json:"specversion"`
 }
 
+// harborEventData is event_data of the Default payload and data of the
+// CloudEvents payload.
 type harborEventData struct {
 	Resources  []harborResource  `json:"resources"`
 	Repository *harborRepository `json:"repository"`
@@ -96,14 +113,13 @@ type harborRepository struct {
 	RepoType     string `json:"repo_type"`
 }
 
-// Reasons for the Harbor event types that are not pushes.
+// Reasons for the Harbor event types that are not pushes (pull, delete and
+// chart events use the shared reasons of decode.go).
 const (
-	reasonHarborPull        = "pull event"
-	reasonHarborDelete      = "delete event"
-	reasonHarborScan        = "scan event"
-	reasonHarborQuota       = "quota event"
-	reasonHarborReplication = "replication event"
-	reasonHarborRetention   = "tag retention event"
+	reasonHarborScan        = "scan event, not a push"
+	reasonHarborQuota       = "quota event, not a push"
+	reasonHarborReplication = "replication event, not a push"
+	reasonHarborRetention   = "tag retention event, not a push"
 	reasonHarborNoResources = "push event without resources"
 )
 
@@ -113,70 +129,73 @@ var errHarborCloudEvents = errors.New(`this is Harbor's CloudEvents payload: use
 // errNoEventType marks an object without a "type": not a Harbor payload.
 var errNoEventType = errors.New(`no event "type"`)
 
-func decodeHarborLike(body []byte, d harborDialect) (Result, error) {
-	if err := requireJSONObject(body); err != nil {
-		return Result{}, fmt.Errorf("%s payload: %w", d.format, err)
-	}
+// decodeHarborDefault decodes the Default payload in a dialect.
+func decodeHarborDefault(body []byte, d harborDialect) (Result, error) {
 	var p harborPayload
-	if err := json.Unmarshal(body, &p); err != nil {
-		return Result{}, fmt.Errorf("decode %s payload: %w", d.format, err)
+	if err := decodeObject(body, &p); err != nil {
+		return Result{}, err
 	}
 	if p.SpecVersion != "" {
-		return Result{}, fmt.Errorf("%s payload: %w", d.format, errHarborCloudEvents)
+		return Result{}, errHarborCloudEvents
 	}
 	eventType := p.Type
 	if eventType == "" && d.lenient {
 		eventType = p.EventType
 	}
 	if eventType == "" {
-		return Result{}, fmt.Errorf("%s payload: %w", d.format, errNoEventType)
+		return Result{}, errNoEventType
 	}
+	var b resultBuilder
+	addHarborEvent(&b, eventType, p.EventData, p.OccurAt.Time, "", d)
+	return b.result(), nil
+}
 
-	var data harborEventData
-	if p.EventData != nil {
-		data = *p.EventData
+// addHarborEvent adds one Harbor event, of the Default payload (type and
+// event_data) or of the CloudEvents payload (type and data): a push or a
+// skip per resource, or one skip for an event that names none.
+func addHarborEvent(b *resultBuilder, eventType string, data *harborEventData, at time.Time, eventID string, d harborDialect) {
+	var ed harborEventData
+	if data != nil {
+		ed = *data
 	}
-	repoName := harborRepositoryName(data.Repository)
-
+	repoName := harborRepositoryName(ed.Repository)
 	reason, isPush := harborEventReason(eventType)
-	if !isPush {
-		return Result{Skipped: harborSkipAll(data.Resources, repoName, reason)}, nil
-	}
-	if len(data.Resources) == 0 {
-		return Result{Skipped: []Skip{{Ref: repoName, Reason: reasonHarborNoResources}}}, nil
-	}
-	var res Result
-	for i := range data.Resources {
-		push, skip := harborResourcePush(&data.Resources[i], data.Repository, repoName, p.OccurAt, d)
-		if skip.Reason != "" {
-			res.Skipped = append(res.Skipped, skip)
-			continue
+	switch {
+	case !isPush:
+		harborSkipAll(b, ed.Resources, repoName, reason)
+	case len(ed.Resources) == 0:
+		b.skip(repoName, reasonHarborNoResources)
+	default:
+		for i := range ed.Resources {
+			addHarborResource(b, &ed.Resources[i], ed.Repository, repoName, at, eventID, d)
 		}
-		res.Pushes = append(res.Pushes, push)
 	}
-	return res, nil
 }
 
 // harborEventReason maps an event type to the reason it is skipped, or
-// reports that it is a push. Types are compared without case and without
-// "_", so PUSH_ARTIFACT, push_artifact and Harbor 1.x's pushImage agree.
+// reports that it is a push. Types are compared without case, without a
+// "harbor." prefix and without "_", "-", "." and spaces, so PUSH_ARTIFACT,
+// push_artifact, Harbor 1.x's pushImage and the CloudEvents type
+// harbor.artifact.pushed agree. The CloudEvents types are the documented
+// mapping (harbor.quota.exceeded, harbor.scan.completed,
+// harbor.replication.status.changed, harbor.tag_retention.finished, …).
 func harborEventReason(eventType string) (reason string, push bool) {
-	switch normalizeEventType(eventType) {
-	case "pushartifact", "pushimage":
+	switch normalizeEventType(strings.TrimPrefix(strings.TrimSpace(eventType), "harbor.")) {
+	case "pushartifact", "pushimage", "artifactpushed":
 		return "", true
-	case "pullartifact", "pullimage":
-		return reasonHarborPull, false
-	case "deleteartifact", "deleteimage":
-		return reasonHarborDelete, false
-	case "uploadchart", "downloadchart", "deletechart":
-		return notAnImage("helm chart"), false
-	case "scanningcompleted", "scanningfailed", "scanningstopped":
+	case "pullartifact", "pullimage", "artifactpulled":
+		return reasonPull, false
+	case "deleteartifact", "deleteimage", "artifactdeleted":
+		return reasonDelete, false
+	case "uploadchart", "downloadchart", "deletechart", "chartuploaded", "chartdownloaded", "chartdeleted":
+		return reasonHelmChart, false
+	case "scanningcompleted", "scanningfailed", "scanningstopped", "scancompleted", "scanfailed", "scanstopped":
 		return reasonHarborScan, false
-	case "quotaexceed", "quotawarning":
+	case "quotaexceed", "quotawarning", "quotaexceeded", "quotawarned", "projectquota":
 		return reasonHarborQuota, false
-	case "replication":
+	case "replication", "replicationstatuschanged":
 		return reasonHarborReplication, false
-	case "tagretention":
+	case "tagretention", "tagretentionfinished":
 		return reasonHarborRetention, false
 	}
 	return fmt.Sprintf("unsupported event type %q", clip(eventType, 64)), false
@@ -202,94 +221,89 @@ func normalizeEventType(s string) string {
 // harborRepositoryName is the full repository path: repo_full_name, else
 // namespace/name.
 func harborRepositoryName(r *harborRepository) string {
-	switch {
-	case r == nil:
+	if r == nil {
 		return ""
-	case r.RepoFullName != "":
-		return strings.Trim(r.RepoFullName, "/")
-	case r.Namespace != "" && r.Name != "":
-		return strings.Trim(r.Namespace, "/") + "/" + strings.Trim(r.Name, "/")
 	}
-	return ""
+	return repoPath(r.RepoFullName, r.Namespace, r.Name)
 }
 
 // harborSkipAll skips every resource of a non-push event with one reason,
 // or the event as a whole when it names none.
-func harborSkipAll(resources []harborResource, repoName, reason string) []Skip {
+func harborSkipAll(b *resultBuilder, resources []harborResource, repoName, reason string) {
 	if len(resources) == 0 {
-		return []Skip{{Ref: repoName, Reason: reason}}
+		b.skip(repoName, reason)
+		return
 	}
-	skips := make([]Skip, 0, len(resources))
 	for i := range resources {
 		r := &resources[i]
 		repo := repoName
-		_, urlRepo, _, _ := splitImageRef(r.ResourceURL)
 		if repo == "" {
-			repo = urlRepo
+			ref, _ := parseRef(r.ResourceURL)
+			repo = ref.Repository
 		}
 		tag := r.Tag
 		if looksLikeDigest(tag) {
 			tag = ""
 		}
-		skips = append(skips, Skip{Ref: clip(refString(repo, tag, r.Digest), 300), Reason: reason})
+		b.skip(refString(repo, tag, r.Digest), reason)
 	}
-	return skips
 }
 
-// harborResourcePush turns one resource of a push event into a Push, or a
-// Skip with the reason it is not a tagged image push.
-func harborResourcePush(r *harborResource, repo *harborRepository, repoName string, at lenientTime, d harborDialect) (Push, Skip) {
-	host, urlRepo, urlTag, urlDigest := splitImageRef(r.ResourceURL)
+// addHarborResource adds one resource of a push event as a push, or as a
+// skip with the reason it is not a tagged image push.
+func addHarborResource(b *resultBuilder, r *harborResource, repo *harborRepository, repoName string, at time.Time, eventID string, d harborDialect) {
+	loc, _ := parseRef(r.ResourceURL)
 	if repoName == "" {
-		repoName = urlRepo
+		repoName = loc.Repository
 	}
 	tag := r.Tag
 	if tag == "" && d.lenient {
-		tag = urlTag
+		tag = loc.Tag
 	}
-	digest := r.Digest
-	if digest == "" {
-		digest = urlDigest
-	}
+	digest := firstNonEmpty(r.Digest, loc.Digest)
 	if looksLikeDigest(tag) {
 		// Harbor writes the digest into "tag" for an untagged artifact.
-		if digest == "" {
-			digest = tag
-		}
+		digest = firstNonEmpty(digest, tag)
 		tag = ""
 	}
-	ref := clip(refString(repoName, tag, digest), 300)
+	ref := refString(repoName, tag, digest)
 	if repoName == "" {
-		return Push{}, Skip{Ref: clip(r.ResourceURL, 300), Reason: reasonNoRepository}
+		b.skip(r.ResourceURL, reasonNoRepository)
+		return
 	}
 	if reason := harborArtifactReason(r, repo); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		b.skip(ref, reason)
+		return
 	}
 	if tag == "" {
-		return Push{}, Skip{Ref: ref, Reason: reasonByDigest}
+		b.skip(ref, reasonByDigest)
+		return
 	}
 	if reason := tagSkipReason(tag); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		b.skip(ref, reason)
+		return
 	}
 	if reason := refProblem(repoName, tag); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		b.skip(ref, reason)
+		return
 	}
 	mediaType := r.ManifestMediaType
 	if mediaType == "" && isManifestMediaType(normalizeMediaType(r.MediaType)) {
 		mediaType = r.MediaType
 	}
 	p := Push{
-		Host:       host,
+		Host:       loc.Host,
 		Repository: repoName,
 		Tag:        tag,
 		Digest:     digest,
 		MediaType:  mediaType,
-		PushedAt:   at.Time,
+		PushedAt:   at,
+		EventID:    eventID,
 	}
 	if d.instanceURL {
-		p.InstanceURL = host
+		p.InstanceURL = loc.Host
 	}
-	return p, Skip{}
+	b.add(candidate{Push: p})
 }
 
 // harborArtifactReason says why a resource is not a container image when
@@ -301,7 +315,7 @@ func harborArtifactReason(r *harborResource, repo *harborRepository) string {
 		switch lt := strings.ToLower(strings.TrimSpace(t)); {
 		case lt == "" || lt == "image":
 		case lt == "chart" || strings.Contains(lt, "helm"):
-			return notAnImage("helm chart")
+			return reasonHelmChart
 		case lt == "cnab":
 			return notAnImage("cnab bundle")
 		case strings.Contains(lt, "/"):
@@ -322,7 +336,7 @@ func harborArtifactReason(r *harborResource, repo *harborRepository) string {
 	if repo != nil {
 		switch t := strings.ToLower(repo.RepoType); {
 		case strings.Contains(t, "chart"), strings.Contains(t, "helm"):
-			return notAnImage("helm chart")
+			return reasonHelmChart
 		case strings.Contains(t, "cnab"):
 			return notAnImage("cnab bundle")
 		}

@@ -2,58 +2,54 @@ package formats
 
 import (
 	"encoding/json"
-	"fmt"
+	"errors"
 	"net/http"
 )
 
 // Harbor webhooks with payload format "CloudEvents" (Harbor 2.10 and
 // later): a structured-mode CloudEvent whose data is the Default format's
-// event_data.
+// event_data, decoded by harbor.go's parser.
 // https://goharbor.io/docs/latest/working-with-projects/project-configuration/configure-webhooks/
 //
 // {"specversion":"1.0","id","requestid","source":"/projects/2/webhook/policies/15",
 //  "type":"harbor.artifact.pushed","datacontenttype":"application/json",
 //  "time","data":{"resources":[…],"repository":{…}},"operator"}
 // harbor.artifact.pushed is a push per resource; other harbor.* types
-// (pulled, deleted, scan, quota, replication, retention) are skipped.
+// (pulled, deleted, scan, quota, replication, tag retention) are skipped.
 
 func init() { register("harbor-cloudevents", decodeHarborCloudEvents) }
 
 type harborCEEvent struct {
-	SpecVersion string            `json:"specversion"`
-	ID          string            `json:"id"`
-	Type        string            `json:"type"`
-	Time        string            `json:"time"`
-	Data        *legacyHarborData `json:"data"`
+	SpecVersion string           `json:"specversion"`
+	ID          string           `json:"id"`
+	Type        string           `json:"type"`
+	Time        eventTime        `json:"time"`
+	Data        *harborEventData `json:"data"`
 }
+
+// errNotCloudEvent marks an object without specversion and type.
+var errNotCloudEvent = errors.New("body is not a structured CloudEvent (no specversion and type)")
 
 func decodeHarborCloudEvents(body []byte, _ http.Header) (Result, error) {
 	var ev harborCEEvent
-	if err := decodeObject("harbor-cloudevents", body, &ev); err != nil {
+	if err := decodeObject(body, &ev); err != nil {
 		return Result{}, err
 	}
 	if ev.SpecVersion == "" || ev.Type == "" {
-		return Result{}, fmt.Errorf("harbor-cloudevents: body is not a structured CloudEvent (no specversion and type)")
+		return Result{}, errNotCloudEvent
 	}
 	var b resultBuilder
-	addHarborCEEvent(&b, ev)
+	addHarborEvent(&b, ev.Type, ev.Data, ev.Time.Time, ev.ID, harborDialect{})
 	return b.result(), nil
 }
 
-func addHarborCEEvent(b *resultBuilder, ev harborCEEvent) {
-	kind := legacyHarborKind(ev.Type)
-	if ev.Data == nil {
-		b.skip("", kind)
-		return
-	}
-	ev.Data.addTo(b, kind, parseTimestamp(ev.Time), ev.ID)
-}
-
-// decodeHarborCEData reads CloudEvents data as Harbor event data.
-func decodeHarborCEData(raw json.RawMessage) (*legacyHarborData, bool) {
-	var d legacyHarborData
+// decodeHarborCEData reads CloudEvents data as Harbor event data, or
+// returns nil for data that is not (cloudevents.go skips such an event
+// instead of refusing the body).
+func decodeHarborCEData(raw json.RawMessage) *harborEventData {
+	var d harborEventData
 	if json.Unmarshal(raw, &d) != nil || (d.Repository == nil && len(d.Resources) == 0) {
-		return nil, false
+		return nil
 	}
-	return &d, true
+	return &d
 }

@@ -3,7 +3,7 @@ package formats
 import "testing"
 
 func TestHarborCloudEvents(t *testing.T) {
-	regRunCases(t, "harbor-cloudevents", []regCase{
+	runDecoder(t, "harbor-cloudevents", []decodeCase{
 		{
 			name: "the documented artifact pushed event, a push by digest, is skipped",
 			file: "artifact-pushed-by-digest.json",
@@ -18,7 +18,7 @@ func TestHarborCloudEvents(t *testing.T) {
 			want: Result{Pushes: []Push{{
 				Host: "localhost:8081", Repository: "ocean-integration/redis", Tag: "v1",
 				Digest:   "sha256:e19a92f6821ebdbfa6676b7133c594c7ea9c3702daf773f5064845b9f8642b93",
-				PushedAt: regTime(t, "2025-10-30T01:06:56Z"), EventID: "4418e706-e298-4f5a-8b7e-fa842a37eb17",
+				PushedAt: mustTime(t, "2025-10-30T01:06:56Z"), EventID: "4418e706-e298-4f5a-8b7e-fa842a37eb17",
 			}}},
 		},
 		{
@@ -33,16 +33,23 @@ func TestHarborCloudEvents(t *testing.T) {
 		},
 		{
 			name: "a quota event without data is skipped",
-			body: `{"specversion":"1.0","id":"1","type":"harbor.quota.exceed"}`,
-			want: Result{Skipped: []Skip{{Reason: "harbor quota.exceed event, not a push"}}},
+			body: `{"specversion":"1.0","id":"1","type":"harbor.quota.exceeded"}`,
+			want: Result{Skipped: []Skip{{Reason: "quota event, not a push"}}},
 		},
-		{name: "a body that is not JSON is an error", body: `{"specversion"`, wantErr: true},
-		{name: "the default format is not a cloudevent", body: `{"type":"PUSH_ARTIFACT","event_data":{}}`, wantErr: true},
+		{
+			// Before the parser was shared with harbor.go, this gave the
+			// reason "push".
+			name: "an artifact pushed event without data is skipped as a push without resources",
+			body: `{"specversion":"1.0","id":"1","type":"harbor.artifact.pushed"}`,
+			want: Result{Skipped: []Skip{{Reason: "push event without resources"}}},
+		},
+		{name: "a body that is not JSON is an error", body: `{"specversion"`, wantErr: errIs(ErrMalformed)},
+		{name: "the default format is not a cloudevent", body: `{"type":"PUSH_ARTIFACT","event_data":{}}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzHarborCloudEvents(f *testing.F) { regFuzz(f, "harbor-cloudevents", nil) }
+func FuzzHarborCloudEvents(f *testing.F) { fuzzDecoder(f, "harbor-cloudevents", fuzzSeeds{}) }
 
 func BenchmarkHarborCloudEvents(b *testing.B) {
-	regBench(b, "harbor-cloudevents", "artifact-pushed-tag.json", nil)
+	benchDecoder(b, "harbor-cloudevents", "artifact-pushed-tag.json", nil)
 }

@@ -1,6 +1,10 @@
 package formats
 
-import "testing"
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // Digests of the Harbor fixtures, named for readability.
 const (
@@ -26,89 +30,89 @@ const hRepo = `{"name":"app","namespace":"team","repo_full_name":"team/app","rep
 
 func TestHarbor(t *testing.T) {
 	teamApp := func(tag string) Push {
-		return Push{Host: "harbor.example.com", Repository: "team/app", Tag: tag, Digest: hAlpine, PushedAt: fxUnix(1700000000)}
+		return Push{Host: "harbor.example.com", Repository: "team/app", Tag: tag, Digest: hAlpine, PushedAt: unixUTC(1700000000)}
 	}
-	fxRun(t, "harbor", []fxCase{
+	runDecoder(t, "harbor", []decodeCase{
 		// Real bodies.
 		{
 			name: "the documented push with a tag becomes one push with the host of resource_url",
-			file: "harbor/push-artifact-docs-2.0.json",
-			want: Result{Pushes: []Push{{Host: "hub.harbor.com", Repository: "test-webhook/debian", Tag: "latest", Digest: hDebian, PushedAt: fxUnix(1586922308)}}},
+			file: "push-artifact-docs-2.0.json",
+			want: Result{Pushes: []Push{{Host: "hub.harbor.com", Repository: "test-webhook/debian", Tag: "latest", Digest: hDebian, PushedAt: unixUTC(1586922308)}}},
 		},
 		{
 			name: "a push by digest, with the digest in tag as Harbor writes it, is skipped",
-			file: "harbor/push-artifact-by-digest-docs.json",
+			file: "push-artifact-by-digest-docs.json",
 			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "push by digest without a tag"}}},
 		},
 		{
 			name: "a Harbor 2.0 copy by digest with a repo:sha256 resource_url is skipped as a push by digest",
-			file: "harbor/push-artifact-cnab-copy-issue-11713.json",
+			file: "push-artifact-cnab-copy-issue-11713.json",
 			want: Result{Skipped: []Skip{{Ref: "aaa/cnab_copy@" + hCNAB, Reason: "push by digest without a tag"}}},
 		},
 		{
 			name: "a Harbor 1.x pushImage is a push, and the tag field wins over the resource_url tag",
-			file: "harbor/push-image-harbor-1.x-keel.json",
-			want: Result{Pushes: []Push{{Host: "quay.io", Repository: "mynamespace/repository", Tag: "2.1.6", Digest: hKeel, PushedAt: fxUnix(1582640688)}}},
+			file: "push-image-harbor-1.x-keel.json",
+			want: Result{Pushes: []Push{{Host: "quay.io", Repository: "mynamespace/repository", Tag: "2.1.6", Digest: hKeel, PushedAt: unixUTC(1582640688)}}},
 		},
 		{
 			name: "a pull is skipped",
-			file: "harbor/pull-artifact-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "pull event"}}},
+			file: "pull-artifact-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "pull event, not a push"}}},
 		},
 		{
 			name: "the pull body of Harbor's own formatter test is skipped",
-			file: "harbor/pull-artifact-harbor-default-test.json",
-			want: Result{Skipped: []Skip{{Ref: "library/busybox@" + hBusybox, Reason: "pull event"}}},
+			file: "pull-artifact-harbor-default-test.json",
+			want: Result{Skipped: []Skip{{Ref: "library/busybox@" + hBusybox, Reason: "pull event, not a push"}}},
 		},
 		{
 			name: "a delete is skipped",
-			file: "harbor/delete-artifact-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine:3.8@" + hAlpine8, Reason: "delete event"}}},
+			file: "delete-artifact-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine:3.8@" + hAlpine8, Reason: "delete event, not a push"}}},
 		},
 		{
 			name: "a completed scan is skipped",
-			file: "harbor/scanning-completed-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "scan event"}}},
+			file: "scanning-completed-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "scan event, not a push"}}},
 		},
 		{
 			name: "a stopped scan is skipped",
-			file: "harbor/scanning-stopped-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hStopped, Reason: "scan event"}}},
+			file: "scanning-stopped-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hStopped, Reason: "scan event, not a push"}}},
 		},
 		{
 			name: "a failed scan is skipped",
-			file: "harbor/scanning-failed-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hFailed, Reason: "scan event"}}},
+			file: "scanning-failed-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hFailed, Reason: "scan event, not a push"}}},
 		},
 		{
 			name: "an exceeded quota is skipped",
-			file: "harbor/quota-exceed-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hQuotaX, Reason: "quota event"}}},
+			file: "quota-exceed-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hQuotaX, Reason: "quota event, not a push"}}},
 		},
 		{
 			name: "a quota warning is skipped",
-			file: "harbor/quota-warning-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hQuotaW, Reason: "quota event"}}},
+			file: "quota-warning-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hQuotaW, Reason: "quota event, not a push"}}},
 		},
 		{
 			name: "a replication status event, which names no resource, is skipped as a whole",
-			file: "harbor/replication-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "", Reason: "replication event"}}},
+			file: "replication-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "", Reason: "replication event, not a push"}}},
 		},
 		{
 			name: "a tag retention event is skipped as a whole",
-			file: "harbor/tag-retention-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "", Reason: "tag retention event"}}},
+			file: "tag-retention-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "", Reason: "tag retention event, not a push"}}},
 		},
 		{
 			name:    "a CloudEvents payload is refused with a hint to choose the Default format",
-			file:    "harbor/artifact-deleted-cloudevents-docs.json",
-			wantErr: fxErrIs(errHarborCloudEvents),
+			file:    "artifact-deleted-cloudevents-docs.json",
+			wantErr: errIs(errHarborCloudEvents),
 		},
 		{
 			name:    "the shape shown in the 1.10 docs has no type and is refused",
-			file:    "harbor/push-image-docs-1.10.json",
-			wantErr: fxErrIs(errNoEventType),
+			file:    "push-image-docs-1.10.json",
+			wantErr: errIs(errNoEventType),
 		},
 
 		// Non-container artifacts: Harbor's Default payload carries no type,
@@ -155,7 +159,7 @@ func TestHarbor(t *testing.T) {
 		{
 			name: "a repository named like a chart tool is still an image: the name is never used",
 			body: harborPush(`{"digest":"`+hAlpine+`","tag":"3.8.1","resource_url":"harbor.example.com/alpine/helm:3.8.1"}`, `{"name":"helm","namespace":"alpine","repo_full_name":"alpine/helm","repo_type":"private"}`),
-			want: Result{Pushes: []Push{{Host: "harbor.example.com", Repository: "alpine/helm", Tag: "3.8.1", Digest: hAlpine, PushedAt: fxUnix(1700000000)}}},
+			want: Result{Pushes: []Push{{Host: "harbor.example.com", Repository: "alpine/helm", Tag: "3.8.1", Digest: hAlpine, PushedAt: unixUTC(1700000000)}}},
 		},
 		{
 			name: "a chart upload event is skipped as a helm chart",
@@ -192,7 +196,12 @@ func TestHarbor(t *testing.T) {
 		{
 			name: "without a repository object the repository comes from resource_url",
 			body: `{"type":"PUSH_ARTIFACT","occur_at":1700000000,"event_data":{"resources":[{"digest":"` + hAlpine + `","tag":"1.0.0","resource_url":"harbor.example.com:8443/team/sub/app:1.0.0"}]}}`,
-			want: Result{Pushes: []Push{{Host: "harbor.example.com:8443", Repository: "team/sub/app", Tag: "1.0.0", Digest: hAlpine, PushedAt: fxUnix(1700000000)}}},
+			want: Result{Pushes: []Push{{Host: "harbor.example.com:8443", Repository: "team/sub/app", Tag: "1.0.0", Digest: hAlpine, PushedAt: unixUTC(1700000000)}}},
+		},
+		{
+			name: "the host of resource_url is lower-cased",
+			body: harborPush(`{"digest":"`+hAlpine+`","tag":"1.0.0","resource_url":"Harbor.Example.com/team/app:1.0.0"}`, hRepo),
+			want: Result{Pushes: []Push{teamApp("1.0.0")}},
 		},
 		{
 			name: "namespace and name make the repository when repo_full_name is missing",
@@ -236,26 +245,60 @@ func TestHarbor(t *testing.T) {
 		},
 
 		// Not Harbor at all.
-		{name: "the harbor decoder does not read event_type", body: `{"event_type":"PUSH_ARTIFACT","event_data":{}}`, wantErr: fxErrIs(errNoEventType)},
-		{name: "an empty object has no event type", body: `{}`, wantErr: fxErrIs(errNoEventType)},
-		{name: "null is not an object", body: `null`, wantErr: fxErrIs(errNotJSONObject)},
-		{name: "an array is not an object", body: `[{"type":"PUSH_ARTIFACT"}]`, wantErr: fxErrIs(errNotJSONObject)},
-		{name: "an empty body is not an object", body: ``, wantErr: fxErrIs(errNotJSONObject)},
-		{name: "text is not JSON", body: `type=PUSH_ARTIFACT`, wantErr: fxErrIs(errNotJSONObject)},
-		{name: "truncated JSON is a syntax error", body: `{"type":"PUSH_ARTIFACT","event_data":{`, wantErr: fxErrSyntax},
-		{name: "a numeric type is the wrong shape", body: `{"type":1}`, wantErr: fxErrType},
-		{name: "resources as an object is the wrong shape", body: `{"type":"PUSH_ARTIFACT","event_data":{"resources":{}}}`, wantErr: fxErrType},
+		{name: "the harbor decoder does not read event_type", body: `{"event_type":"PUSH_ARTIFACT","event_data":{}}`, wantErr: errIs(errNoEventType)},
+		{name: "an empty object has no event type", body: `{}`, wantErr: errIs(errNoEventType)},
+		{name: "null is not an object", body: `null`, wantErr: errIs(errNotJSONObject)},
+		{name: "an array is not an object", body: `[{"type":"PUSH_ARTIFACT"}]`, wantErr: errIs(errNotJSONObject)},
+		{name: "an empty body is not an object", body: ``, wantErr: errIs(errNotJSONObject)},
+		{name: "text is not JSON", body: `type=PUSH_ARTIFACT`, wantErr: errIs(errNotJSONObject)},
+		{name: "truncated JSON is a syntax error", body: `{"type":"PUSH_ARTIFACT","event_data":{`, wantErr: errSyntax},
+		{name: "a numeric type is the wrong shape", body: `{"type":1}`, wantErr: errType},
+		{name: "resources as an object is the wrong shape", body: `{"type":"PUSH_ARTIFACT","event_data":{"resources":{}}}`, wantErr: errType},
 	})
 }
 
 func FuzzHarbor(f *testing.F) {
-	fxFuzz(f, "harbor", []string{"harbor"},
+	fuzzDecoder(f, "harbor", fuzzSeeds{bodies: []string{
 		harborPush(`{"digest":"`+hAlpine+`","tag":"1.0.0","resource_url":"harbor.example.com/team/app:1.0.0","artifact_type":"CHART"}`, hRepo),
 		`{"type":"PUSH_ARTIFACT","event_data":{"resources":[{"resource_url":"h:1/a:b:c@d@e"}]}}`,
-	)
+	}})
 }
 
 // BenchmarkDecodeHarbor decodes the documented push: one resource, tagged.
 func BenchmarkDecodeHarbor(b *testing.B) {
-	fxBench(b, "harbor", "harbor/push-artifact-docs-2.0.json")
+	benchDecoder(b, "harbor", "push-artifact-docs-2.0.json", nil)
+}
+
+// TestHarborAliases proves that harbor-v1 and tencent-tcr are the harbor
+// decoder under other names: every fixture of the three decodes the same
+// under each, and an error differs only in the format it names.
+func TestHarborAliases(t *testing.T) {
+	aliases := []string{"harbor", "harbor-v1", "tencent-tcr"}
+	for _, dir := range aliases {
+		files, err := filepath.Glob(filepath.Join("testdata", dir, "*.json"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no fixtures in testdata/%s: %v", dir, err)
+		}
+		for _, file := range files {
+			t.Run(file, func(t *testing.T) {
+				body := readFixture(t, dir, filepath.Base(file))
+				want, wantErr := decoderFor(t, "harbor")(body, nil)
+				for _, alias := range aliases[1:] {
+					got, err := decoderFor(t, alias)(body, nil)
+					if (err == nil) != (wantErr == nil) {
+						t.Fatalf("%s: error %v, harbor: error %v", alias, err, wantErr)
+					}
+					if err != nil {
+						if strings.TrimPrefix(err.Error(), alias+": ") != strings.TrimPrefix(wantErr.Error(), "harbor: ") {
+							t.Errorf("%s: error %q, harbor: error %q", alias, err, wantErr)
+						}
+						continue
+					}
+					if !resultsEqual(got, want) {
+						t.Errorf("%s =%s\nharbor =%s", alias, formatResult(got), formatResult(want))
+					}
+				}
+			})
+		}
+	}
 }

@@ -1,10 +1,10 @@
 package formats
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 )
 
 // Sonatype Nexus Repository 3 repository webhooks.
@@ -45,7 +45,7 @@ type nexusPayload struct {
 
 func decodeNexus(body []byte, header http.Header) (Result, error) {
 	var p nexusPayload
-	if err := decodeObject("nexus", body, &p); err != nil {
+	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
 	var b resultBuilder
@@ -61,7 +61,7 @@ func decodeNexus(body []byte, header http.Header) (Result, error) {
 		b.skip("", fmt.Sprintf("nexus %s event, not a component push", clip(hook, 64)))
 		return b.result(), nil
 	case p.Component == nil:
-		return Result{}, fmt.Errorf("nexus: body has no component")
+		return Result{}, errors.New("body has no component")
 	}
 	c := p.Component
 	name := strings.Trim(c.Name, "/")
@@ -76,7 +76,7 @@ func decodeNexus(body []byte, header http.Header) (Result, error) {
 	switch strings.ToUpper(p.Action) {
 	case "CREATED", "UPDATED":
 	case "DELETED":
-		b.skip(ref, "delete event, not a push")
+		b.skip(ref, reasonDelete)
 		return b.result(), nil
 	default:
 		b.skip(ref, fmt.Sprintf("nexus %s event, not a push", clip(p.Action, 32)))
@@ -84,19 +84,7 @@ func decodeNexus(body []byte, header http.Header) (Result, error) {
 	}
 	b.add(candidate{Push: Push{
 		Repository: name, Tag: c.Version,
-		PushedAt: nexusTime(p.Timestamp), EventID: header.Get("X-Nexus-Webhook-Delivery"),
+		PushedAt: parseTime(p.Timestamp), EventID: header.Get("X-Nexus-Webhook-Delivery"),
 	}})
 	return b.result(), nil
-}
-
-// nexusTime reads Nexus timestamps such as 2016-11-14T19:32:13.515+0000,
-// whose zone offset has no colon.
-func nexusTime(s string) time.Time {
-	if t := parseTimestamp(s); !t.IsZero() {
-		return t
-	}
-	if t, err := time.Parse("2006-01-02T15:04:05.999999999-0700", s); err == nil {
-		return t.UTC()
-	}
-	return time.Time{}
 }

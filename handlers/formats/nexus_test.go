@@ -13,14 +13,14 @@ func nexusHeader(id string) http.Header {
 }
 
 func TestNexus(t *testing.T) {
-	regRunCases(t, "nexus", []regCase{
+	runDecoder(t, "nexus", []decodeCase{
 		{
 			name:   "a created docker component is a push of name and version",
 			file:   "component-created-docker.json",
 			header: nexusHeader("rm:repository:component"),
 			want: Result{Pushes: []Push{{
 				Repository: "my-app", Tag: "2.0",
-				PushedAt: regTime(t, "2024-03-07T10:21:44.305Z"), EventID: "7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48",
+				PushedAt: mustTime(t, "2024-03-07T10:21:44.305Z"), EventID: "7f4a6dde-5c68-4999-bcc0-a62f3fb8ae48",
 			}}},
 		},
 		{
@@ -61,15 +61,15 @@ func TestNexus(t *testing.T) {
 			body:   `{"action":"UPDATED","repository":{"format":"docker","name":"docker-hosted"}}`,
 			want:   Result{Skipped: []Skip{{Reason: "nexus rm:repository:repository event, not a component push"}}},
 		},
-		{name: "a body that is not JSON is an error", body: `component`, wantErr: true},
-		{name: "an object without a component is an error", body: `{"action":"CREATED"}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `component`, wantErr: errIs(ErrMalformed)},
+		{name: "an object without a component is an error", body: `{"action":"CREATED"}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
 func FuzzNexus(f *testing.F) {
-	regFuzz(f, "nexus", nexusHeader, "rm:repository:component", "")
+	fuzzDecoder(f, "nexus", fuzzSeeds{header: nexusHeader, headerValues: []string{"rm:repository:component", ""}})
 }
 
 func BenchmarkNexus(b *testing.B) {
-	regBench(b, "nexus", "component-created-docker.json", nexusHeader("rm:repository:component"))
+	benchDecoder(b, "nexus", "component-created-docker.json", nexusHeader("rm:repository:component"))
 }

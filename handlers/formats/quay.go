@@ -3,10 +3,10 @@ package formats
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 )
 
 // Quay (quay.io and Red Hat Quay) repository notifications with the
@@ -45,12 +45,12 @@ type quayPayload struct {
 
 func decodeQuay(body []byte, _ http.Header) (Result, error) {
 	var p quayPayload
-	if err := decodeObject("quay", body, &p); err != nil {
+	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
 	host, repo := quayLocation(&p)
 	if repo == "" {
-		return Result{}, fmt.Errorf("quay: body names no repository")
+		return Result{}, errors.New("body names no repository")
 	}
 	var b resultBuilder
 	if p.UpdatedTags == nil {
@@ -87,10 +87,7 @@ func quayLocation(p *quayPayload) (host, repo string) {
 	if ok {
 		host = ref.Host
 	}
-	repo = strings.Trim(strings.TrimSpace(p.Repository), "/")
-	if repo == "" && p.Namespace != "" && p.Name != "" {
-		repo = strings.Trim(p.Namespace, "/") + "/" + strings.Trim(p.Name, "/")
-	}
+	repo = repoPath(p.Repository, p.Namespace, p.Name)
 	if repo == "" && ok {
 		repo = ref.Repository
 	}
@@ -107,13 +104,13 @@ func quayTags(raw json.RawMessage) ([]string, error) {
 	case raw[0] == '[':
 		var tags []string
 		if err := json.Unmarshal(raw, &tags); err != nil {
-			return nil, fmt.Errorf("quay: decode updated_tags list: %w", err)
+			return nil, fmt.Errorf("decode updated_tags list: %w", err)
 		}
 		return tags, nil
 	case raw[0] == '{':
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
-			return nil, fmt.Errorf("quay: decode updated_tags map: %w", err)
+			return nil, fmt.Errorf("decode updated_tags map: %w", err)
 		}
 		tags := make([]string, 0, len(m))
 		for t := range m {
@@ -122,5 +119,5 @@ func quayTags(raw json.RawMessage) ([]string, error) {
 		sort.Strings(tags)
 		return tags, nil
 	}
-	return nil, fmt.Errorf("quay: updated_tags is neither a list nor a map")
+	return nil, errors.New("updated_tags is neither a list nor a map")
 }

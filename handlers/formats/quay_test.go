@@ -3,7 +3,7 @@ package formats
 import "testing"
 
 func TestQuay(t *testing.T) {
-	regRunCases(t, "quay", []regCase{
+	runDecoder(t, "quay", []decodeCase{
 		{
 			name: "a push with updated_tags as a list is one push per tag",
 			file: "repo_push-list.json",
@@ -67,13 +67,13 @@ func TestQuay(t *testing.T) {
 				}},
 			},
 		},
-		{name: "a body that is not JSON is an error", body: `<xml/>`, wantErr: true},
-		{name: "an object naming no repository is an error", body: `{"updated_tags":["latest"]}`, wantErr: true},
-		{name: "updated_tags of another type is an error", body: `{"repository":"a/b","updated_tags":"latest"}`, wantErr: true},
-		{name: "a list of non-strings is an error", body: `{"repository":"a/b","updated_tags":[1,2]}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `<xml/>`, wantErr: errIs(ErrMalformed)},
+		{name: "an object naming no repository is an error", body: `{"updated_tags":["latest"]}`, wantErr: errIs(ErrMalformed)},
+		{name: "updated_tags of another type is an error", body: `{"repository":"a/b","updated_tags":"latest"}`, wantErr: errIs(ErrMalformed)},
+		{name: "a list of non-strings is an error", body: `{"repository":"a/b","updated_tags":[1,2]}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzQuay(f *testing.F) { regFuzz(f, "quay", nil) }
+func FuzzQuay(f *testing.F) { fuzzDecoder(f, "quay", fuzzSeeds{}) }
 
-func BenchmarkQuay(b *testing.B) { regBench(b, "quay", "repo_push-sample.json", nil) }
+func BenchmarkQuay(b *testing.B) { benchDecoder(b, "quay", "repo_push-sample.json", nil) }

@@ -11,7 +11,7 @@ import "net/http"
 // trigger API but no sample of the body it sends. SWR Enterprise Edition is
 // Harbor-derived (PUSH_ARTIFACT is its only event type; scope and tag
 // selectors and per-policy "jobs" are Harbor's), so the decoder reads
-// Harbor's Default payload, the one harbor.go documents, and is built to
+// Harbor's Default payload with harbor.go's parser, and is built to
 // survive a different reality:
 //   - event types are matched without case and without "_" (PUSH_ARTIFACT,
 //     push_artifact, pushArtifact), and "event_type" is read when "type" is
@@ -38,5 +38,5 @@ import "net/http"
 func init() { register("swr-enterprise", decodeSWREnterprise) }
 
 func decodeSWREnterprise(body []byte, _ http.Header) (Result, error) {
-	return decodeHarborLike(body, harborDialect{format: "swr-enterprise", lenient: true, instanceURL: true})
+	return decodeHarborDefault(body, harborDialect{lenient: true, instanceURL: true})
 }

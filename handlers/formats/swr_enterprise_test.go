@@ -12,16 +12,16 @@ const (
 )
 
 func TestSWREnterprise(t *testing.T) {
-	gateway := Push{Host: swrHost, InstanceURL: swrHost, Repository: "payments/api-gateway", Tag: "v1.4.0", Digest: swrDigest, PushedAt: fxUnix(1748503200)}
-	fxRun(t, "swr-enterprise", []fxCase{
+	gateway := Push{Host: swrHost, InstanceURL: swrHost, Repository: "payments/api-gateway", Tag: "v1.4.0", Digest: swrDigest, PushedAt: unixUTC(1748503200)}
+	runDecoder(t, "swr-enterprise", []decodeCase{
 		{
 			name: "Harbor's push shape becomes a push whose instance URL is the resource_url host",
-			file: "swr-enterprise/push-artifact-harbor-shape.json",
+			file: "push-artifact-harbor-shape.json",
 			want: Result{Pushes: []Push{gateway}},
 		},
 		{
 			name: "a lower-case type, milliseconds as a string, a scheme and no repo_full_name are tolerated",
-			file: "swr-enterprise/push-artifact-lowercase-ms.json",
+			file: "push-artifact-lowercase-ms.json",
 			want: Result{Pushes: []Push{func() Push {
 				p := gateway
 				p.PushedAt = time.UnixMilli(1748503200123).UTC()
@@ -30,28 +30,28 @@ func TestSWREnterprise(t *testing.T) {
 		},
 		{
 			name: "event_type, no repository object and no tag: both come from resource_url",
-			file: "swr-enterprise/push-artifact-event-type-url-only.json",
-			want: Result{Pushes: []Push{{Host: swrHost + ":443", InstanceURL: swrHost + ":443", Repository: "payments/tools/migrator", Tag: "2025.05.29", Digest: swrDigest, PushedAt: fxUnix(1748503200)}}},
+			file: "push-artifact-event-type-url-only.json",
+			want: Result{Pushes: []Push{{Host: swrHost + ":443", InstanceURL: swrHost + ":443", Repository: "payments/tools/migrator", Tag: "2025.05.29", Digest: swrDigest, PushedAt: unixUTC(1748503200)}}},
 		},
 		{
 			name: "a push by digest is skipped",
-			file: "swr-enterprise/push-artifact-by-digest.json",
+			file: "push-artifact-by-digest.json",
 			want: Result{Skipped: []Skip{{Ref: "payments/api-gateway@" + swrByDigest, Reason: "push by digest without a tag"}}},
 		},
 		{
 			name: "Harbor's documented push decodes unchanged, with the instance URL set",
-			file: "harbor/push-artifact-docs-2.0.json",
-			want: Result{Pushes: []Push{{Host: "hub.harbor.com", InstanceURL: "hub.harbor.com", Repository: "test-webhook/debian", Tag: "latest", Digest: hDebian, PushedAt: fxUnix(1586922308)}}},
+			file: "../harbor/push-artifact-docs-2.0.json",
+			want: Result{Pushes: []Push{{Host: "hub.harbor.com", InstanceURL: "hub.harbor.com", Repository: "test-webhook/debian", Tag: "latest", Digest: hDebian, PushedAt: unixUTC(1586922308)}}},
 		},
 		{
 			name: "Harbor's push by digest is skipped",
-			file: "harbor/push-artifact-by-digest-docs.json",
+			file: "../harbor/push-artifact-by-digest-docs.json",
 			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "push by digest without a tag"}}},
 		},
 		{
 			name: "a pull, should an instance send one, is skipped",
-			file: "harbor/pull-artifact-docs.json",
-			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "pull event"}}},
+			file: "../harbor/pull-artifact-docs.json",
+			want: Result{Skipped: []Skip{{Ref: "harbor/alpine@" + hAlpine, Reason: "pull event, not a push"}}},
 		},
 		{
 			name: "a hyphenated camel-case type is a push",
@@ -61,7 +61,7 @@ func TestSWREnterprise(t *testing.T) {
 		{
 			name: "type wins over event_type when both are present",
 			body: `{"type":"PULL_ARTIFACT","event_type":"PUSH_ARTIFACT","event_data":{"resources":[{"tag":"v1","resource_url":"` + swrHost + `/payments/web:v1"}]}}`,
-			want: Result{Skipped: []Skip{{Ref: "payments/web:v1", Reason: "pull event"}}},
+			want: Result{Skipped: []Skip{{Ref: "payments/web:v1", Reason: "pull event, not a push"}}},
 		},
 		{
 			name: "a resource_url without a host gives no host and no instance URL",
@@ -73,22 +73,22 @@ func TestSWREnterprise(t *testing.T) {
 			body: `{"type":"PUSH_ARTIFACT","event_data":{"resources":[{"tag":"v1"}]}}`,
 			want: Result{Skipped: []Skip{{Ref: "", Reason: "push without a repository name"}}},
 		},
-		{name: "a body with no event type at all is refused", body: `{"event_data":{"resources":[]}}`, wantErr: fxErrIs(errNoEventType)},
-		{name: "a CloudEvents body is refused", file: "harbor/artifact-deleted-cloudevents-docs.json", wantErr: fxErrIs(errHarborCloudEvents)},
-		{name: "null is not an object", body: `null`, wantErr: fxErrIs(errNotJSONObject)},
-		{name: "an array is not an object", body: `[]`, wantErr: fxErrIs(errNotJSONObject)},
-		{name: "truncated JSON is a syntax error", body: `{"type":"PUSH_ARTIFACT"`, wantErr: fxErrSyntax},
-		{name: "event_data as a string is the wrong shape", body: `{"type":"PUSH_ARTIFACT","event_data":"x"}`, wantErr: fxErrType},
+		{name: "a body with no event type at all is refused", body: `{"event_data":{"resources":[]}}`, wantErr: errIs(errNoEventType)},
+		{name: "a CloudEvents body is refused", file: "../harbor/artifact-deleted-cloudevents-docs.json", wantErr: errIs(errHarborCloudEvents)},
+		{name: "null is not an object", body: `null`, wantErr: errIs(errNotJSONObject)},
+		{name: "an array is not an object", body: `[]`, wantErr: errIs(errNotJSONObject)},
+		{name: "truncated JSON is a syntax error", body: `{"type":"PUSH_ARTIFACT"`, wantErr: errSyntax},
+		{name: "event_data as a string is the wrong shape", body: `{"type":"PUSH_ARTIFACT","event_data":"x"}`, wantErr: errType},
 	})
 }
 
 func FuzzSWREnterprise(f *testing.F) {
-	fxFuzz(f, "swr-enterprise", []string{"swr-enterprise", "harbor"},
+	fuzzDecoder(f, "swr-enterprise", fuzzSeeds{dirs: []string{"harbor"}, bodies: []string{
 		`{"event_type":"push_artifact","occur_at":"2025-05-29T07:20:00+08:00","event_data":{"resources":[{"resource_url":"x.y/a/b:c"}]}}`,
-	)
+	}})
 }
 
 // BenchmarkDecodeSWREnterprise decodes a push in Harbor's shape.
 func BenchmarkDecodeSWREnterprise(b *testing.B) {
-	fxBench(b, "swr-enterprise", "swr-enterprise/push-artifact-harbor-shape.json")
+	benchDecoder(b, "swr-enterprise", "push-artifact-harbor-shape.json", nil)
 }

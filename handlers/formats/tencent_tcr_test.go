@@ -2,21 +2,23 @@ package formats
 
 import "testing"
 
+// TestTencentTCR runs TCR's bodies through the "tencent-tcr" name, an
+// alias of the harbor decoder (TestHarborAliases shows they agree).
 func TestTencentTCR(t *testing.T) {
-	regRunCases(t, "tencent-tcr", []regCase{
+	runDecoder(t, "tencent-tcr", []decodeCase{
 		{
 			name: "the documented trigger payload is a push on the instance host",
 			file: "pushImage.json",
 			want: Result{Pushes: []Push{{
 				Host: "xxx-bj.tencentcloudcr.com", Repository: "public/nginx", Tag: "v1.10.0",
 				Digest:   "sha256:89a42c3ba15f09a3fbe39856bddacdf9e94cd03df7403cad4fc105xxxx268fc9",
-				PushedAt: regTime(t, "2020-05-10T10:30:05Z"),
+				PushedAt: mustTime(t, "2020-05-10T10:30:05Z"),
 			}}},
 		},
 		{
 			name: "the harbor 2 event name is accepted",
 			body: `{"type":"PUSH_ARTIFACT","occur_at":1589106605,"event_data":{"resources":[{"tag":"v2","resource_url":"t.tencentcloudcr.com/public/nginx:v2"}],"repository":{"repo_full_name":"public/nginx"}},"operator":"1"}`,
-			want: Result{Pushes: []Push{{Host: "t.tencentcloudcr.com", Repository: "public/nginx", Tag: "v2", PushedAt: regTime(t, "2020-05-10T10:30:05Z")}}},
+			want: Result{Pushes: []Push{{Host: "t.tencentcloudcr.com", Repository: "public/nginx", Tag: "v2", PushedAt: mustTime(t, "2020-05-10T10:30:05Z")}}},
 		},
 		{
 			name: "a delete image trigger is skipped",
@@ -28,11 +30,11 @@ func TestTencentTCR(t *testing.T) {
 			body: `{"type":"uploadChart","occur_at":1589106605,"event_data":{"resources":[{"tag":"1.0.0"}],"repository":{"repo_full_name":"charts/web"}}}`,
 			want: Result{Skipped: []Skip{{Ref: "charts/web:1.0.0", Reason: "helm chart, not a container image"}}},
 		},
-		{name: "a body that is not JSON is an error", body: `]`, wantErr: true},
-		{name: "an object that is not a trigger payload is an error", body: `{"Response":{"RequestId":"x"}}`, wantErr: true},
+		{name: "a body that is not JSON is an error", body: `]`, wantErr: errIs(ErrMalformed)},
+		{name: "an object that is not a trigger payload is an error", body: `{"Response":{"RequestId":"x"}}`, wantErr: errIs(ErrMalformed)},
 	})
 }
 
-func FuzzTencentTCR(f *testing.F) { regFuzz(f, "tencent-tcr", nil) }
+func FuzzTencentTCR(f *testing.F) { fuzzDecoder(f, "tencent-tcr", fuzzSeeds{}) }
 
-func BenchmarkTencentTCR(b *testing.B) { regBench(b, "tencent-tcr", "pushImage.json", nil) }
+func BenchmarkTencentTCR(b *testing.B) { benchDecoder(b, "tencent-tcr", "pushImage.json", nil) }
