@@ -33,16 +33,26 @@ type intake struct {
 
 // process decodes, validates and stores. It returns the HTTP status and the
 // answer; it changes nothing unless every job of the body is valid.
-func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body []byte, reqID string) (int, Answer) {
+//
+// reply, when not nil, is the body the sender requires instead of the
+// answer (a subscription handshake).
+func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body []byte, reqID string) (status int, ans Answer, reply any) {
 	log := in.log.With("receiver", r.cfg.Name, "request_id", reqID)
-	ans := Answer{Receiver: r.cfg.Name, RequestID: reqID}
+	ans = Answer{Receiver: r.cfg.Name, RequestID: reqID}
 
 	res, err := r.decode(body, h)
 	if err != nil {
 		log.Info("webhook refused", "reason", "malformed", "error", err)
 		in.metrics.webhook(r.cfg.Name, "malformed")
 		ans.Status, ans.Reason = "error", fmt.Sprintf("body is not a %s event: %v", r.cfg.Format, err)
-		return http.StatusBadRequest, ans
+		return http.StatusBadRequest, ans, nil
+	}
+	if res.Reply != nil {
+		// A handshake (Event Grid subscription validation): the sender
+		// needs this exact body back, and there is nothing to store.
+		log.Info("webhook handshake answered")
+		in.metrics.webhook(r.cfg.Name, "handshake")
+		return http.StatusOK, ans, res.Reply
 	}
 	for _, s := range res.Skipped {
 		ans.Skipped = append(ans.Skipped, SkipAnswer{Ref: s.Ref, Reason: s.Reason})
@@ -67,7 +77,7 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 		log.Info("webhook refused", "reason", "invalid", "errors", ans.Errors)
 		in.metrics.webhook(r.cfg.Name, "invalid")
 		ans.Status, ans.Reason = "error", "a job breaks an HSS field limit; nothing was stored"
-		return http.StatusBadRequest, ans
+		return http.StatusBadRequest, ans, nil
 	}
 	if len(jobs) == 0 {
 		ans.Status, ans.Reason = "ignored", "no tagged image push in this event"
@@ -76,7 +86,7 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 		}
 		log.Debug("webhook ignored", "reason", ans.Reason)
 		in.metrics.webhook(r.cfg.Name, "ignored")
-		return http.StatusOK, ans
+		return http.StatusOK, ans, nil
 	}
 
 	pctx, cancel := context.WithTimeout(ctx, in.publishTimeout)
@@ -92,14 +102,14 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 				ans.Reason = "request cancelled"
 			}
-			return http.StatusServiceUnavailable, ans
+			return http.StatusServiceUnavailable, ans, nil
 		}
 		log.Info("job stored", "job_id", j.ID(), "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID)
 		ans.Jobs = append(ans.Jobs, JobAnswer{ID: j.ID(), Image: j.Ref(), Duplicate: dup})
 	}
 	in.metrics.webhook(r.cfg.Name, "accepted")
 	ans.Status = "accepted"
-	return http.StatusAccepted, ans
+	return http.StatusAccepted, ans, nil
 }
 
 // joinLines flattens errors.Join output into one line for an answer.

@@ -104,6 +104,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 func (s *Server) Register(e *echo.Echo) {
 	e.Use(middleware.RequestID())
 	e.POST("/webhooks/:receiver", s.webhook)
+	e.OPTIONS("/webhooks/:receiver", s.abuseProtection)
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -149,8 +150,31 @@ func (s *Server) webhook(c echo.Context) error {
 		s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "remote", c.RealIP())
 		return c.JSON(http.StatusUnauthorized, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: errUnauthorized.Error()})
 	}
-	status, ans := s.in.process(c.Request().Context(), r, c.Request().Header, body, reqID)
+	status, ans, reply := s.in.process(c.Request().Context(), r, c.Request().Header, body, reqID)
+	if reply != nil {
+		return c.JSON(status, reply)
+	}
 	return c.JSON(status, ans)
+}
+
+// abuseProtection answers the CloudEvents webhook validation handshake
+// (CloudEvents HTTP webhook spec §4, used by Azure Event Grid's CloudEvents
+// schema): the sender asks with OPTIONS and WebHook-Request-Origin and may
+// deliver only when the origin is echoed back in WebHook-Allowed-Origin.
+// https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/http-webhook.md#4-abuse-protection
+func (s *Server) abuseProtection(c echo.Context) error {
+	if _, ok := s.receivers[c.Param("receiver")]; !ok {
+		return c.NoContent(http.StatusNotFound)
+	}
+	origin := c.Request().Header.Get("WebHook-Request-Origin")
+	if origin == "" {
+		return c.NoContent(http.StatusBadRequest)
+	}
+	h := c.Response().Header()
+	h.Set("WebHook-Allowed-Origin", origin)
+	h.Set("WebHook-Allowed-Rate", "*")
+	h.Set("Allow", "POST, OPTIONS")
+	return c.NoContent(http.StatusOK)
 }
 
 func (s *Server) readyz(c echo.Context) error {
