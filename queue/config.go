@@ -1,0 +1,392 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// MaxImagesPerCall is the most items one HSS batch-scan request may carry:
+// the image_info_list array length limit "0 - 10241" of the request body in
+// the API reference,
+// https://support.huaweicloud.com/intl/en-us/api-hss2.0/BatchScanSwrImage_0.html
+// ConsumerConfig.MaxItemsPerCall may not exceed it.
+const MaxImagesPerCall = 10241
+
+// Config is everything the queue needs to set up JetStream and run the
+// batching consumer. The zero value of every field means "use the default";
+// call WithDefaults then Validate (Open does both).
+type Config struct {
+	Stream   StreamConfig   `json:"stream" yaml:"stream" koanf:"stream"`
+	DLQ      DLQConfig      `json:"dlq" yaml:"dlq" koanf:"dlq"`
+	Consumer ConsumerConfig `json:"consumer" yaml:"consumer" koanf:"consumer"`
+}
+
+// StreamConfig describes the job stream.
+type StreamConfig struct {
+	// Name of the stream. Default SCANJOBS.
+	Name string `json:"name" yaml:"name" koanf:"name"`
+	// SubjectPrefix is the first subject token(s); jobs are stored on
+	// <prefix>.<image_type>.<escaped namespace>. Default "scanjobs".
+	SubjectPrefix string `json:"subject_prefix" yaml:"subject_prefix" koanf:"subject_prefix"`
+	// Replicas is the stream's replication factor: 1 on a single (embedded)
+	// server, 3 in a cluster. Default 1.
+	Replicas int `json:"replicas" yaml:"replicas" koanf:"replicas"`
+	// MaxAge is how long a stored job waits at most. Default 7 days. A job
+	// still unacknowledged after MaxAge is deleted by the server: an HSS
+	// outage (or a bridge outage) longer than MaxAge loses the jobs stored
+	// before it began, without a dead-letter record.
+	MaxAge time.Duration `json:"max_age" yaml:"max_age" koanf:"max_age"`
+	// Duplicates is the window in which a second job with the same
+	// Nats-Msg-Id (scanjob.Job.ID) is dropped. Default 10 minutes: longer
+	// than any registry's retry schedule we know of (distribution retries
+	// with its own backoff; Harbor gives up after 3 tries). Cost: the server
+	// keeps every message id of the window in memory (about 100-150 bytes
+	// each), so 100k pushes in 10 minutes hold ~15 MB per stream replica.
+	Duplicates time.Duration `json:"duplicates" yaml:"duplicates" koanf:"duplicates"`
+	// MaxBytes caps the stream's disk use; -1 (the default) is unlimited.
+	// When full, new publishes fail (discard new) so the webhook answers 503
+	// and the registry retries, instead of silently dropping old jobs.
+	MaxBytes int64 `json:"max_bytes" yaml:"max_bytes" koanf:"max_bytes"`
+	// Storage is "file" (default) or "memory" (tests only: a restart loses
+	// every job).
+	Storage string `json:"storage" yaml:"storage" koanf:"storage"`
+}
+
+// DLQConfig describes the dead-letter stream.
+type DLQConfig struct {
+	// Name of the stream. Default SCANJOBS_DLQ.
+	Name string `json:"name" yaml:"name" koanf:"name"`
+	// SubjectPrefix; records are stored on <prefix>.<image_type>.<escaped
+	// namespace> so a namespace filter is a subject filter. Default
+	// "scanjobs_dlq".
+	SubjectPrefix string `json:"subject_prefix" yaml:"subject_prefix" koanf:"subject_prefix"`
+	// MaxAge is how long a dead letter is kept for inspection and redrive.
+	// Default 30 days.
+	MaxAge time.Duration `json:"max_age" yaml:"max_age" koanf:"max_age"`
+	// Replicas; 0 means the same as the job stream.
+	Replicas int `json:"replicas" yaml:"replicas" koanf:"replicas"`
+}
+
+// ConsumerConfig describes the durable consumer and the batcher.
+type ConsumerConfig struct {
+	// Durable is the durable consumer name, shared by every bridge replica
+	// so they split the work instead of each scanning everything. Default
+	// hss-batcher.
+	Durable string `json:"durable" yaml:"durable" koanf:"durable"`
+	// MaxItems is the number of distinct items (scanjob.Job.ItemKey) that
+	// make one namespace group full and ready to send. Default 100.
+	MaxItems int `json:"max_items" yaml:"max_items" koanf:"max_items"`
+	// MaxItemsPerCall is the most items one HSS call carries when several
+	// ready groups of one target are packed together. Default 1000, at most
+	// MaxImagesPerCall, at least MaxItems.
+	MaxItemsPerCall int `json:"max_items_per_call" yaml:"max_items_per_call" koanf:"max_items_per_call"`
+	// Linger is how long a group waits for more items after its first one.
+	// Default 5s.
+	Linger time.Duration `json:"linger" yaml:"linger" koanf:"linger"`
+	// BackoffBase and BackoffCap bound the redelivery delay after a
+	// retryable failure: base·2^(deliveries-1), capped. Defaults 5s and 5m.
+	BackoffBase time.Duration `json:"backoff_base" yaml:"backoff_base" koanf:"backoff_base"`
+	BackoffCap  time.Duration `json:"backoff_cap" yaml:"backoff_cap" koanf:"backoff_cap"`
+	// BackoffJitter is the fraction (0 ≤ j < 1) taken off each delay at
+	// random, so messages that failed together do not return together.
+	// Default 0.2 (zero means the default: jitter is not switched off).
+	// Jitter only shortens a delay, so the cap holds.
+	BackoffJitter float64 `json:"backoff_jitter" yaml:"backoff_jitter" koanf:"backoff_jitter"`
+	// Heartbeat is how often every held message (grouped, waiting for a
+	// permit, or in an HSS call) is sent InProgress. Default 10s, at least
+	// 1s. AckWait is derived from it.
+	Heartbeat time.Duration `json:"heartbeat" yaml:"heartbeat" koanf:"heartbeat"`
+	// CallTimeout bounds one Scanner.Scan call. Default 60s.
+	CallTimeout time.Duration `json:"call_timeout" yaml:"call_timeout" koanf:"call_timeout"`
+	// MaxHeld is how many messages one replica holds in memory at most
+	// (grouped, ready, in flight, being dead-lettered). Fetches are sized to
+	// the free room, so a backlog of any size stays in the stream, not in
+	// RAM. Default 2·MaxItemsPerCall: one full call in flight while the next
+	// fills. At least MaxItemsPerCall, or a call could never be full.
+	MaxHeld int `json:"max_held" yaml:"max_held" koanf:"max_held"`
+	// InfoInterval is how often consumer info (pending counts) is read for
+	// the metrics. Default 15s.
+	InfoInterval time.Duration `json:"info_interval" yaml:"info_interval" koanf:"info_interval"`
+}
+
+// Defaults.
+const (
+	DefaultStreamName      = "SCANJOBS"
+	DefaultSubjectPrefix   = "scanjobs"
+	DefaultMaxAge          = 7 * 24 * time.Hour
+	DefaultDuplicates      = 10 * time.Minute
+	DefaultDLQName         = "SCANJOBS_DLQ"
+	DefaultDLQPrefix       = "scanjobs_dlq"
+	DefaultDLQMaxAge       = 30 * 24 * time.Hour
+	DefaultDurable         = "hss-batcher"
+	DefaultMaxItems        = 100
+	DefaultMaxItemsPerCall = 1000
+	DefaultLinger          = 5 * time.Second
+	DefaultBackoffBase     = 5 * time.Second
+	DefaultBackoffCap      = 5 * time.Minute
+	DefaultBackoffJitter   = 0.2
+	DefaultHeartbeat       = 10 * time.Second
+	DefaultCallTimeout     = 60 * time.Second
+	DefaultInfoInterval    = 15 * time.Second
+)
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	s := &c.Stream
+	s.Name = or(s.Name, DefaultStreamName)
+	s.SubjectPrefix = or(s.SubjectPrefix, DefaultSubjectPrefix)
+	s.Replicas = or(s.Replicas, 1)
+	s.MaxAge = or(s.MaxAge, DefaultMaxAge)
+	s.Duplicates = or(s.Duplicates, DefaultDuplicates)
+	s.MaxBytes = or(s.MaxBytes, -1)
+	s.Storage = or(s.Storage, "file")
+
+	d := &c.DLQ
+	d.Name = or(d.Name, DefaultDLQName)
+	d.SubjectPrefix = or(d.SubjectPrefix, DefaultDLQPrefix)
+	d.MaxAge = or(d.MaxAge, DefaultDLQMaxAge)
+	d.Replicas = or(d.Replicas, s.Replicas)
+
+	k := &c.Consumer
+	k.Durable = or(k.Durable, DefaultDurable)
+	k.MaxItems = or(k.MaxItems, DefaultMaxItems)
+	k.MaxItemsPerCall = or(k.MaxItemsPerCall, DefaultMaxItemsPerCall)
+	k.Linger = or(k.Linger, DefaultLinger)
+	k.BackoffBase = or(k.BackoffBase, DefaultBackoffBase)
+	k.BackoffCap = or(k.BackoffCap, DefaultBackoffCap)
+	k.BackoffJitter = or(k.BackoffJitter, DefaultBackoffJitter)
+	k.Heartbeat = or(k.Heartbeat, DefaultHeartbeat)
+	k.CallTimeout = or(k.CallTimeout, DefaultCallTimeout)
+	k.MaxHeld = or(k.MaxHeld, 2*k.MaxItemsPerCall)
+	k.InfoInterval = or(k.InfoInterval, DefaultInfoInterval)
+	return c
+}
+
+func or[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// ErrInvalidConfig is wrapped by every Validate error.
+var ErrInvalidConfig = errors.New("invalid queue config")
+
+// Validate reports every setting that cannot work, joined.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	s, d, k := c.Stream, c.DLQ, c.Consumer
+
+	if !validName(s.Name) {
+		bad("stream.name %q must be non-empty without spaces, '.', '*', '>'", s.Name)
+	}
+	if !validName(d.Name) {
+		bad("dlq.name %q must be non-empty without spaces, '.', '*', '>'", d.Name)
+	}
+	if s.Name == d.Name {
+		bad("dlq.name must differ from stream.name %q", s.Name)
+	}
+	if !validPrefix(s.SubjectPrefix) {
+		bad("stream.subject_prefix %q must be dot-separated literal tokens", s.SubjectPrefix)
+	}
+	if !validPrefix(d.SubjectPrefix) {
+		bad("dlq.subject_prefix %q must be dot-separated literal tokens", d.SubjectPrefix)
+	}
+	if overlaps(s.SubjectPrefix, d.SubjectPrefix) {
+		bad("dlq.subject_prefix %q overlaps stream.subject_prefix %q", d.SubjectPrefix, s.SubjectPrefix)
+	}
+	if s.Replicas < 1 || s.Replicas > 5 {
+		bad("stream.replicas %d must be 1-5", s.Replicas)
+	}
+	if d.Replicas < 1 || d.Replicas > 5 {
+		bad("dlq.replicas %d must be 1-5", d.Replicas)
+	}
+	if s.MaxAge <= 0 || d.MaxAge <= 0 {
+		bad("max_age must be positive (stream %s, dlq %s)", s.MaxAge, d.MaxAge)
+	}
+	if s.Duplicates <= 0 || s.Duplicates > min(s.MaxAge, d.MaxAge) {
+		bad("stream.duplicates %s must be positive and at most the max_age of both streams (%s, %s)", s.Duplicates, s.MaxAge, d.MaxAge)
+	}
+	if s.MaxBytes == 0 || s.MaxBytes < -1 {
+		bad("stream.max_bytes %d must be -1 (unlimited) or positive", s.MaxBytes)
+	}
+	if s.Storage != "file" && s.Storage != "memory" {
+		bad("stream.storage %q must be file or memory", s.Storage)
+	}
+	if !validName(k.Durable) {
+		bad("consumer.durable %q must be non-empty without spaces, '.', '*', '>'", k.Durable)
+	}
+	if k.MaxItems < 1 {
+		bad("consumer.max_items %d must be at least 1", k.MaxItems)
+	}
+	if k.MaxItemsPerCall < k.MaxItems || k.MaxItemsPerCall > MaxImagesPerCall {
+		bad("consumer.max_items_per_call %d must be between max_items %d and the HSS limit %d",
+			k.MaxItemsPerCall, k.MaxItems, MaxImagesPerCall)
+	}
+	if k.MaxHeld < k.MaxItemsPerCall {
+		bad("consumer.max_held %d must be at least max_items_per_call %d", k.MaxHeld, k.MaxItemsPerCall)
+	}
+	if k.Linger <= 0 {
+		bad("consumer.linger %s must be positive", k.Linger)
+	}
+	if k.BackoffBase <= 0 || k.BackoffCap < k.BackoffBase {
+		bad("consumer.backoff_base %s must be positive and at most backoff_cap %s", k.BackoffBase, k.BackoffCap)
+	}
+	if k.BackoffJitter < 0 || k.BackoffJitter >= 1 {
+		bad("consumer.backoff_jitter %g must be in [0, 1)", k.BackoffJitter)
+	}
+	if k.Heartbeat < time.Second {
+		bad("consumer.heartbeat %s must be at least 1s", k.Heartbeat)
+	}
+	if k.CallTimeout <= 0 {
+		bad("consumer.call_timeout %s must be positive", k.CallTimeout)
+	}
+	if k.InfoInterval <= 0 {
+		bad("consumer.info_interval %s must be positive", k.InfoInterval)
+	}
+	return errors.Join(errs...)
+}
+
+func validName(s string) bool {
+	return s != "" && !strings.ContainsAny(s, " \t\r\n.*>/\\")
+}
+
+func validPrefix(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, tok := range strings.Split(p, ".") {
+		if tok == "" || strings.ContainsAny(tok, " \t\r\n*>") {
+			return false
+		}
+	}
+	return true
+}
+
+// overlaps reports whether one prefix's subjects would fall under the other.
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
+}
+
+// AckWait is derived from the heartbeat: three heartbeats. Every message
+// this bridge holds is sent InProgress each Heartbeat from the moment the
+// batcher receives it until it is acked, nakked or termed, so while a
+// replica lives AckWait never expires, however long a group lingers, waits
+// for a permit or sits in a slow HSS call. That is what avoids the
+// redelivery-while-still-held pitfall (field notes §2 items 8-9: a fixed
+// AckWait shorter than batching time, nats.go#1929, connect#1106). Keeping
+// it short (not "longer than the longest batch") is what makes a crashed
+// replica's messages come back to the others quickly (nats-server#4627:
+// redelivery after a disconnect waits the full AckWait). Two missed
+// heartbeats are tolerated.
+func (k ConsumerConfig) AckWait() time.Duration { return 3 * k.Heartbeat }
+
+// MaxAckPending is derived from MaxHeld: four replicas' worth of held
+// messages. The server counts against it every message delivered and not
+// yet acked or termed by any replica, including messages nakked with a
+// delay that wait for redelivery. What one replica holds in RAM is bounded
+// client-side by MaxHeld (each fetch asks for at most the free room), so
+// this cap is the cluster-wide one: it lets about four replicas fill their
+// room, and during an HSS outage it stops the consumer from pulling ever
+// more of the backlog into retry cycles. It can never stall the batcher
+// (the Flink/Dapr pitfall, field notes §2 items 9-10, nats-server#2488):
+// no group waits for more messages than it has, a linger timer flushes
+// partial groups, and MaxHeld ≥ MaxItemsPerCall.
+func (k ConsumerConfig) MaxAckPending() int { return 4 * k.MaxHeld }
+
+// MaxDeliver is unlimited (-1). A job must survive an HSS outage as long as
+// the stream keeps it (MaxAge); with the backoff cap of 5 minutes a
+// seven-day outage is about 2000 deliveries. A finite MaxDeliver would make
+// the server silently stop delivering a message that is still in the
+// stream: lost without a dead letter. A job that can never succeed is not
+// retried forever: HSS rejects it (Permanent), bisection isolates it, and
+// it is termed into the dead-letter stream.
+func (k ConsumerConfig) MaxDeliver() int { return -1 }
+
+// BackOff (the server-side redelivery schedule) is left empty on purpose.
+// The server applies BackOff[n] instead of AckWait when checking whether a
+// delivered message expired, and forces AckWait to BackOff[0]; a
+// NakWithDelay is timed against AckWait, so with a BackOff the delays we
+// ask for would be shifted by BackOff[n]-AckWait (nats-server
+// consumer.go checkPending). Retry delays are chosen per outcome by the
+// batcher instead (NakWithDelay with jitter, capped), and the only
+// redelivery left to the server is that of a crashed replica, for which the
+// short, fixed AckWait is right.
+func (k ConsumerConfig) BackOff() []time.Duration { return nil }
+
+// jetstreamConsumer is the durable pull consumer's configuration.
+func (c Config) jetstreamConsumer() jetstream.ConsumerConfig {
+	k := c.Consumer
+	return jetstream.ConsumerConfig{
+		Durable:       k.Durable,
+		Description:   "scan-bridge: batches scan jobs into HSS batch-scan calls",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       k.AckWait(),
+		MaxDeliver:    k.MaxDeliver(),
+		BackOff:       k.BackOff(),
+		FilterSubject: c.Stream.SubjectPrefix + ".>",
+		MaxAckPending: k.MaxAckPending(),
+		// No MaxRequestBatch: fetches are already sized to MaxHeld, and the
+		// durable is shared, so during a rolling config change a replica
+		// with a larger MaxHeld than the last Open set would have every
+		// fetch refused.
+	}
+}
+
+func (s StreamConfig) jetstream() jetstream.StreamConfig {
+	storage := jetstream.FileStorage
+	if s.Storage == "memory" {
+		storage = jetstream.MemoryStorage
+	}
+	return jetstream.StreamConfig{
+		Name:        s.Name,
+		Description: "scan-bridge: scan jobs waiting for HSS",
+		Subjects:    []string{s.SubjectPrefix + ".>"},
+		// WorkQueue: a job is deleted once acked or termed, so the stream
+		// holds the backlog and nothing else. Only one consumer may read it,
+		// which is the design (one durable shared by all replicas); it must
+		// deliver all (argo-events#3377 is what happens otherwise).
+		Retention:  jetstream.WorkQueuePolicy,
+		Discard:    jetstream.DiscardNew,
+		MaxAge:     s.MaxAge,
+		MaxBytes:   s.MaxBytes,
+		MaxMsgs:    -1,
+		Storage:    storage,
+		Replicas:   s.Replicas,
+		Duplicates: s.Duplicates,
+	}
+}
+
+func (c Config) jetstreamDLQ() jetstream.StreamConfig {
+	d := c.DLQ
+	storage := jetstream.FileStorage
+	if c.Stream.Storage == "memory" {
+		storage = jetstream.MemoryStorage
+	}
+	return jetstream.StreamConfig{
+		Name:        d.Name,
+		Description: "scan-bridge: scan jobs HSS refused, for inspection and redrive",
+		Subjects:    []string{d.SubjectPrefix + ".>"},
+		// Limits: records stay until MaxAge or until an operator redrives
+		// or purges them (which deletes them one by one).
+		Retention: jetstream.LimitsPolicy,
+		Discard:   jetstream.DiscardOld,
+		MaxAge:    d.MaxAge,
+		MaxBytes:  -1,
+		MaxMsgs:   -1,
+		Storage:   storage,
+		Replicas:  d.Replicas,
+		// A record is published with the original stream sequence as its id,
+		// so one message dead-lettered twice (its Term was lost) is one record.
+		Duplicates: c.Stream.Duplicates,
+	}
+}

@@ -1,0 +1,295 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/scan-bridge/scan-bridge/scanjob"
+)
+
+// maxRaw is how much of a malformed message body a dead letter keeps.
+const maxRaw = 16 << 10
+
+// DeadLetter is one record of the dead-letter stream: a job HSS refused on
+// its own (or a message that is not a job), with what HSS said, so an
+// operator can fix the cause and redrive it.
+type DeadLetter struct {
+	// Seq is the record's sequence in the dead-letter stream, the handle
+	// for Get; set when read, not stored.
+	Seq uint64 `json:"-"`
+	// Reason is ReasonRejected or ReasonMalformed; empty for a record that
+	// itself could not be decoded (then only Seq, Subject, Raw and Error
+	// are set, Subject being the record's own).
+	Reason string `json:"reason"`
+	// Job is the original job; nil when the message did not decode.
+	Job *scanjob.Job `json:"job,omitempty"`
+	// Raw is the original body when it did not decode, cut to 16 KiB.
+	Raw []byte `json:"raw,omitempty"`
+	// Subject, MsgID, Stream and StreamSeq name the original message.
+	Subject   string `json:"subject"`
+	MsgID     string `json:"msg_id,omitempty"`
+	Stream    string `json:"stream,omitempty"`
+	StreamSeq uint64 `json:"stream_seq,omitempty"`
+	// Class, Status, ErrorCode, ErrorMsg and RequestID are the Verdict of
+	// the call that carried the item alone.
+	Class     string `json:"class"`
+	Status    int    `json:"status,omitempty"`
+	ErrorCode string `json:"error_code,omitempty"`
+	ErrorMsg  string `json:"error_msg,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	// Error is the error text: Scan's error, or why the message is not a job.
+	Error string `json:"error,omitempty"`
+	// Attempts is how many times the message was delivered (NumDelivered).
+	Attempts uint64 `json:"attempts"`
+	// FirstSeen is when the bridge accepted the job (AcceptedAt, else when
+	// the stream stored the message); FailedAt when it was dead-lettered.
+	FirstSeen time.Time `json:"first_seen"`
+	FailedAt  time.Time `json:"failed_at"`
+}
+
+func newDeadLetter(h *held, reason string, v Verdict, errMsg string, now time.Time) DeadLetter {
+	rec := DeadLetter{
+		Reason: reason, Subject: h.d.Subject, MsgID: h.d.MsgID, Stream: h.d.Stream, StreamSeq: h.d.StreamSeq,
+		Class: v.Class.String(), Status: v.Status, ErrorCode: v.Code, ErrorMsg: v.Message, RequestID: v.RequestID,
+		Error: errMsg, Attempts: h.d.NumDelivered, FirstSeen: h.d.Stored.UTC(), FailedAt: now.UTC(),
+	}
+	if reason == ReasonMalformed {
+		raw := h.msg.Data()
+		rec.Raw = raw[:min(len(raw), maxRaw)]
+		return rec
+	}
+	job := h.job
+	rec.Job = &job
+	if !job.AcceptedAt.IsZero() {
+		rec.FirstSeen = job.AcceptedAt.UTC()
+	}
+	return rec
+}
+
+// deadLetter stores rec in the dead-letter stream under the original
+// subject's image type and namespace tokens, so a namespace filter is a
+// subject filter. Its message id is the original stream and sequence: a
+// message dead-lettered twice (its Term was lost and it came back) is
+// stored once.
+func (q *Queue) deadLetter(ctx context.Context, rec DeadLetter) error {
+	subject := q.dlqSubject(rec)
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("dead-letter %s: encode: %w", rec.MsgID, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(q.cfg.DLQ.Name)}
+	if rec.StreamSeq != 0 {
+		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("%s:%d", rec.Stream, rec.StreamSeq)))
+	}
+	if _, err := q.js.PublishMsg(ctx, msg, opts...); err != nil {
+		return fmt.Errorf("dead-letter %s to %s: %w", rec.MsgID, subject, err)
+	}
+	return nil
+}
+
+func (q *Queue) dlqSubject(rec DeadLetter) string {
+	if rest, ok := strings.CutPrefix(rec.Subject, q.cfg.Stream.SubjectPrefix+"."); ok && rest != "" {
+		return q.cfg.DLQ.SubjectPrefix + "." + rest
+	}
+	if rec.Job != nil {
+		if s, err := jobSubject(q.cfg.DLQ.SubjectPrefix, *rec.Job); err == nil {
+			return s
+		}
+	}
+	return q.cfg.DLQ.SubjectPrefix + ".unknown"
+}
+
+// DeadLetters lists, redrives and purges dead-letter records. The lead wires
+// it to the CLI and HTTP; it needs no consumer running.
+type DeadLetters struct{ q *Queue }
+
+// DeadLetters gives access to the dead-letter stream.
+func (q *Queue) DeadLetters() *DeadLetters { return &DeadLetters{q: q} }
+
+// Filter selects dead letters; zero fields match everything.
+type Filter struct {
+	// Namespace matches the original job's namespace exactly (a subject
+	// filter, evaluated by the server).
+	Namespace string
+	// ErrorCode matches the HSS error_code exactly.
+	ErrorCode string
+	// OlderThan keeps records dead-lettered more than this long ago.
+	OlderThan time.Duration
+	// Limit stops after this many matches, oldest first; 0 is no limit.
+	Limit int
+}
+
+// ErrNotFound is wrapped when a dead-letter sequence does not exist.
+var ErrNotFound = errors.New("dead letter not found")
+
+// List returns the records f selects, oldest first.
+func (d *DeadLetters) List(ctx context.Context, f Filter) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := d.each(ctx, f, func(rec DeadLetter) error {
+		out = append(out, rec)
+		return nil
+	})
+	return out, err
+}
+
+// Get returns the record at seq of the dead-letter stream.
+func (d *DeadLetters) Get(ctx context.Context, seq uint64) (DeadLetter, error) {
+	m, err := d.q.dlq.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return DeadLetter{}, fmt.Errorf("get dead letter %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("get dead letter %d: %w", seq, err)
+	}
+	return decodeDeadLetter(seq, m.Subject, m.Data), nil
+}
+
+// Redriven is one record Redrive republished (or would, in a dry run).
+type Redriven struct {
+	Seq       uint64 // the dead letter's sequence, deleted after the PubAck
+	JobID     string
+	MsgID     string // the new Nats-Msg-Id
+	Duplicate bool   // the stream had already stored this redrive
+	NewSeq    uint64 // the job's new sequence in the job stream
+}
+
+// RedriveReport says what Redrive did.
+type RedriveReport struct {
+	Redriven []Redriven
+	// Skipped are records without a job to republish (malformed messages,
+	// undecodable records); purge them once looked at.
+	Skipped []uint64
+}
+
+// Redrive republishes the job of every record f selects into the job
+// stream, then deletes the record. The new message id is
+// job.ID()+"-redrive-"+seq: the original id would be dropped as a duplicate
+// if it is still in the duplicate window, and a redrive run twice (its
+// delete failed) stores the job once. HSS's rate limit is not touched here:
+// the consumer spends permits on the redriven jobs like on any other. With
+// dryRun nothing is published or deleted. It stops at the first error and
+// reports what was done before it.
+func (d *DeadLetters) Redrive(ctx context.Context, f Filter, dryRun bool) (RedriveReport, error) {
+	var rep RedriveReport
+	err := d.each(ctx, f, func(rec DeadLetter) error {
+		if rec.Job == nil {
+			rep.Skipped = append(rep.Skipped, rec.Seq)
+			return nil
+		}
+		r := Redriven{Seq: rec.Seq, JobID: rec.Job.ID(), MsgID: fmt.Sprintf("%s-redrive-%d", rec.Job.ID(), rec.Seq)}
+		if !dryRun {
+			res, err := d.q.publish(ctx, *rec.Job, r.MsgID)
+			if err != nil {
+				return fmt.Errorf("redrive dead letter %d: %w", rec.Seq, err)
+			}
+			r.Duplicate, r.NewSeq = res.Duplicate, res.Seq
+			if err := d.q.dlq.DeleteMsg(ctx, rec.Seq); err != nil {
+				return fmt.Errorf("redrive dead letter %d: delete after republish: %w", rec.Seq, err)
+			}
+			d.q.log.Info("dead letter redriven", "job_id", r.JobID, "dlq_seq", rec.Seq, "msg_id", r.MsgID, "stream_seq", r.NewSeq)
+		}
+		rep.Redriven = append(rep.Redriven, r)
+		return nil
+	})
+	return rep, err
+}
+
+// Purge deletes the records f selects and returns their sequences (with
+// dryRun, only returns them).
+func (d *DeadLetters) Purge(ctx context.Context, f Filter, dryRun bool) ([]uint64, error) {
+	var seqs []uint64
+	err := d.each(ctx, f, func(rec DeadLetter) error {
+		if !dryRun {
+			if err := d.q.dlq.DeleteMsg(ctx, rec.Seq); err != nil {
+				return fmt.Errorf("purge dead letter %d: %w", rec.Seq, err)
+			}
+		}
+		seqs = append(seqs, rec.Seq)
+		return nil
+	})
+	if !dryRun && len(seqs) > 0 {
+		d.q.log.Info("dead letters purged", "count", len(seqs), "namespace", f.Namespace, "error_code", f.ErrorCode)
+	}
+	return seqs, err
+}
+
+// each calls fn for every record f selects, oldest first, reading the
+// stream through a short-lived ephemeral consumer (no acks, memory state)
+// that sees what was stored when it was created. fn may delete the record.
+func (d *DeadLetters) each(ctx context.Context, f Filter, fn func(DeadLetter) error) error {
+	subject := d.q.cfg.DLQ.SubjectPrefix + ".>"
+	if f.Namespace != "" {
+		subject = namespaceFilter(d.q.cfg.DLQ.SubjectPrefix, f.Namespace)
+	}
+	cons, err := d.q.dlq.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		InactiveThreshold: time.Minute,
+		MemoryStorage:     true,
+	})
+	if err != nil {
+		return fmt.Errorf("read dead letters %s: %w", subject, err)
+	}
+	info := cons.CachedInfo()
+	defer func() {
+		// Best effort: InactiveThreshold removes it anyway.
+		_ = d.q.dlq.DeleteConsumer(context.WithoutCancel(ctx), info.Name)
+	}()
+
+	cutoff := time.Now().Add(-f.OlderThan)
+	matched := 0
+	for remaining := info.NumPending; remaining > 0; {
+		batch, err := cons.Fetch(int(min(remaining, 256)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("read dead letters %s: %w", subject, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			remaining--
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("read dead letters %s: %w", subject, err)
+			}
+			rec := decodeDeadLetter(md.Sequence.Stream, m.Subject(), m.Data())
+			if f.ErrorCode != "" && rec.ErrorCode != f.ErrorCode ||
+				f.OlderThan > 0 && !rec.FailedAt.Before(cutoff) {
+				continue
+			}
+			if err := fn(rec); err != nil {
+				return err
+			}
+			if matched++; f.Limit > 0 && matched >= f.Limit {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("read dead letters %s: %w", subject, err)
+		}
+		if got == 0 {
+			// Records announced at the start were deleted meanwhile
+			// (another purge or redrive): nothing is left to read.
+			return nil
+		}
+	}
+	return nil
+}
+
+func decodeDeadLetter(seq uint64, subject string, data []byte) DeadLetter {
+	var rec DeadLetter
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return DeadLetter{Seq: seq, Subject: subject, Raw: data[:min(len(data), maxRaw)],
+			Error: fmt.Sprintf("undecodable dead-letter record: %v", err)}
+	}
+	rec.Seq = seq
+	return rec
+}

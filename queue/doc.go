@@ -1,0 +1,24 @@
+// Package queue owns everything JetStream: the job stream and the
+// dead-letter stream, the durable pull consumer, the publisher that stores a
+// scan job before a webhook is answered, and the batching consumer that
+// turns stored jobs into rate-limited HSS batch-scan calls.
+//
+// Why it exists: HSS allows a handful of batch-scan calls per minute and
+// user (field notes §0), registries push in bursts and retry deliveries, and
+// a job must outlive a bridge restart and an HSS outage. So jobs are stored
+// once (Nats-Msg-Id = scanjob.Job.ID), grouped per target and namespace,
+// packed many to a call, kept alive while they wait (InProgress), and only
+// acknowledged once HSS accepted them. Poison items are isolated by
+// bisection and parked in the dead-letter stream, from where DeadLetters can
+// list, redrive or purge them.
+//
+// The flow, one line: Publish → stream SCANJOBS → Consumer (groups, linger,
+// permits from Scanner.Acquire, pack round-robin) → Scanner.Scan → Ack, Nak
+// with backoff, bisect, or Term + dead letter.
+//
+// Dependencies: queue imports scanjob, nats.go (jetstream) and the
+// Prometheus client. It must not import handlers, hssclient or cmd/bridge:
+// it reaches HSS only through the Scanner interface that cmd/bridge
+// implements on top of hssclient, so the dependency arrows keep pointing one
+// way (cmd/bridge → handlers → queue → Scanner ← hssclient).
+package queue

@@ -1,0 +1,138 @@
+package queue
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the queue's Prometheus collectors. A nil *Metrics records
+// nothing, so tests and tools that do not export metrics pass nil.
+type Metrics struct {
+	published     prometheus.Counter
+	duplicates    prometheus.Counter
+	publishErrors prometheus.Counter
+	batches       *prometheus.CounterVec
+	images        *prometheus.CounterVec
+	callItems     prometheus.Histogram
+	collapsed     prometheus.Counter
+	deadLetters   *prometheus.CounterVec
+	acceptLatency prometheus.Histogram
+	pending       prometheus.Gauge
+	ackPending    prometheus.Gauge
+	held          prometheus.Gauge
+}
+
+// Result label values of the batch and image counters.
+const (
+	resultAccepted = "accepted"
+	resultRetry    = "retry"
+	resultRejected = "rejected" // Permanent: split or dead-lettered
+	resultCanceled = "canceled" // shutdown cut the call short
+)
+
+// Reason label values of the dead-letter counter, and DeadLetter.Reason.
+const (
+	ReasonRejected  = "rejected"  // HSS refused the item alone
+	ReasonMalformed = "malformed" // the message is not a valid job
+)
+
+// NewMetrics creates the collectors and registers them with reg (nil: not
+// registered). It panics if they are already registered there, like
+// prometheus.MustRegister, because that is a wiring bug.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	const ns, sub = "scanbridge", "queue"
+	m := &Metrics{
+		published: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "jobs_published_total", Help: "Jobs stored in the job stream (PubAck received), duplicates excluded."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "publish_duplicates_total", Help: "Jobs the stream dropped as duplicates of a job stored within the duplicate window."}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "publish_errors_total", Help: "Publishes that got no PubAck."}),
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "batches_total", Help: "HSS batch-scan calls by result (accepted, retry, rejected, canceled)."}, []string{"result"}),
+		images: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "images_total", Help: "Items sent in HSS calls by the call's result."}, []string{"result"}),
+		callItems: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "call_items", Help: "Items per HSS batch-scan call.",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, MaxImagesPerCall}}),
+		collapsed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "collapsed_duplicates_total", Help: "Jobs that shared an item (same namespace, image, tag) with another job of the same call."}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "dead_letters_total", Help: "Records written to the dead-letter stream by reason (rejected, malformed)."}, []string{"reason"}),
+		acceptLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "accept_latency_seconds", Help: "Time from a job's AcceptedAt (stored) to HSS accepting the call that carried it.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "consumer_pending", Help: "Jobs in the stream not yet delivered to the consumer (consumer info num_pending)."}),
+		ackPending: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "consumer_ack_pending", Help: "Jobs delivered and not yet acked or termed, all replicas, retries waiting included (num_ack_pending)."}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "consumer_held", Help: "Messages this replica holds in memory (grouped, waiting for a permit, in flight)."}),
+	}
+	for _, r := range []string{resultAccepted, resultRetry, resultRejected, resultCanceled} {
+		m.batches.WithLabelValues(r)
+		m.images.WithLabelValues(r)
+	}
+	for _, r := range []string{ReasonRejected, ReasonMalformed} {
+		m.deadLetters.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.published, m.duplicates, m.publishErrors, m.batches, m.images, m.callItems,
+			m.collapsed, m.deadLetters, m.acceptLatency, m.pending, m.ackPending, m.held)
+	}
+	return m
+}
+
+func (m *Metrics) publish(duplicate bool, err error) {
+	switch {
+	case m == nil:
+	case err != nil:
+		m.publishErrors.Inc()
+	case duplicate:
+		m.duplicates.Inc()
+	default:
+		m.published.Inc()
+	}
+}
+
+func (m *Metrics) call(result string, items int) {
+	if m == nil {
+		return
+	}
+	m.batches.WithLabelValues(result).Inc()
+	m.images.WithLabelValues(result).Add(float64(items))
+}
+
+func (m *Metrics) packed(items, collapsed int) {
+	if m == nil {
+		return
+	}
+	m.callItems.Observe(float64(items))
+	m.collapsed.Add(float64(collapsed))
+}
+
+func (m *Metrics) deadLetter(reason string) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) accepted(since time.Duration) {
+	if m != nil {
+		m.acceptLatency.Observe(since.Seconds())
+	}
+}
+
+func (m *Metrics) consumerInfo(pending uint64, ackPending int) {
+	if m != nil {
+		m.pending.Set(float64(pending))
+		m.ackPending.Set(float64(ackPending))
+	}
+}
+
+func (m *Metrics) setHeld(n int64) {
+	if m != nil {
+		m.held.Set(float64(n))
+	}
+}

@@ -1,0 +1,60 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/scan-bridge/scan-bridge/scanjob"
+)
+
+// PublishResult is what the stream said about a stored job.
+type PublishResult struct {
+	// Duplicate: a job with the same ID was stored within the duplicate
+	// window, so this one was dropped. It is still stored (once).
+	Duplicate bool
+	Stream    string
+	Seq       uint64
+}
+
+// Publish stores job in the job stream and returns once the server
+// acknowledged it (PubAck): a nil error means the job is on disk (on every
+// replica), so the webhook may answer 2xx; any error means it may not be,
+// so the caller answers 503 and lets the sender retry. Its Nats-Msg-Id is
+// job.ID(), so a registry's retried delivery is stored once. A zero
+// AcceptedAt is set to now. Safe for concurrent use.
+func (q *Queue) Publish(ctx context.Context, job scanjob.Job) (PublishResult, error) {
+	return q.publish(ctx, job, job.ID())
+}
+
+// publish counts the outcome; the caller logs a failure, where it decides
+// what to answer.
+func (q *Queue) publish(ctx context.Context, job scanjob.Job, msgID string) (PublishResult, error) {
+	res, err := q.store(ctx, job, msgID)
+	q.metrics.publish(res.Duplicate, err)
+	return res, err
+}
+
+func (q *Queue) store(ctx context.Context, job scanjob.Job, msgID string) (PublishResult, error) {
+	subject, err := jobSubject(q.cfg.Stream.SubjectPrefix, job)
+	if err != nil {
+		return PublishResult{}, fmt.Errorf("publish %s: %w", msgID, err)
+	}
+	if job.AcceptedAt.IsZero() {
+		job.AcceptedAt = time.Now().UTC()
+	}
+	body, err := json.Marshal(job)
+	if err != nil {
+		return PublishResult{}, fmt.Errorf("publish %s: encode: %w", msgID, err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(q.cfg.Stream.Name))
+	if err != nil {
+		return PublishResult{}, fmt.Errorf("publish %s to %s: %w", msgID, subject, err)
+	}
+	return PublishResult{Duplicate: ack.Duplicate, Stream: ack.Stream, Seq: ack.Sequence}, nil
+}
