@@ -1,0 +1,180 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/queue"
+)
+
+// envPrefix starts every environment variable the bridge reads for its
+// own settings. A double underscore separates levels, because single
+// underscores occur inside setting names: BRIDGE_HSS__RATE_PER_MINUTE is
+// hss.rate_per_minute.
+const envPrefix = "BRIDGE_"
+
+// Config is the whole configuration: the YAML file, then BRIDGE_*
+// variables, then flags, each over the defaults of DefaultConfig.
+type Config struct {
+	HTTP HTTPConfig `koanf:"http"`
+	NATS NATSConfig `koanf:"nats"`
+	// Queue is the JetStream stream, dead-letter stream and batching
+	// consumer (see the queue package for each setting).
+	Queue queue.Config `koanf:"queue"`
+	HSS   HSSConfig    `koanf:"hss"`
+	Log   LogConfig    `koanf:"log"`
+	// DryRun replaces HSS by the in-process fake (hsstest), which checks
+	// and logs every request. Never on unless asked for.
+	DryRun bool `koanf:"dry_run"`
+	// Debug serves net/http/pprof when Listen is set. Keep it on loopback:
+	// profiles show request contents.
+	Debug DebugConfig `koanf:"debug"`
+	// Receivers are the webhook endpoints (also BRIDGE_RECEIVERS as JSON).
+	Receivers []handlers.ReceiverConfig `koanf:"receivers"`
+}
+
+// HTTPConfig is the listener.
+type HTTPConfig struct {
+	Listen         string        `koanf:"listen" validate:"required"`
+	MaxBodyBytes   int64         `koanf:"max_body_bytes" validate:"min=1024"`
+	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
+	ReadTimeout    time.Duration `koanf:"read_timeout" validate:"min=1000000"`
+	// ShutdownGrace bounds the whole shutdown: stop intake, finish
+	// in-flight HSS calls, Nak the rest, drain NATS.
+	ShutdownGrace time.Duration `koanf:"shutdown_grace" validate:"min=1000000"`
+}
+
+// NATSConfig says where JetStream is. With no URL the bridge embeds a
+// nats-server with JetStream on DataDir.
+type NATSConfig struct {
+	URL string `koanf:"url"`
+	// CredsFile is a NATS credentials file (JWT + nkey) for URL.
+	CredsFile string `koanf:"creds_file"`
+	// DataDir is the embedded server's JetStream store.
+	DataDir string `koanf:"data_dir"`
+	// Listen is the embedded server's client address, where internal
+	// services can publish; empty serves the bridge in-process only.
+	Listen string `koanf:"listen"`
+}
+
+// DebugConfig is the profiling listener, off by default.
+type DebugConfig struct {
+	Listen string `koanf:"listen"`
+}
+
+// LogConfig sets slog.
+type LogConfig struct {
+	Level  string `koanf:"level" validate:"oneof=debug info warn error"`
+	Format string `koanf:"format" validate:"oneof=json text"`
+}
+
+// DefaultConfig holds every default the README documents.
+func DefaultConfig() Config {
+	hc := handlers.DefaultConfig()
+	return Config{
+		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, PublishTimeout: hc.PublishTimeout,
+			ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
+		NATS:  NATSConfig{DataDir: "data/nats", Listen: "127.0.0.1:4222"},
+		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
+		HSS:   DefaultHSSConfig(),
+		Log:   LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// LoadConfig reads path (may be empty) and the environment over the
+// defaults. environ is os.Environ in production, a fixed list in tests.
+func LoadConfig(path string, environ func() []string) (Config, error) {
+	k := koanf.New(".")
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+	var envErr error
+	err := k.Load(env.Provider(".", env.Opt{
+		Prefix:      envPrefix,
+		EnvironFunc: environ,
+		TransformFunc: func(key, v string) (string, any) {
+			key = strings.ToLower(strings.TrimPrefix(key, envPrefix))
+			if key == "receivers" {
+				// A list of structs cannot be spelled as flat variables:
+				// BRIDGE_RECEIVERS holds the whole list as JSON (or YAML).
+				m, err := yaml.Parser().Unmarshal([]byte("r: " + v))
+				if err != nil {
+					envErr = fmt.Errorf("BRIDGE_RECEIVERS: %w", err)
+					return "", nil
+				}
+				return "receivers", m["r"]
+			}
+			return strings.ReplaceAll(key, "__", "."), v
+		},
+	}), nil)
+	if err != nil {
+		return Config{}, fmt.Errorf("read environment: %w", err)
+	}
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	cfg := DefaultConfig()
+	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// validate reports fields by their koanf names, as the user writes them.
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
+		return name
+	})
+	return v
+}()
+
+// Validate checks every setting and names each bad one.
+func (c Config) Validate() error {
+	if err := c.Queue.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	err := validate.Struct(c)
+	var verrs validator.ValidationErrors
+	if errors.As(err, &verrs) {
+		msgs := make([]error, 0, len(verrs))
+		for _, fe := range verrs {
+			msgs = append(msgs, fmt.Errorf("%s: %q fails %s %s", settingName(fe.Namespace()), fmt.Sprint(fe.Value()), fe.Tag(), fe.Param()))
+		}
+		return errors.Join(msgs...)
+	}
+	return err
+}
+
+// settingName turns "Config.http.listen" into "http.listen".
+func settingName(ns string) string {
+	_, name, _ := strings.Cut(ns, ".")
+	return name
+}
+
+// readSecret returns value, or the trimmed content of file when value is
+// empty, so every secret can come from a mounted file.
+func readSecret(value, file string) (string, error) {
+	if value != "" || file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -1,0 +1,71 @@
+// Command bridge turns container-registry push webhooks into Huawei Cloud
+// HSS image scans: it receives and checks webhooks, stores each job on NATS
+// JetStream, and batches the jobs into rate-limited HSS batch-scan calls.
+//
+// This package is the only one that knows every part: it reads the
+// configuration and wires handlers, queue and hssclient together.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "bridge:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "bridge",
+		Short:         "Turn registry push webhooks into Huawei Cloud HSS image scans",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newServeCmd(), newScanCmd(), newHealthcheckCmd())
+	return root
+}
+
+// newLogger builds the process logger from the log settings.
+func newLogger(w io.Writer, c LogConfig) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// loadConfig is shared by the subcommands: file, environment, then the
+// flags the command set, then validation.
+func loadConfig(path string, override func(*Config)) (Config, error) {
+	cfg, err := LoadConfig(path, os.Environ)
+	if err != nil {
+		return Config{}, err
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+var _ = context.Background

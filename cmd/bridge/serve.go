@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // served only on debug.listen
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/queue"
+	"github.com/scan-bridge/scan-bridge/scanjob"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		path   string
+		listen string
+		dryRun bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Receive webhooks, queue scan jobs and call HSS",
+		Long: "serve runs the bridge. With no nats.url it embeds a NATS server with JetStream\n" +
+			"in nats.data_dir. Without HSS credentials it refuses to start unless --dry-run\n" +
+			"replaces HSS by the built-in simulator.",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(path, func(c *Config) {
+				if cmd.Flags().Changed("listen") {
+					c.HTTP.Listen = listen
+				}
+				if cmd.Flags().Changed("dry-run") {
+					c.DryRun = dryRun
+				}
+			})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "YAML config file")
+	cmd.Flags().StringVar(&listen, "listen", "", "HTTP listen address (overrides http.listen)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "replace HSS by the built-in simulator, which checks and logs each request")
+	return cmd
+}
+
+// app is a running bridge: every part and the order to stop them in.
+type app struct {
+	cfg      Config
+	log      *slog.Logger
+	ns       *server.Server // nil with an external NATS
+	nc       *nats.Conn
+	q        *queue.Queue
+	hss      *hssBackend
+	consumer *queue.Consumer
+	http     *http.Server
+	ln       net.Listener
+	done     chan error // Run's result
+}
+
+// serve starts the bridge and runs it until ctx is done, then shuts down.
+func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
+	log := newLogger(logOut, cfg.Log)
+	a, err := start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return a.shutdown()
+}
+
+// start builds and starts every part; on error it stops what it started.
+func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error) {
+	began := time.Now()
+	a = &app{cfg: cfg, log: log, done: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// HSS first: missing credentials are the commonest start-up mistake
+	// and need no NATS to report.
+	if a.hss, err = newHSSBackend(cfg.HSS, cfg.DryRun, reg, log.With("component", "hss")); err != nil {
+		return a, err
+	}
+	if cfg.DryRun {
+		log.Warn("dry run: HSS is replaced by the built-in simulator; no image is really scanned")
+	}
+	recvs, err := cfg.receivers()
+	if err != nil {
+		return a, err
+	}
+
+	if cfg.NATS.URL == "" {
+		if a.ns, err = embeddedNATS(cfg.NATS.DataDir, cfg.NATS.Listen, log.With("component", "nats")); err != nil {
+			return a, err
+		}
+	}
+	if a.nc, err = connectNATS(cfg.NATS.URL, cfg.NATS.CredsFile, a.ns, log.With("component", "nats")); err != nil {
+		return a, err
+	}
+	js, err := jetstream.New(a.nc)
+	if err != nil {
+		return a, fmt.Errorf("jetstream: %w", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if a.q, err = queue.Open(octx, js, cfg.Queue, log, queue.NewMetrics(reg)); err != nil {
+		return a, err
+	}
+	a.consumer = a.q.NewConsumer(a.hss)
+
+	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs},
+		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
+			Ready: natsReady{nc: a.nc, stream: func(ctx context.Context) error {
+				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
+				return err
+			}}})
+	if err != nil {
+		return a, err
+	}
+	if a.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
+		return a, fmt.Errorf("http.listen: %w", err)
+	}
+	a.http = &http.Server{Handler: srv.NewEcho(), ReadHeaderTimeout: cfg.HTTP.ReadTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	if cfg.Debug.Listen != "" {
+		go func() {
+			// pprof registers on http.DefaultServeMux; nothing else uses it.
+			err := http.ListenAndServe(cfg.Debug.Listen, http.DefaultServeMux)
+			log.Warn("debug listener stopped", "error", err)
+		}()
+	}
+	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
+	go func() {
+		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "error", err)
+		}
+	}()
+	log.Info("bridge started", "listen", a.ln.Addr().String(), "receivers", len(recvs), "dry_run", cfg.DryRun,
+		"embedded_nats", a.ns != nil, "startup_ms", time.Since(began).Milliseconds())
+	return a, nil
+}
+
+// shutdown runs against the data flow within the grace period: stop taking
+// webhooks, let in-flight HSS calls finish and Nak the rest, then drain
+// NATS and stop the embedded server.
+func (a *app) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace)
+	defer cancel()
+	a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownGrace.String())
+	var errs []error
+	// Intake gets at most a third of the grace: a webhook still waiting
+	// for its store after that is better answered by a retry.
+	hctx, hcancel := context.WithTimeout(ctx, a.cfg.HTTP.ShutdownGrace/3)
+	if err := a.http.Shutdown(hctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	hcancel()
+	if err := a.consumer.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("consumer shutdown: %w", err))
+	}
+	if err := <-a.done; err != nil && !errors.Is(err, queue.ErrClosed) {
+		errs = append(errs, fmt.Errorf("consumer: %w", err))
+	}
+	a.close()
+	err := errors.Join(errs...)
+	if err != nil {
+		a.log.Warn("shutdown incomplete", "error", err)
+	} else {
+		a.log.Info("stopped")
+	}
+	return err
+}
+
+// close releases connections and the embedded server (idempotent enough
+// for the error paths of start).
+func (a *app) close() {
+	if a.nc != nil {
+		a.nc.Drain()
+		for a.nc.IsDraining() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		a.nc.Close()
+	}
+	if a.ln != nil && a.http == nil {
+		a.ln.Close()
+	}
+	if a.ns != nil {
+		a.ns.Shutdown()
+		a.ns.WaitForShutdown()
+	}
+}
+
+// publisher adapts the queue to the handlers' Publisher interface.
+type publisher struct{ q *queue.Queue }
+
+func (p publisher) Publish(ctx context.Context, j scanjob.Job) (bool, error) {
+	res, err := p.q.Publish(ctx, j)
+	return res.Duplicate, err
+}
+
+// receivers fills each receiver's empty target fields from the hss
+// defaults, so a single-tenant setup names its project once.
+func (c Config) receivers() ([]handlers.ReceiverConfig, error) {
+	project := c.HSS.ProjectID
+	if project == "" {
+		project = os.Getenv("HUAWEICLOUD_SDK_PROJECT_ID")
+	}
+	out := make([]handlers.ReceiverConfig, len(c.Receivers))
+	for i, r := range c.Receivers {
+		t := &r.Target
+		t.Region = firstNonEmpty(t.Region, c.HSS.Region)
+		t.ProjectID = firstNonEmpty(t.ProjectID, project)
+		t.EnterpriseProjectID = firstNonEmpty(t.EnterpriseProjectID, c.HSS.EnterpriseProjectID)
+		t.ImageType = scanjob.ImageType(firstNonEmpty(string(t.ImageType), c.HSS.ImageType))
+		out[i] = r
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no receivers configured: add at least one under receivers (see README)")
+	}
+	return out, nil
+}
+
+func firstNonEmpty(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// jetstreamFor gives tests and admin commands a JetStream handle on the
+// app's connection.
+func jetstreamFor(a *app) (jetstream.JetStream, error) { return jetstream.New(a.nc) }
