@@ -25,10 +25,64 @@ type intake struct {
 	pub     Publisher
 	log     *slog.Logger
 	metrics *Metrics
+	router  *router
 	now     func() time.Time
 	// publishTimeout bounds the wait for the store, so a sender is told
 	// 503 (and retries) rather than left hanging when NATS is down.
 	publishTimeout time.Duration
+}
+
+// plan is what one body turns into, before anything is stored.
+type plan struct {
+	reply   any // a handshake body to send back instead of an answer
+	jobs    []plannedJob
+	skipped []SkipAnswer
+	errors  []string // invalid jobs: the body is refused whole
+}
+
+type plannedJob struct {
+	job      scanjob.Job
+	decision Decision
+}
+
+// plan decodes, normalizes, routes and validates one body. It stores
+// nothing, so `bridge route` can show what a body would become.
+func (in *intake) plan(r *receiver, h http.Header, body []byte) (plan, error) {
+	res, err := r.decode(body, h)
+	if err != nil {
+		return plan{}, err
+	}
+	var p plan
+	if res.Reply != nil {
+		p.reply = res.Reply
+		return p, nil
+	}
+	for _, s := range res.Skipped {
+		p.skipped = append(p.skipped, SkipAnswer{Ref: s.Ref, Reason: s.Reason})
+	}
+	accepted := in.now().UTC()
+	for _, push := range res.Pushes {
+		ref := push.Repository + ":" + push.Tag
+		j, d := in.router.route(r.cfg.Name, push, r.job(push))
+		switch {
+		case d.Action == ActionDrop:
+			p.skipped = append(p.skipped, SkipAnswer{Ref: ref, Reason: fmt.Sprintf("dropped by routes[%d]", d.Rule)})
+			continue
+		case j.Namespace == "":
+			p.skipped = append(p.skipped, SkipAnswer{Ref: ref, Reason: "repository has no namespace and the receiver sets no default_namespace"})
+			continue
+		}
+		if j.Target.ImageType != scanjob.InstanceImage {
+			j.InstanceID, j.InstanceURL = "", "" // only SWR Enterprise items carry an instance
+		}
+		j.AcceptedAt = accepted
+		if err := j.Validate(); err != nil {
+			p.errors = append(p.errors, fmt.Sprintf("%s: %s", j.Ref(), joinLines(err)))
+			continue
+		}
+		p.jobs = append(p.jobs, plannedJob{job: j, decision: d})
+	}
+	return p, nil
 }
 
 // process decodes, validates and stores. It returns the HTTP status and the
@@ -40,46 +94,29 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 	log := in.log.With("receiver", r.cfg.Name, "request_id", reqID)
 	ans = Answer{Receiver: r.cfg.Name, RequestID: reqID}
 
-	res, err := r.decode(body, h)
+	p, err := in.plan(r, h, body)
 	if err != nil {
 		log.Info("webhook refused", "reason", "malformed", "error", err)
 		in.metrics.webhook(r.cfg.Name, "malformed")
 		ans.Status, ans.Reason = "error", fmt.Sprintf("body is not a %s event: %v", r.cfg.Format, err)
 		return http.StatusBadRequest, ans, nil
 	}
-	if res.Reply != nil {
+	if p.reply != nil {
 		// A handshake (Event Grid subscription validation): the sender
 		// needs this exact body back, and there is nothing to store.
 		log.Info("webhook handshake answered")
 		in.metrics.webhook(r.cfg.Name, "handshake")
-		return http.StatusOK, ans, res.Reply
+		return http.StatusOK, ans, p.reply
 	}
-	for _, s := range res.Skipped {
-		ans.Skipped = append(ans.Skipped, SkipAnswer{Ref: s.Ref, Reason: s.Reason})
-	}
-
-	jobs := make([]scanjob.Job, 0, len(res.Pushes))
-	accepted := in.now().UTC()
-	for _, p := range res.Pushes {
-		j, skip := r.job(p)
-		if skip != "" {
-			ans.Skipped = append(ans.Skipped, SkipAnswer{Ref: p.Repository + ":" + p.Tag, Reason: skip})
-			continue
-		}
-		j.AcceptedAt = accepted
-		if err := j.Validate(); err != nil {
-			ans.Errors = append(ans.Errors, fmt.Sprintf("%s: %s", j.Ref(), joinLines(err)))
-			continue
-		}
-		jobs = append(jobs, j)
-	}
-	if len(ans.Errors) > 0 {
+	ans.Skipped = p.skipped
+	if len(p.errors) > 0 {
+		ans.Errors = p.errors
 		log.Info("webhook refused", "reason", "invalid", "errors", ans.Errors)
 		in.metrics.webhook(r.cfg.Name, "invalid")
 		ans.Status, ans.Reason = "error", "a job breaks an HSS field limit; nothing was stored"
 		return http.StatusBadRequest, ans, nil
 	}
-	if len(jobs) == 0 {
+	if len(p.jobs) == 0 {
 		ans.Status, ans.Reason = "ignored", "no tagged image push in this event"
 		if len(ans.Skipped) == 1 {
 			ans.Reason = ans.Skipped[0].Reason
@@ -91,12 +128,14 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 
 	pctx, cancel := context.WithTimeout(ctx, in.publishTimeout)
 	defer cancel()
-	for _, j := range jobs {
+	for _, pj := range p.jobs {
+		j := pj.job
+		id := j.ID()
 		dup, err := in.pub.Publish(pctx, j)
 		if err != nil {
 			// Jobs stored before this one stay stored; the sender's retry
 			// is deduplicated by their message ids.
-			log.Warn("store failed", "job_id", j.ID(), "image", j.Ref(), "error", err)
+			log.Warn("store failed", "job_id", id, "image", j.Ref(), "error", err)
 			in.metrics.webhook(r.cfg.Name, "unavailable")
 			ans.Status, ans.Reason, ans.Jobs = "error", "the queue could not store the job; retry later", nil
 			if errors.Is(err, context.Canceled) && ctx.Err() != nil {
@@ -104,8 +143,8 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 			}
 			return http.StatusServiceUnavailable, ans, nil
 		}
-		log.Info("job stored", "job_id", j.ID(), "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID)
-		ans.Jobs = append(ans.Jobs, JobAnswer{ID: j.ID(), Image: j.Ref(), Duplicate: dup})
+		log.Info("job stored", "job_id", id, "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID, "route", pj.decision.Rule)
+		ans.Jobs = append(ans.Jobs, JobAnswer{ID: id, Image: j.Ref(), Duplicate: dup})
 	}
 	in.metrics.webhook(r.cfg.Name, "accepted")
 	ans.Status = "accepted"

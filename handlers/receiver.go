@@ -72,15 +72,12 @@ func newReceiver(c ReceiverConfig) (*receiver, error) {
 	return &receiver{cfg: c, decode: decode, auth: auth}, nil
 }
 
-// job normalizes one decoded push into a job for this receiver. A
-// repository without a namespace and without a default is reported as
-// skipped, not refused: the sender cannot fix it, the bridge's config can.
-func (r *receiver) job(p formats.Push) (scanjob.Job, string) {
+// job normalizes one decoded push into a job for this receiver, before
+// routing. Namespace may come out empty (a one-segment repository and no
+// default_namespace); a routing rule may still supply one.
+func (r *receiver) job(p formats.Push) scanjob.Job {
 	ns, image := scanjob.SplitRepository(p.Repository)
 	if ns == "" {
-		if r.cfg.DefaultNamespace == "" {
-			return scanjob.Job{}, "repository has no namespace and the receiver sets no default_namespace"
-		}
 		ns = r.cfg.DefaultNamespace
 	}
 	j := scanjob.Job{
@@ -94,10 +91,8 @@ func (r *receiver) job(p formats.Push) (scanjob.Job, string) {
 		Target:       r.cfg.Target,
 		EventID:      p.EventID,
 		PushedAt:     p.PushedAt,
+		InstanceID:   r.cfg.InstanceID,
+		InstanceURL:  firstNonEmpty(r.cfg.InstanceURL, p.InstanceURL),
 	}
-	if r.cfg.Target.ImageType == scanjob.InstanceImage {
-		j.InstanceID = r.cfg.InstanceID
-		j.InstanceURL = firstNonEmpty(r.cfg.InstanceURL, p.InstanceURL)
-	}
-	return j, ""
+	return j
 }

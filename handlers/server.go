@@ -27,6 +27,8 @@ type Config struct {
 	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
 	// Receivers are the webhook endpoints.
 	Receivers []ReceiverConfig `koanf:"receivers"`
+	// Routes map pushes to SWR names and HSS targets, or drop them.
+	Routes []RouteConfig `koanf:"routes"`
 }
 
 // DefaultConfig returns the documented defaults.
@@ -88,6 +90,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 		}
 		s.receivers[rc.Name] = r
 	}
+	rt, err := newRouter(cfg.Routes)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -95,7 +101,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Registry != nil {
 		m = NewMetrics(opts.Registry)
 	}
-	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), metrics: m, now: time.Now, publishTimeout: cfg.PublishTimeout}
+	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), metrics: m, router: rt, now: time.Now, publishTimeout: cfg.PublishTimeout}
 	return s, nil
 }
 
