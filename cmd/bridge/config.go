@@ -42,6 +42,8 @@ type Config struct {
 	Debug DebugConfig `koanf:"debug"`
 	// Receivers are the webhook endpoints (also BRIDGE_RECEIVERS as JSON).
 	Receivers []handlers.ReceiverConfig `koanf:"receivers"`
+	// Routes map pushes to SWR names and HSS targets (first match wins).
+	Routes []handlers.RouteConfig `koanf:"routes"`
 }
 
 // HTTPConfig is the listener.

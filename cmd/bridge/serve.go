@@ -130,7 +130,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	}
 	a.consumer = a.q.NewConsumer(a.hss)
 
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs},
+	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes},
 		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
 			Ready: natsReady{nc: a.nc, stream: func(ctx context.Context) error {
 				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
