@@ -96,3 +96,15 @@ func (r *receiver) job(p formats.Push) scanjob.Job {
 	}
 	return j
 }
+
+// withFormat is the receiver reading another payload format, for NATS
+// messages that name theirs in the Scan-Bridge-Format header.
+func (r *receiver) withFormat(name string) (*receiver, error) {
+	decode, ok := formats.Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("format %q: unknown, use one of %s", name, strings.Join(formats.Names(), ", "))
+	}
+	alt := *r
+	alt.cfg.Format, alt.decode = name, decode
+	return &alt, nil
+}

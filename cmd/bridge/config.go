@@ -68,6 +68,8 @@ type NATSConfig struct {
 	// Listen is the embedded server's client address, where internal
 	// services can publish; empty serves the bridge in-process only.
 	Listen string `koanf:"listen"`
+	// Intake takes push events from internal services over NATS.
+	Intake handlers.NATSIntakeConfig `koanf:"intake"`
 }
 
 // DebugConfig is the profiling listener, off by default.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/queue"
@@ -353,4 +355,25 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+func TestE2ENATSIntakeReachesHSS(t *testing.T) {
+	e := newE2E(t, func(c *Config) { c.NATS.Intake.Enabled = true })
+	nc, err := nats.Connect("", nats.InProcessServer(e.app.ns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m := nats.NewMsg("scanbridge.intake.harbor")
+	m.Header.Set(handlers.FormatHeader, "job")
+	m.Data = []byte(`{"namespace":"svc","image_name":"worker","image_version":"7.1"}`)
+	reply, err := nc.RequestMsg(m, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans handlers.NATSAnswer
+	if err := json.Unmarshal(reply.Data, &ans); err != nil || ans.Code != http.StatusAccepted {
+		t.Fatalf("reply %s (%v), want code 202", reply.Data, err)
+	}
+	eventually(t, "the job at HSS", func() bool { return delivered(e.hss)["svc/worker:7.1"] == 1 })
 }

@@ -72,6 +72,7 @@ type app struct {
 	consumer *queue.Consumer
 	http     *http.Server
 	ln       net.Listener
+	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	done     chan error // Run's result
 }
 
@@ -139,6 +140,11 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	if err != nil {
 		return a, err
 	}
+	if cfg.NATS.Intake.Enabled {
+		if a.intake, err = srv.ServeNATS(a.nc, cfg.NATS.Intake); err != nil {
+			return a, err
+		}
+	}
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return a, fmt.Errorf("http.listen: %w", err)
 	}
@@ -176,6 +182,11 @@ func (a *app) shutdown() error {
 	hctx, hcancel := context.WithTimeout(ctx, a.cfg.HTTP.ShutdownGrace/3)
 	if err := a.http.Shutdown(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	if a.intake != nil {
+		if err := a.intake.Shutdown(hctx); err != nil {
+			errs = append(errs, fmt.Errorf("nats intake shutdown: %w", err))
+		}
 	}
 	hcancel()
 	if err := a.consumer.Shutdown(ctx); err != nil {

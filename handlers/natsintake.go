@@ -1,0 +1,164 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// NATSIntakeConfig is the intake for internal services that publish push
+// events over NATS instead of HTTP. A message on <subject_prefix>.<receiver>
+// goes through the same decode, route, validate and store path as a webhook
+// to that receiver, and the reply is the same answer with the HTTP status in
+// "code". Authentication is NATS's own (accounts and subject permissions
+// decide who may publish there), so the receiver's HTTP auth is not applied.
+type NATSIntakeConfig struct {
+	// Enabled turns the intake on.
+	Enabled bool `koanf:"enabled"`
+	// SubjectPrefix is followed by the receiver name. Default
+	// scanbridge.intake.
+	SubjectPrefix string `koanf:"subject_prefix"`
+	// QueueGroup shares the subjects between replicas: each message is
+	// handled once. Default scan-bridge.
+	QueueGroup string `koanf:"queue_group"`
+	// MaxInFlight bounds the messages handled at once. Default 64.
+	MaxInFlight int `koanf:"max_in_flight"`
+}
+
+// FormatHeader names, on a NATS message, the payload format when it is not
+// the receiver's own: any registered format, or "job" for the normalized
+// job schema.
+const FormatHeader = "Scan-Bridge-Format"
+
+// NATSAnswer is the reply to a NATS intake message.
+type NATSAnswer struct {
+	// Code is the HTTP status the same body would have got.
+	Code int `json:"code"`
+	Answer
+}
+
+// WithDefaults fills the zero fields.
+func (c NATSIntakeConfig) WithDefaults() NATSIntakeConfig {
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = "scanbridge.intake"
+	}
+	if c.QueueGroup == "" {
+		c.QueueGroup = "scan-bridge"
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 64
+	}
+	return c
+}
+
+// NATSIntake is a running NATS intake.
+type NATSIntake struct {
+	sub  *nats.Subscription
+	wg   sync.WaitGroup
+	sem  chan struct{}
+	stop context.CancelFunc
+}
+
+// ServeNATS subscribes to <prefix>.* on nc. Each message is handled in its
+// own goroutine (at most MaxInFlight at once) because a store waits for the
+// JetStream acknowledgement; NATS delivers a subscription's messages one by
+// one, which would serialize those waits.
+func (s *Server) ServeNATS(nc *nats.Conn, cfg NATSIntakeConfig) (*NATSIntake, error) {
+	cfg = cfg.WithDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &NATSIntake{sem: make(chan struct{}, cfg.MaxInFlight), stop: cancel}
+	prefix := cfg.SubjectPrefix + "."
+	sub, err := nc.QueueSubscribe(prefix+"*", cfg.QueueGroup, func(m *nats.Msg) {
+		in.sem <- struct{}{} // back-pressure: stop reading while full
+		in.wg.Add(1)
+		go func() {
+			defer func() { <-in.sem; in.wg.Done() }()
+			s.handleNATS(ctx, strings.TrimPrefix(m.Subject, prefix), m)
+		}()
+	})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("subscribe %s*: %w", prefix, err)
+	}
+	// The default pending limits (64k messages) would drop messages
+	// silently under a burst; with no limit the server's slow-consumer
+	// protection applies instead and publishers see it.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		cancel()
+		return nil, fmt.Errorf("pending limits: %w", err)
+	}
+	in.sub = sub
+	s.opts.Logger.Info("nats intake listening", "subject", prefix+"<receiver>", "queue_group", cfg.QueueGroup)
+	return in, nil
+}
+
+// Shutdown stops taking messages and waits for those in hand to be stored
+// and answered, or for ctx.
+func (in *NATSIntake) Shutdown(ctx context.Context) error {
+	err := in.sub.Drain()
+	done := make(chan struct{})
+	go func() {
+		for in.sub.IsValid() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		in.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		in.stop() // cancels stores still waiting
+		<-done
+		err = errors.Join(err, ctx.Err())
+	}
+	return err
+}
+
+func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
+	reqID := firstNonEmpty(m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"), fmt.Sprintf("nats-%d", time.Now().UnixNano()))
+	code, ans := s.natsProcess(ctx, name, m, reqID)
+	if m.Reply == "" {
+		return // fire-and-forget publish: the answer has nowhere to go
+	}
+	b, err := json.Marshal(NATSAnswer{Code: code, Answer: ans})
+	if err == nil {
+		err = m.Respond(b)
+	}
+	if err != nil {
+		s.opts.Logger.Warn("nats intake reply failed", "receiver", name, "request_id", reqID, "error", err)
+	}
+}
+
+func (s *Server) natsProcess(ctx context.Context, name string, m *nats.Msg, reqID string) (int, Answer) {
+	r, ok := s.receivers[name]
+	if !ok {
+		s.in.metrics.webhook("", "unknown_receiver")
+		return http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)}
+	}
+	if int64(len(m.Data)) > s.cfg.MaxBodyBytes {
+		s.in.metrics.webhook(name, "too_large")
+		return http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
+			Reason: fmt.Sprintf("body is over %d bytes", s.cfg.MaxBodyBytes)}
+	}
+	if f := m.Header.Get(FormatHeader); f != "" && f != r.cfg.Format {
+		alt, err := r.withFormat(f)
+		if err != nil {
+			return http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: err.Error()}
+		}
+		r = alt
+	}
+	status, ans, reply := s.in.process(ctx, r, http.Header(m.Header), m.Data, reqID)
+	if reply != nil {
+		// Handshakes belong to HTTP senders; over NATS there is nobody
+		// to complete one.
+		return http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "a subscription handshake is not a push event"}
+	}
+	return status, ans
+}
