@@ -54,6 +54,9 @@ type Options struct {
 	// DryRun is reported by /readyz so nobody mistakes a dry run for the
 	// real thing.
 	DryRun bool
+	// Admin switches on the authenticated admin API (/admin/dlq, see
+	// admin.go); off without a token.
+	Admin AdminOptions
 }
 
 // Server holds the receivers and serves the routes.
@@ -85,9 +88,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 			errs = append(errs, fmt.Errorf("receiver %q: defined twice", rc.Name))
 			continue
 		}
-		if rc.Auth.Method == AuthNone {
-			opts.Logger.Warn("receiver accepts unauthenticated webhooks; expose it only on a trusted network", "receiver", rc.Name)
-		}
+		warnWeakAuth(opts.Logger, rc)
 		s.receivers[rc.Name] = r
 	}
 	rt, err := newRouter(cfg.Routes)
@@ -110,11 +111,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 func (s *Server) Register(e *echo.Echo) {
 	e.Use(middleware.RequestID())
 	e.POST("/webhooks/:receiver", s.webhook)
+	e.POST("/webhooks/:receiver/:token", s.webhook) // auth method path-token
 	e.OPTIONS("/webhooks/:receiver", s.abuseProtection)
 	e.GET("/healthz", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/readyz", s.readyz)
+	s.registerAdmin(e)
 	if s.opts.Registry != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
 	}
@@ -151,12 +154,15 @@ func (s *Server) webhook(c echo.Context) error {
 		}
 		return c.JSON(http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
 	}
-	if err := r.auth.verify(c.Request().Header, body); err != nil {
-		s.in.metrics.webhook(name, "unauthorized")
-		s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "remote", c.RealIP())
-		return c.JSON(http.StatusUnauthorized, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: errUnauthorized.Error()})
+	d, err := r.auth.verify(c.Request().Context(), authRequest{header: c.Request().Header, body: body, pathToken: c.Param("token")})
+	if err != nil {
+		return s.refuseAuth(c, name, reqID, err)
+	}
+	if d.replayed {
+		return s.answerReplayed(c, name, reqID, d)
 	}
 	status, ans, reply := s.in.process(c.Request().Context(), r, c.Request().Header, body, reqID)
+	d.done(status)
 	if reply != nil {
 		return c.JSON(status, reply)
 	}

@@ -42,6 +42,8 @@ type Config struct {
 	Debug DebugConfig `koanf:"debug"`
 	// Receivers are the webhook endpoints (also BRIDGE_RECEIVERS as JSON).
 	Receivers []handlers.ReceiverConfig `koanf:"receivers"`
+	// Admin is the admin HTTP API (dead letters), off without a token.
+	Admin AdminConfig `koanf:"admin"`
 	// Routes map pushes to SWR names and HSS targets (first match wins).
 	Routes []handlers.RouteConfig `koanf:"routes"`
 }
@@ -70,6 +72,18 @@ type NATSConfig struct {
 	Listen string `koanf:"listen"`
 	// Intake takes push events from internal services over NATS.
 	Intake handlers.NATSIntakeConfig `koanf:"intake"`
+}
+
+// AdminConfig switches on the admin HTTP API (/admin/dlq: list, show,
+// redrive, purge dead letters; see docs/dead-letters.md). It is off, every
+// /admin path 404, unless a token is set: the default has no admin surface.
+type AdminConfig struct {
+	// Token is an accepted bearer token (BRIDGE_ADMIN__TOKEN).
+	Token string `koanf:"token"`
+	// TokenFile holds accepted tokens, one per line (blank lines and lines
+	// starting with # ignored), e.g. a mounted secret. Several lines allow
+	// rotation: add the new token, switch the clients, remove the old one.
+	TokenFile string `koanf:"token_file"`
 }
 
 // DebugConfig is the profiling listener, off by default.

@@ -38,6 +38,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newScanCmd(), newHealthcheckCmd(), newRouteCmd())
+	root.AddCommand(newDLQCmd())
 	return root
 }
 

@@ -73,7 +73,7 @@ type app struct {
 	http     *http.Server
 	ln       net.Listener
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
-	done     chan error // Run's result
+	done     chan error           // Run's result
 }
 
 // serve starts the bridge and runs it until ctx is done, then shuts down.
@@ -131,8 +131,13 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	}
 	a.consumer = a.q.NewConsumer(a.hss)
 
+	adminTokens, err := cfg.Admin.tokens()
+	if err != nil {
+		return a, err
+	}
 	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes},
 		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
+			Admin: handlers.AdminOptions{Tokens: adminTokens, DeadLetters: a.q.DeadLetters()},
 			Ready: natsReady{nc: a.nc, stream: func(ctx context.Context) error {
 				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
 				return err
