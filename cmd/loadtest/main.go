@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -138,14 +139,30 @@ func drive(args []string) error {
 	natsURL := fs.String("nats", "", "NATS URL: check stored jobs in --stream against 202s")
 	stream := fs.String("stream", "LOADREF", "stream to count with --nats")
 	label := fs.String("label", "", "name printed on the result line")
+	intakeNATS := fs.String("intake-nats", "", "send over the bridge's NATS intake at this NATS URL instead of HTTP")
+	subject := fs.String("subject", "scanbridge.intake.load", "with --intake-nats: the intake subject")
 	var headers headerFlags
 	fs.Var(&headers, "H", "extra header 'Name: value' (repeatable)")
 	fs.Parse(args)
 	if *dur > 5*time.Minute {
 		return errors.New("--duration is capped at 5m")
 	}
-	if !strings.HasPrefix(*url, "http://127.") && !strings.HasPrefix(*url, "http://localhost") && !strings.HasPrefix(*url, "http://[::1]") {
-		return errors.New("--url must be a loopback address")
+	for _, u := range []string{*url, *intakeNATS} {
+		if u == "" {
+			continue
+		}
+		_, rest, _ := strings.Cut(u, "://")
+		if !strings.HasPrefix(rest, "127.") && !strings.HasPrefix(rest, "localhost") && !strings.HasPrefix(rest, "[::1]") {
+			return fmt.Errorf("%s: only loopback addresses", u)
+		}
+	}
+	var nc *nats.Conn
+	if *intakeNATS != "" {
+		var err error
+		if nc, err = nats.Connect(*intakeNATS); err != nil {
+			return fmt.Errorf("connect %s: %w", *intakeNATS, err)
+		}
+		defer nc.Close()
 	}
 
 	before, err := storedCount(*metricsURL, *natsURL, *stream)
@@ -184,6 +201,21 @@ func drive(args []string) error {
 			defer func() { <-sem }()
 			n := seq.Add(1)
 			body := makeBody(*format, run, n, *namespaces)
+			if nc != nil {
+				t0 := time.Now()
+				status, err := natsRequest(nc, *subject, body)
+				d := time.Since(t0)
+				if err != nil {
+					errCount.Add(1)
+					return
+				}
+				c, _ := codes.LoadOrStore(status, new(atomic.Int64))
+				c.(*atomic.Int64).Add(1)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+				return
+			}
 			req, _ := http.NewRequest(http.MethodPost, *url, bytes.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			for _, h := range headers {
@@ -243,6 +275,22 @@ func drive(args []string) error {
 		return errors.New("stored jobs do not match the 202 answers")
 	}
 	return nil
+}
+
+// natsRequest sends one body to the NATS intake and returns the status
+// code its reply carries.
+func natsRequest(nc *nats.Conn, subject string, body []byte) (int, error) {
+	reply, err := nc.Request(subject, body, 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	var ans struct {
+		Code int `json:"code"`
+	}
+	if err := json.Unmarshal(reply.Data, &ans); err != nil {
+		return 0, err
+	}
+	return ans.Code, nil
 }
 
 // makeBody returns a push of a tag never sent before in this run, so each
