@@ -9,8 +9,9 @@
 // job of the body is valid, and 202 is never sent before every job is
 // stored (the false-200 loss of argo-events#3448 is what this order avoids).
 //
-// handlers depends on the queue only through the Publisher interface below,
-// so tests can drive it without NATS where that is the point, and the real
-// JetStream publisher where it is not. It must not import hssclient or
+// handlers stores jobs only through the Publisher interface, so tests can
+// drive it without NATS where that is the point, and the real JetStream
+// publisher where it is not; the admin API reads queue's dead-letter types
+// through the DeadLetters interface. It must not import hssclient or
 // cmd/bridge.
 package handlers
