@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/handlers"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -134,4 +136,54 @@ func TestParseImageArg(t *testing.T) {
 			t.Errorf("parseImageArg(%q) = %q %q %q %v", tt.in, ns, image, tag, err)
 		}
 	}
+}
+
+// TestReadmeExampleIsValid loads the README's complete configuration
+// example, so the documented settings and defaults cannot drift from the
+// code.
+func TestReadmeExampleIsValid(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "A complete example, with every default spelled out:\n\n```yaml\n")
+	if !ok {
+		t.Fatal("README has no complete example")
+	}
+	example, _, _ := strings.Cut(rest, "```")
+	dir := t.TempDir()
+	example = strings.ReplaceAll(example, "/run/secrets/swr-hook", writeSecret(t, dir, "swr-hook", "s3cret"))
+	cfg, err := LoadConfig(writeFile(t, example), func() []string { return []string{"BRIDGE_HSS__REGION=cn-north-4", "BRIDGE_HSS__PROJECT_ID=p1"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if cfg.HTTP != def.HTTP || cfg.HSS.CallsPerMinute != def.HSS.CallsPerMinute || cfg.HSS.Burst != def.HSS.Burst ||
+		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log {
+		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
+	}
+	recvs, err := cfg.receivers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout,
+		Receivers: recvs, Routes: cfg.Routes}, handlers.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	q := cfg.Queue.WithDefaults()
+	if q.Consumer.MaxItems != 100 || q.Consumer.Linger != 5*time.Second || q.Stream.Duplicates != 10*time.Minute {
+		t.Errorf("queue defaults in the README differ: %+v", q.Consumer)
+	}
+}
+
+func writeSecret(t *testing.T, dir, name, value string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
