@@ -377,3 +377,19 @@ func TestE2ENATSIntakeReachesHSS(t *testing.T) {
 	}
 	eventually(t, "the job at HSS", func() bool { return delivered(e.hss)["svc/worker:7.1"] == 1 })
 }
+
+func TestE2EThrottlingCutsTheRateAndLosesNothing(t *testing.T) {
+	e := newE2E(t)
+	ceiling := e.app.hss.limiter.Rate()
+	e.hss.Inject(hsstest.Fault{Status: http.StatusTooManyRequests, Times: 2})
+	for i := range 4 {
+		if code, _ := e.post(harborPush("ops", "api", fmt.Sprintf("t%d", i)), testToken); code != http.StatusAccepted {
+			t.Fatalf("push %d: %d", i, code)
+		}
+	}
+	eventually(t, "a 429 seen by the limiter", func() bool { return e.app.hss.limiter.Rate() < ceiling })
+	eventually(t, "delivery after the throttling", func() bool { return len(delivered(e.hss)) == 4 })
+	if r := e.app.hss.limiter.Rate(); r > ceiling {
+		t.Fatalf("rate %v above the ceiling %v", r, ceiling)
+	}
+}

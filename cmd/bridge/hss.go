@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/queue"
+	"github.com/scan-bridge/scan-bridge/ratelimit"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
@@ -45,11 +47,18 @@ type HSSConfig struct {
 	// IAM is the login for auth: password.
 	IAM IAMConfig `koanf:"iam"`
 	// CallsPerMinute is the HSS rate limit for the deployment: HSS allows
-	// each user 5 calls per minute per API (see the API notes).
+	// each user 5 calls per minute per API (see the API notes). The rate
+	// halves on a 429 and climbs back after successes (ratelimit package).
 	CallsPerMinute float64 `koanf:"calls_per_minute" validate:"gt=0,lte=600"`
 	// Burst is how many calls may go at once after a quiet spell. 1
 	// keeps every sliding minute within CallsPerMinute.
 	Burst int `koanf:"burst" validate:"min=1"`
+	// SharedLimit keeps the limiter's state in a JetStream KV key, so all
+	// replicas together stay within CallsPerMinute (HSS counts per user,
+	// not per process). Off: each process limits itself (one replica only).
+	SharedLimit bool `koanf:"shared_limit"`
+	// LimitKV is where the shared limiter keeps its state.
+	LimitKV ratelimit.KVConfig `koanf:"limit_kv"`
 	// MaxConcurrent bounds the calls in flight.
 	MaxConcurrent int `koanf:"max_concurrent" validate:"min=1"`
 	// CallTimeout bounds one HSS exchange.
@@ -72,6 +81,7 @@ func DefaultHSSConfig() HSSConfig {
 		Auth:           "aksk",
 		CallsPerMinute: hssclient.DefaultCallsPerMinute,
 		Burst:          hssclient.DefaultBurst,
+		SharedLimit:    true,
 		MaxConcurrent:  hssclient.DefaultMaxConcurrent,
 		CallTimeout:    hssclient.DefaultCallTimeout,
 	}
@@ -144,21 +154,31 @@ func (c HSSConfig) credentials() (hssclient.Credentials, error) {
 // the simulator it talks to.
 type hssBackend struct {
 	client  *hssclient.Client
-	limiter hssclient.Limiter
+	limiter ratelimit.Limiter
 	slots   chan struct{}
 	metrics *hssMetrics
+	log     *slog.Logger
 	fake    *hsstest.Fake // nil unless dry run
 }
 
 // newHSSBackend builds the client. In a dry run the client talks to the
 // in-process simulator through its transport, with a token the simulator
 // knows: the request path, validation and limits are the real ones.
+//
+// The limiter starts process-local; useSharedLimit swaps in the
+// cluster-wide one once NATS is up.
 func newHSSBackend(c HSSConfig, dryRun bool, reg prometheus.Registerer, log *slog.Logger) (*hssBackend, error) {
+	local, err := ratelimit.NewAdaptive(c.rateConfig(), ratelimit.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("hss rate limit: %w", err)
+	}
 	b := &hssBackend{
-		limiter: hssclient.NewRateLimiter(c.CallsPerMinute, c.Burst),
+		limiter: local,
 		slots:   make(chan struct{}, c.MaxConcurrent),
 		metrics: newHSSMetrics(reg),
+		log:     log,
 	}
+	b.metrics.rate(func() float64 { return b.limiter.Rate() })
 	cfg := hssclient.Config{Endpoint: c.Endpoint, UserAgent: "scan-bridge/" + version, CallTimeout: c.CallTimeout,
 		MaxConcurrent: c.MaxConcurrent}
 	// The backend takes the rate-limit permit in Acquire, before the queue
@@ -188,6 +208,25 @@ func newHSSBackend(c HSSConfig, dryRun bool, reg prometheus.Registerer, log *slo
 	return b, nil
 }
 
+func (c HSSConfig) rateConfig() ratelimit.Config {
+	return ratelimit.Config{CallsPerMinute: c.CallsPerMinute, Burst: c.Burst}
+}
+
+// useSharedLimit replaces the process-local limiter by the one every
+// replica shares through JetStream KV.
+func (b *hssBackend) useSharedLimit(ctx context.Context, js jetstream.JetStream, c HSSConfig, replicas int) error {
+	kv := c.LimitKV
+	if kv.Replicas == 0 {
+		kv.Replicas = replicas
+	}
+	shared, err := ratelimit.OpenShared(ctx, js, c.rateConfig(), kv, ratelimit.WithLogger(b.log))
+	if err != nil {
+		return fmt.Errorf("shared hss rate limit: %w", err)
+	}
+	b.limiter = shared
+	return nil
+}
+
 // Acquire implements queue.Scanner: a call slot, then a rate permit.
 func (b *hssBackend) Acquire(ctx context.Context) (func(), error) {
 	start := time.Now()
@@ -212,7 +251,23 @@ func (b *hssBackend) Scan(ctx context.Context, t scanjob.Target, items []scanjob
 			InstanceID: j.InstanceID, InstanceURL: j.InstanceURL}
 	}
 	req := hssclient.TargetedScan(hssclient.ImageType(t.ImageType), infos...)
-	return b.client.BatchScan(ctx, hssTarget(t), req)
+	err := b.client.BatchScan(ctx, hssTarget(t), req)
+	b.feedback(ctx, err)
+	return err
+}
+
+// feedback tells the limiter whether HSS throttled the call: a 429 cuts
+// the rate, a success lets it climb back; other failures say nothing
+// about the rate.
+func (b *hssBackend) feedback(ctx context.Context, err error) {
+	var api *hssclient.APIError
+	throttled := errors.As(err, &api) && api.StatusCode == http.StatusTooManyRequests
+	if err != nil && !throttled {
+		return
+	}
+	if ferr := b.limiter.Feedback(ctx, throttled); ferr != nil {
+		b.log.Warn("rate limit feedback lost", "throttled", throttled, "error", ferr)
+	}
 }
 
 // Judge implements queue.Scanner. Auth and quota refusals are not the
@@ -244,6 +299,7 @@ type hssMetrics struct {
 	duration *prometheus.HistogramVec
 	images   *prometheus.CounterVec
 	wait     prometheus.Histogram
+	reg      prometheus.Registerer
 }
 
 func newHSSMetrics(reg prometheus.Registerer) *hssMetrics {
@@ -257,10 +313,19 @@ func newHSSMetrics(reg prometheus.Registerer) *hssMetrics {
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scanbridge_hss_rate_limit_wait_seconds",
 			Help: "Time a call waited for a call slot and a rate-limit permit.", Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
 	}
+	m.reg = reg
 	if reg != nil {
 		reg.MustRegister(m.calls, m.duration, m.images, m.wait)
 	}
 	return m
+}
+
+// rate exports the limiter's current rate (it drops after a 429).
+func (m *hssMetrics) rate(f func() float64) {
+	if m.reg != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scanbridge_hss_rate_limit_per_minute",
+			Help: "Calls per minute the HSS rate limiter allows now (the ceiling, or less after 429s)."}, f))
+	}
 }
 
 // ObserveCall implements hssclient.Observer.

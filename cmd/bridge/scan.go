@@ -161,5 +161,7 @@ func (b *hssBackend) send(ctx context.Context, t hssclient.Target, req hssclient
 		return err
 	}
 	defer release()
-	return b.client.BatchScan(ctx, t, req)
+	err = b.client.BatchScan(ctx, t, req)
+	b.feedback(ctx, err)
+	return err
 }

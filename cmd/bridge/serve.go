@@ -129,6 +129,11 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	if a.q, err = queue.Open(octx, js, cfg.Queue, log, queue.NewMetrics(reg)); err != nil {
 		return a, err
 	}
+	if cfg.HSS.SharedLimit {
+		if err := a.hss.useSharedLimit(octx, js, cfg.HSS, a.q.Config().Stream.Replicas); err != nil {
+			return a, err
+		}
+	}
 	a.consumer = a.q.NewConsumer(a.hss)
 
 	adminTokens, err := cfg.Admin.tokens()

@@ -1,0 +1,79 @@
+// Package ratelimit paces the bridge's calls to a rate-limited API (HSS
+// batch-scan) and adapts the pace to the API's refusals. Its limiters'
+// Wait is hssclient.Limiter; Feedback tells them how each call ended.
+//
+// Why: HSS allows a user five calls per minute per API (600 per minute per
+// API over all users), and its API gateway answers 429 APIGW.0308 beyond
+// that (HSS API reference, "Limitations and Constraints",
+// https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html).
+// The quota belongs to the deployment's user, not to a replica: N replicas
+// each holding a process-local limiter at 5/min make 5N calls a minute,
+// which is what the rate limiters of Argo Events, Watermill and Redpanda
+// Connect's "local" do when scaled out (field notes §3 item 2). And the
+// quota may be shared with other clients of the same user, so even a
+// correct ceiling can meet 429s: the rate must come down by itself and
+// climb back when the refusals stop.
+//
+// Two limiters:
+//
+//   - Adaptive: one process. A golang.org/x/time/rate token bucket whose
+//     limit an AIMD rule moves (SetLimit/SetBurst): a 429 halves the rate
+//     (down to a floor, default one call per 5 minutes) and starts a pause
+//     of one new interval; IncreaseAfter successes in a row add
+//     IncreaseStep, up to the configured ceiling and never above it. At
+//     most one cut per Holdoff (default the gateway's one-minute window):
+//     429s within it are echoes of calls made before the cut.
+//
+//   - Shared: every replica. The same AIMD rule on a GCRA (generic cell
+//     rate algorithm) whose whole state (theoretical arrival time, current
+//     rate, success run, cut time and generation) is one JSON value in one
+//     key of a JetStream KV bucket (default SCANBRIDGE_LIMITS, history 1,
+//     1 replica embedded / 3 in a cluster, created idempotently by every
+//     replica). Wait reads the key, takes the next slot and writes it back
+//     with a compare-and-set on the revision (kv.Create for a missing key,
+//     kv.Update otherwise); a conflict means another replica took a slot,
+//     so it retries after a jittered pause (1 to 64 ms). Then it sleeps
+//     until its slot: a reservation, so N waiting replicas do not stampede
+//     at every slot. A reservation the caller abandons is given back when
+//     nobody wrote after it. Because the rate lives in the same value, a
+//     429 seen by one replica slows all of them. A waiter whose slot was
+//     priced before a cut takes a new one after it (the old one stays
+//     spent: right after a 429, erring slow is right).
+//
+// Clock. The TAT is an absolute time, so replicas must agree on the clock.
+// Shared computes on the NATS server's clock: it reads the bucket's stream
+// info (which the server, the stream leader in a cluster, stamps with its
+// own time) and keeps the offset from the sample with the shortest round
+// trip, re-measured every ClockRefresh (30 s); the local side is a
+// monotonic clock, so an NTP step on a replica does not move it. The error
+// left is half a round trip (Stats.ClockUncertainty), plus, in a cluster,
+// the skew between NATS servers when the stream leader changes: NATS
+// servers are assumed NTP-synced, replicas need not be. KV entries'
+// Created() is on the same clock but says when the last write happened,
+// not what time it is, so it is not used. A server older than 2.10 gives
+// no time; then the local clocks are used (and logged).
+//
+// KV unavailable. Shared fails closed: Wait grants nothing while the KV
+// cannot be reached, retrying with backoff until its ctx is done, and then
+// returns an error matching both the ctx error and ErrUnavailable. There
+// is deliberately no fallback to a local limiter: each replica falling
+// back at the full rate would overrun the quota N-fold, and falling back
+// at rate/N needs an N the replicas do not know. It also gains nothing:
+// the job queue lives in the same NATS, so while it is down no job can be
+// fetched or acknowledged, and a scan made meanwhile would be repeated on
+// redelivery. Open fails when JetStream cannot be reached.
+//
+// Cost: with permits to spare a Wait is two round trips (Get, Update),
+// about 70-80 µs against an embedded server on loopback
+// (BenchmarkSharedWait); a Wait that sleeps adds a Get on waking (has the
+// rate been cut meanwhile?), and every ClockRefresh one stream-info
+// request. Feedback costs two round trips when it changes the state and
+// none for a success at the ceiling. At a few calls a minute none of it
+// matters; the one key serialises all replicas, which bounds the cluster
+// to some thousands of permits a second, far above any HSS quota.
+//
+// Dependencies: the standard library, golang.org/x/time/rate and nats.go
+// (jetstream). It must not import hssclient, queue, handlers or cmd/bridge:
+// cmd/bridge wires it in (Wait in hssBackend.Acquire, Feedback after each
+// BatchScan with throttled = status 429) so that it stays a leaf.
+package ratelimit

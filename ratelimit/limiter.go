@@ -1,0 +1,103 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Limiter paces calls to a rate-limited API and adapts to its refusals.
+// Adaptive and Shared implement it; its Wait is hssclient.Limiter.
+type Limiter interface {
+	// Wait blocks until one call may be made or ctx is done. It returns a
+	// non-nil error, matching context.Canceled or context.DeadlineExceeded
+	// (errors.Is), only when the call must not be made. Safe for
+	// concurrent use.
+	Wait(ctx context.Context) error
+	// Feedback reports how a call made under a permit ended: throttled is
+	// true for a 429 (APIGW.0308), false for an accepted call. Report
+	// nothing for other failures (5xx, network, 4xx): they say nothing
+	// about the rate. The error is only for logging: the limiter stays
+	// usable.
+	Feedback(ctx context.Context, throttled bool) error
+	// Rate is the current rate in calls per minute, for a gauge. It does no
+	// I/O.
+	Rate() float64
+}
+
+// sleepUntil waits until t (local clock) or ctx is done; a deadline that
+// ends before t fails at once.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if err := checkDeadline(ctx, d); err != nil {
+		return err
+	}
+	return sleep(ctx, d)
+}
+
+// checkDeadline fails when ctx's deadline ends within d, as rate.Limiter
+// does, rather than after a useless wait.
+func checkDeadline(ctx context.Context, d time.Duration) error {
+	if dl, ok := ctx.Deadline(); ok && d > 0 && time.Until(dl) < d {
+		return fmt.Errorf("wait for rate limit: next permit in %s is past the deadline: %w",
+			d.Round(time.Millisecond), context.DeadlineExceeded)
+	}
+	return nil
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("wait for rate limit: %w", ctx.Err())
+	}
+}
+
+// monotonicClock is the local clock of the shared limiter: the wall time
+// at start advanced by the monotonic clock, so an NTP step of the wall
+// clock does not move it. Its error against the server is what clockSync
+// measures and removes.
+func monotonicClock() func() time.Time {
+	start := time.Now()
+	return func() time.Time { return start.Add(time.Since(start)) }
+}
+
+// Option configures a limiter.
+type Option func(*options)
+
+type options struct {
+	log   *slog.Logger
+	clock func() time.Time
+}
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) {
+		if log != nil {
+			o.log = log
+		}
+	}
+}
+
+// withClock replaces the local clock (tests: a replica whose clock is
+// wrong). Sleeps still use real durations.
+func withClock(now func() time.Time) Option {
+	return func(o *options) { o.clock = now }
+}
+
+func buildOptions(opts []Option) options {
+	o := options{log: slog.New(slog.DiscardHandler), clock: monotonicClock()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.log = o.log.With("component", "ratelimit")
+	return o
+}

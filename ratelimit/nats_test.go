@@ -1,0 +1,234 @@
+package ratelimit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The shared limiter on a real nats-server with JetStream, in this
+// process, on loopback. Assertions are on counts that only a bug can
+// break, never on how long something took.
+
+// startNATS runs a server with JetStream in dir on port (-1: a random one).
+func startNATS(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatalf("new nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats server not ready")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return s
+}
+
+// connect opens a connection of its own (one per replica), reconnecting
+// quickly and forever.
+func connect(t testing.TB, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return js
+}
+
+func openShared(t testing.TB, js jetstream.JetStream, cfg Config, kv KVConfig, opts ...Option) *Shared {
+	t.Helper()
+	s, err := OpenShared(t.Context(), js, cfg, kv, opts...)
+	if err != nil {
+		t.Fatalf("open shared limiter: %v", err)
+	}
+	return s
+}
+
+func TestOpenSharedIsIdempotent(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	js := connect(t, ns.ClientURL())
+	kvc := KVConfig{Bucket: "LIMITS_TEST", Key: "hss.batch_scan"}
+	a := openShared(t, js, Config{}, kvc, WithLogger(testLogger(t)))
+	if err := a.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(t.Context(), "LIMITS_TEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := kv.Get(t.Context(), "hss.batch_scan")
+	if err != nil {
+		t.Fatalf("state after one permit: %v", err)
+	}
+
+	// A second replica (and a restart) opens the same bucket: no error, and
+	// the state a permit left is kept, so the next slot is 12 s away.
+	b := openShared(t, connect(t, ns.ClientURL()), Config{}, kvc)
+	after, err := kv.Get(t.Context(), "hss.batch_scan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Revision() != before.Revision() {
+		t.Errorf("opening again wrote the key: revision %d, was %d", after.Revision(), before.Revision())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if err := b.Wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("b's first wait with a 1 s deadline: %v, want DeadlineExceeded (a's permit holds the next 12 s)", err)
+	}
+
+	st, err := kv.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config
+	if st.History() != 1 || cfg.Replicas != 1 || cfg.Storage != jetstream.FileStorage {
+		t.Errorf("bucket history %d, replicas %d, storage %s; want 1, 1, file", st.History(), cfg.Replicas, cfg.Storage)
+	}
+	var s state
+	if err := json.Unmarshal(after.Value(), &s); err != nil || s.Rate != 5 || s.TAT.IsZero() {
+		t.Errorf("stored value %s (%v), want the TAT and rate 5", after.Value(), err)
+	}
+}
+
+func TestOpenSharedRejectsBadConfigBeforeTouchingNATS(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	js := connect(t, ns.ClientURL())
+	if _, err := OpenShared(t.Context(), js, Config{}, KVConfig{Bucket: "bad.name"}); err == nil {
+		t.Fatal("open with bucket bad.name: no error")
+	}
+	if names := js.KeyValueStoreNames(t.Context()); names.Error() != nil {
+		t.Fatal(names.Error())
+	} else {
+		for n := range names.Name() {
+			t.Errorf("bucket %s created by a rejected config", n)
+		}
+	}
+}
+
+func TestSharedReplicasTogetherKeepTheRateOverNATS(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	// 600 a minute (one per 100 ms) with a burst of 3: a few dozen permits
+	// in the run, three times as many if the replicas did not share.
+	cfg := Config{CallsPerMinute: 600, Burst: 3}.WithDefaults()
+	skews := []time.Duration{0, time.Hour, -90 * time.Second}
+	var lims []Limiter
+	var shared []*Shared
+	for _, skew := range skews {
+		s := openShared(t, connect(t, ns.ClientURL()), cfg, KVConfig{},
+			WithLogger(testLogger(t)), withClock(func() time.Time { return time.Now().Add(skew) }))
+		lims, shared = append(lims, s), append(shared, s)
+	}
+	start := time.Now()
+	per := grants(t, lims, 3, 1500*time.Millisecond)
+	elapsed := time.Since(start)
+
+	// Every slot lies between start and the last permit, and GCRA puts at
+	// most Burst + span/interval slots in a span. The clock estimate may be
+	// off by half a round trip at each end: two intervals of slack cover it
+	// many times over, and sharing broken would triple the count.
+	n := len(merged(per))
+	bound := cfg.Burst + int(elapsed/interval(cfg.CallsPerMinute)) + 2
+	if n > bound {
+		t.Errorf("%d permits in %s from 3 replicas, want at most %d", n, elapsed, bound)
+	}
+	if n == 0 {
+		t.Error("no permit at all")
+	}
+	var conflicts uint64
+	for i, s := range shared {
+		st := s.Stats()
+		conflicts += st.Conflicts
+		// The estimate is within half a round trip of the true offset
+		// (this process's clock is the server's, so the truth is -skew).
+		if d := (st.ClockOffset + skews[i]).Abs(); d > st.ClockUncertainty+time.Millisecond {
+			t.Errorf("replica %d: clock offset %s ± %s, want %s", i, st.ClockOffset, st.ClockUncertainty, -skews[i])
+		}
+	}
+	t.Logf("%d permits in %s (bound %d), per replica %d/%d/%d, %d conflicts retried",
+		n, elapsed.Round(time.Millisecond), bound, len(per[0]), len(per[1]), len(per[2]), conflicts)
+}
+
+func TestSharedFeedbackOverNATSSlowsTheOtherReplica(t *testing.T) {
+	ns := startNATS(t, t.TempDir(), -1)
+	cfg := Config{CallsPerMinute: 600}
+	a := openShared(t, connect(t, ns.ClientURL()), cfg, KVConfig{}, WithLogger(testLogger(t)))
+	b := openShared(t, connect(t, ns.ClientURL()), cfg, KVConfig{})
+	if err := b.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Feedback(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Feedback(t.Context(), true); err != nil { // the same episode: no second cut
+		t.Fatal(err)
+	}
+	if err := b.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.Rate(); r != 300 {
+		t.Errorf("b's rate after a's 429: %v, want 300", r)
+	}
+	// Recovery from b's successes reaches a too.
+	for range 5 {
+		if err := b.Feedback(t.Context(), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Feedback(t.Context(), false); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.Rate(); r != 360 {
+		t.Errorf("a's rate after 5 successes at b: %v, want 360", r)
+	}
+}
+
+func TestSharedFailsClosedWhileNATSIsDown(t *testing.T) {
+	dir := t.TempDir()
+	ns := startNATS(t, dir, -1)
+	port := ns.Addr().(*net.TCPAddr).Port
+	l := openShared(t, connect(t, ns.ClientURL()), Config{CallsPerMinute: 600},
+		KVConfig{Timeout: 200 * time.Millisecond}, WithLogger(testLogger(t)))
+	if err := l.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err := l.Wait(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("wait while NATS is down: %v, want DeadlineExceeded and ErrUnavailable", err)
+	}
+	if st := l.Stats(); st.Permits != 1 || st.StoreErrors == 0 {
+		t.Errorf("stats %+v: want no permit during the outage and the failures counted", st)
+	}
+
+	// The same server comes back on the same port and store: the client
+	// reconnects and permits resume.
+	startNATS(t, dir, port)
+	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := l.Wait(ctx); err != nil {
+		t.Fatalf("wait after NATS came back: %v", err)
+	}
+}
