@@ -39,9 +39,6 @@ func TestRestartWithAHigherRateUsesIt(t *testing.T) {
 	if got == after {
 		return
 	}
-	t.Skipf("known bug: after a restart with hss.calls_per_minute raised from %d to %d the shared limiter runs at %.0f/min "+
-		"with no 429 ever seen, and only climbs back by increase_step per 5 successful calls (the crash scenario's drain "+
-		"took ~20s instead of ~3s). Cause: ratelimit/state.go reserve stores s.Rate = r even at the ceiling, and current() "+
-		"cannot tell a stored old ceiling from a 429 cut; e.g. store Rate only below the ceiling (0 means the ceiling)",
-		before, after, got)
+	t.Fatalf("after a restart with hss.calls_per_minute raised from %d to %d the shared limiter runs at %.0f/min "+
+		"with no 429 ever seen: a rate stored under the old ceiling was taken for a 429 cut", before, after, got)
 }

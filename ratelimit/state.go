@@ -76,8 +76,19 @@ func (c Config) reserve(s state, now time.Time) (next state, at time.Time) {
 		at = now
 	}
 	s.TAT = tat.Add(t)
-	s.Rate = r
+	s.Rate = c.stored(r)
 	return s, at
+}
+
+// stored is what Rate keeps for r: 0 at the ceiling, so a rate written
+// under an old, lower ceiling is not mistaken for a 429 cut once the
+// ceiling is raised (a restart with a higher calls_per_minute would
+// otherwise crawl back up step by step from the old ceiling).
+func (c Config) stored(r float64) float64 {
+	if r >= c.CallsPerMinute {
+		return 0
+	}
+	return r
 }
 
 // throttled is the multiplicative decrease for a 429 seen at now: halve the
@@ -111,6 +122,6 @@ func (c Config) succeeded(s state) (state, bool) {
 		r = min(c.CallsPerMinute, r+c.IncreaseStep)
 		s.OK = 0
 	}
-	s.Rate = r
+	s.Rate = c.stored(r)
 	return s, true
 }

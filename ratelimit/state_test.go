@@ -188,3 +188,16 @@ func TestConfigDefaults(t *testing.T) {
 		t.Errorf("floor %v for a ceiling of 0.1, want the ceiling", low.FloorPerMinute)
 	}
 }
+
+func TestRaisedCeilingIsNotACut(t *testing.T) {
+	low := Config{CallsPerMinute: 30}.WithDefaults()
+	s, _ := low.reserve(state{}, time.Unix(0, 0))
+	high := Config{CallsPerMinute: 600}.WithDefaults()
+	if r := high.current(s); r != 600 {
+		t.Fatalf("a state written at the old ceiling of 30/min runs at %v/min under a new ceiling of 600, want 600", r)
+	}
+	cut, _ := low.throttled(s, time.Unix(0, 0))
+	if r := high.current(cut); r != 15 {
+		t.Fatalf("a real cut to 15/min must survive a raised ceiling, got %v", r)
+	}
+}
