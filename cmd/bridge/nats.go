@@ -59,6 +59,11 @@ func connectNATS(url, creds string, ns *server.Server, log *slog.Logger) (*nats.
 		nats.Name("scan-bridge"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(500 * time.Millisecond),
+		// No reconnect buffer: while NATS is away a publish fails at once,
+		// so a webhook is answered 503 right away (and the registry
+		// retries) instead of waiting publish_timeout for a PubAck, and
+		// nothing answered 503 is stored behind the sender's back later.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: a deliberate close or drain
 				log.Warn("nats disconnected", "error", err)
