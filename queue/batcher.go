@@ -30,13 +30,19 @@ import (
 // bisected half; to one sender goroutine while its call is in flight; to one
 // dead-letter goroutine while its record is written. Each owner sends the
 // InProgress heartbeats of what it holds.
+//
+// Before the loop sees a fetched message, admit looks its id up in the
+// accepted set and acks it without a call if HSS already accepted it; after
+// HSS accepts a call, its sender records the ids before the loop acks them
+// (accepted.go says why).
 type batcher struct {
-	cfg     ConsumerConfig
-	scanner Scanner
-	dlq     deadLetterer
-	metrics *Metrics
-	log     *slog.Logger
-	rand    func() float64 // jitter source in [0, 1)
+	cfg      ConsumerConfig
+	scanner  Scanner
+	dlq      deadLetterer
+	accepted acceptedSet
+	metrics  *Metrics
+	log      *slog.Logger
+	rand     func() float64 // jitter source in [0, 1)
 
 	in    chan message  // deliver → run; closed by closeInput
 	done  chan struct{} // closed when run returned
@@ -44,6 +50,12 @@ type batcher struct {
 	room  chan struct{} // signalled (cap 1) when held drops
 	bg    sync.WaitGroup
 	close sync.Once
+
+	// Accepted-set lookups (admit), guarded by lookupMu.
+	lookupMu       sync.Mutex
+	lookupPaused   time.Time // no lookups before this, after a failure
+	lookupWarned   time.Time // last warning about failed lookups
+	lookupFailures int       // failures since that warning
 
 	// Owned by run.
 	callCtx      context.Context
@@ -106,12 +118,17 @@ type call struct {
 	collapsed int // messages that shared an entry when packed
 }
 
-func newBatcher(cfg ConsumerConfig, s Scanner, dlq deadLetterer, m *Metrics, log *slog.Logger) *batcher {
+// newBatcher makes a batcher; accepted, m and log may be nil (no accepted
+// set, no metrics, no logs).
+func newBatcher(cfg ConsumerConfig, s Scanner, dlq deadLetterer, accepted acceptedSet, m *Metrics, log *slog.Logger) *batcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if accepted == nil {
+		accepted = noAccepted{}
+	}
 	return &batcher{
-		cfg: cfg, scanner: s, dlq: dlq, metrics: m, log: log, rand: rand.Float64,
+		cfg: cfg, scanner: s, dlq: dlq, accepted: accepted, metrics: m, log: log, rand: rand.Float64,
 		in:      make(chan message),
 		done:    make(chan struct{}),
 		room:    make(chan struct{}, 1),
@@ -121,6 +138,101 @@ func newBatcher(cfg ConsumerConfig, s Scanner, dlq deadLetterer, m *Metrics, log
 		permits: make(chan permit, 1),
 		results: make(chan result),
 	}
+}
+
+// Accepted-set timings.
+const (
+	// lookupTimeout bounds the accepted-set lookup of one fetched chunk.
+	lookupTimeout = 2 * time.Second
+	// lookupPause is how long lookups are skipped after one failed, so an
+	// unreachable bucket costs one timeout per pause, not one per chunk.
+	lookupPause = 10 * time.Second
+	// lookupWarnEvery rate-limits the warning about failed lookups.
+	lookupWarnEvery = time.Minute
+	// recordTimeout bounds recording the ids of one accepted call; the
+	// call's acks wait for it (at most this long).
+	recordTimeout = 5 * time.Second
+)
+
+// admit hands fetched messages to the loop (deliver), except those whose
+// job HSS already accepted within the duplicate window: those are acked
+// without a call. It runs in the fetch goroutine before the loop sees the
+// messages, so lookups never hold up grouping, timers or sending, and the
+// lookups of one chunk run in parallel. A job whose lookup failed is sent
+// on: a second scan is better than a lost one.
+func (b *batcher) admit(ctx context.Context, msgs []message) {
+	seen := b.lookup(ctx, msgs)
+	for _, m := range msgs {
+		d := m.Delivery()
+		if d.MsgID == "" || !seen[d.MsgID] {
+			b.deliver(ctx, m)
+			continue
+		}
+		b.metrics.acceptedBefore()
+		b.log.Debug("job already accepted, acked without a call", "job_id", d.MsgID, "stream_seq", d.StreamSeq,
+			"deliveries", d.NumDelivered)
+		if err := m.Ack(); err != nil {
+			// Redelivered after AckWait and looked up again: harmless.
+			b.log.Warn("settle message", "op", "ack", "job_id", d.MsgID, "stream_seq", d.StreamSeq, "error", err)
+		}
+	}
+}
+
+// lookup asks the accepted set about the ids of msgs. The answer maps an
+// id to true (accepted within the window) or false (not); an id it lacks
+// could not be checked and counts as unchecked. After a failure, lookups
+// pause for lookupPause and the jobs go on unchecked.
+func (b *batcher) lookup(ctx context.Context, msgs []message) map[string]bool {
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if id := m.Delivery().MsgID; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	now := time.Now()
+	b.lookupMu.Lock()
+	paused := now.Before(b.lookupPaused)
+	b.lookupMu.Unlock()
+	if paused {
+		b.metrics.unchecked(len(ids))
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	seen, err := b.accepted.Seen(lctx, ids)
+	cancel()
+	if err == nil {
+		return seen
+	}
+	unchecked := 0
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			unchecked++
+		}
+	}
+	if ctx.Err() != nil {
+		// A hard stop: deliver naks these anyway.
+		b.log.Debug("accepted-set lookup canceled", "jobs", len(ids), "error", err)
+		return seen
+	}
+	b.metrics.unchecked(unchecked)
+	b.lookupMu.Lock()
+	b.lookupPaused = now.Add(lookupPause)
+	b.lookupFailures++
+	failures, warn := b.lookupFailures, now.Sub(b.lookupWarned) >= lookupWarnEvery
+	if warn {
+		b.lookupWarned, b.lookupFailures = now, 0
+	}
+	b.lookupMu.Unlock()
+	log := b.log.Debug
+	if warn {
+		log = b.log.Warn
+	}
+	log("accepted-set lookup failed, jobs sent unchecked", "unchecked", unchecked, "jobs", len(ids),
+		"failures_since_last_warning", failures, "paused_for", lookupPause, "error", err)
+	return seen
 }
 
 // deliver hands one message to the batcher, counting it as held. If the
@@ -299,8 +411,7 @@ func (b *batcher) granted(p permit) {
 	b.inflight++
 	b.metrics.packed(len(c.entries), c.collapsed)
 	go func() {
-		err := b.send(c)
-		p.release()
+		err := b.send(c, p.release)
 		b.results <- result{call: c, err: err}
 	}()
 }
@@ -328,13 +439,47 @@ func (b *batcher) next() *call {
 	return c
 }
 
-// send runs one Scan under its own deadline, keeping its messages alive.
-func (b *batcher) send(c *call) error {
-	ctx, cancel := context.WithTimeout(b.callCtx, b.cfg.CallTimeout)
-	defer cancel()
+// send runs one Scan under its own deadline, keeping its messages alive,
+// releases the permit once HSS answered, and records an accepted call's
+// ids before returning (so before finish acks them).
+func (b *batcher) send(c *call, release func()) error {
 	stop := b.keepAlive(c.held())
 	defer stop()
-	return b.scanner.Scan(ctx, c.target, c.jobs())
+	ctx, cancel := context.WithTimeout(b.callCtx, b.cfg.CallTimeout)
+	err := b.scanner.Scan(ctx, c.target, c.jobs())
+	cancel()
+	release()
+	if err == nil {
+		b.record(c)
+	}
+	return err
+}
+
+// record remembers the ids of an accepted call's messages, collapsed ones
+// included, in the accepted set. Recording before the acks means that
+// neither a retry the stream no longer recognises nor a redelivery after a
+// lost ack (or a crash before it) is scanned again. It has its own
+// deadline, which a shutdown does not cut short (as a dead-letter write).
+// A failure is logged and counted and changes nothing else: HSS accepted
+// the call, so its messages are acked all the same.
+func (b *batcher) record(c *call) {
+	var ids []string
+	have := map[string]bool{}
+	for _, h := range c.held() {
+		if id := h.d.MsgID; id != "" && !have[id] {
+			have[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.callCtx), recordTimeout)
+	defer cancel()
+	if err := b.accepted.Record(ctx, ids); err != nil {
+		b.metrics.recordFailed()
+		b.log.Warn("record accepted jobs", "target", c.target.Key(), "jobs", len(ids), "error", err)
+	}
 }
 
 // keepAlive sends InProgress for msgs every Heartbeat until stop is called;

@@ -15,13 +15,14 @@ import (
 
 // harness runs a batcher in a synctest bubble with fakes around it.
 type harness struct {
-	t       *testing.T
-	b       *batcher
-	scanner *fakeScanner
-	dlq     *fakeDLQ
-	cancel  context.CancelFunc
-	done    chan struct{}
-	seq     uint64
+	t        *testing.T
+	b        *batcher
+	scanner  *fakeScanner
+	dlq      *fakeDLQ
+	accepted *fakeAccepted
+	cancel   context.CancelFunc
+	done     chan struct{}
+	seq      uint64
 }
 
 // testConfig is small enough to read in a test: groups of 3, calls of 6.
@@ -34,8 +35,8 @@ func testConfig() ConsumerConfig {
 
 func startBatcher(t *testing.T, cfg ConsumerConfig, s *fakeScanner) *harness {
 	t.Helper()
-	h := &harness{t: t, scanner: s, dlq: &fakeDLQ{}, done: make(chan struct{})}
-	h.b = newBatcher(cfg, s, h.dlq, NewMetrics(nil), testLogger(t))
+	h := &harness{t: t, scanner: s, dlq: &fakeDLQ{}, accepted: newFakeAccepted(), done: make(chan struct{})}
+	h.b = newBatcher(cfg, s, h.dlq, h.accepted, NewMetrics(nil), testLogger(t))
 	h.b.rand = func() float64 { return 0 } // no jitter: delays are exact
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -330,7 +331,7 @@ func TestBatcherRetryNaksWithGrowingCappedDelay(t *testing.T) {
 }
 
 func TestBackoffJitterOnlyShortensTheDelay(t *testing.T) {
-	b := newBatcher(testConfig(), &fakeScanner{}, &fakeDLQ{}, nil, nil)
+	b := newBatcher(testConfig(), &fakeScanner{}, &fakeDLQ{}, nil, nil, nil)
 	tests := []struct {
 		name      string
 		rand      float64

@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ type Config struct {
 	Stream   StreamConfig   `json:"stream" yaml:"stream" koanf:"stream"`
 	DLQ      DLQConfig      `json:"dlq" yaml:"dlq" koanf:"dlq"`
 	Consumer ConsumerConfig `json:"consumer" yaml:"consumer" koanf:"consumer"`
+	Accepted AcceptedConfig `json:"accepted" yaml:"accepted" koanf:"accepted"`
 }
 
 // StreamConfig describes the job stream.
@@ -46,6 +48,9 @@ type StreamConfig struct {
 	// with its own backoff; Harbor gives up after 3 tries). Cost: the server
 	// keeps every message id of the window in memory (about 100-150 bytes
 	// each), so 100k pushes in 10 minutes hold ~15 MB per stream replica.
+	// The server forgets the ids of acked (deleted) jobs when it restarts;
+	// the accepted set (Config.Accepted) remembers those HSS accepted for
+	// the same window, so their retries are not scanned twice.
 	Duplicates time.Duration `json:"duplicates" yaml:"duplicates" koanf:"duplicates"`
 	// MaxBytes caps the stream's disk use; -1 (the default) is unlimited.
 	// When full, new publishes fail (discard new) so the webhook answers 503
@@ -69,6 +74,34 @@ type DLQConfig struct {
 	MaxAge time.Duration `json:"max_age" yaml:"max_age" koanf:"max_age"`
 	// Replicas; 0 means the same as the job stream.
 	Replicas int `json:"replicas" yaml:"replicas" koanf:"replicas"`
+}
+
+// AcceptedConfig describes the accepted set: a KV bucket that remembers,
+// for one duplicate window (stream.duplicates) after HSS accepted it, the
+// id of every job, so that a registry retry the job stream no longer
+// recognises is acked without a second scan. The stream forgets the ids of
+// acked jobs when the NATS server restarts (a WorkQueue deletes acked jobs,
+// and the server rebuilds its duplicate window only from stored ones);
+// with the embedded server that is every bridge restart. HSS scans are
+// metered, so it is on by default.
+//
+// Cost: one KV record per accepted job, kept one duplicate window (10
+// minutes by default): about 100-200 bytes each on disk (or in memory with
+// memory storage) per replica, so 100k jobs accepted in a window hold
+// 10-20 MB; plus one KV lookup per delivered job and one KV write per
+// accepted job, both in batches and in parallel, off the batcher's loop.
+// The bucket has the job stream's replicas and storage. When it cannot be
+// reached, jobs are sent unchecked (a possible second scan, never a lost
+// one) and the accepted_unchecked and accepted_record_errors counters say
+// so.
+type AcceptedConfig struct {
+	// Disabled switches the accepted set off: no bucket is created and
+	// only the stream's own duplicate window applies. The NATS user then
+	// needs no rights on the bucket ($KV.<bucket>.> and its KV_<bucket>
+	// stream).
+	Disabled bool `json:"disabled" yaml:"disabled" koanf:"disabled"`
+	// Bucket is the KV bucket's name. Default SCANJOBS_ACCEPTED.
+	Bucket string `json:"bucket" yaml:"bucket" koanf:"bucket"`
 }
 
 // ConsumerConfig describes the durable consumer and the batcher.
@@ -122,6 +155,7 @@ const (
 	DefaultDLQName         = "SCANJOBS_DLQ"
 	DefaultDLQPrefix       = "scanjobs_dlq"
 	DefaultDLQMaxAge       = 30 * 24 * time.Hour
+	DefaultAcceptedBucket  = "SCANJOBS_ACCEPTED"
 	DefaultDurable         = "hss-batcher"
 	DefaultMaxItems        = 100
 	DefaultMaxItemsPerCall = 1000
@@ -150,6 +184,8 @@ func (c Config) WithDefaults() Config {
 	d.SubjectPrefix = or(d.SubjectPrefix, DefaultDLQPrefix)
 	d.MaxAge = or(d.MaxAge, DefaultDLQMaxAge)
 	d.Replicas = or(d.Replicas, s.Replicas)
+
+	c.Accepted.Bucket = or(c.Accepted.Bucket, DefaultAcceptedBucket)
 
 	k := &c.Consumer
 	k.Durable = or(k.Durable, DefaultDurable)
@@ -221,6 +257,16 @@ func (c Config) Validate() error {
 	if s.Storage != "file" && s.Storage != "memory" {
 		bad("stream.storage %q must be file or memory", s.Storage)
 	}
+	if a := c.Accepted; !a.Disabled {
+		// KV bucket names are stricter than stream names, and the bucket
+		// is the stream KV_<bucket>.
+		if !validBucket.MatchString(a.Bucket) {
+			bad("accepted.bucket %q must be letters, digits, '-' and '_' only", a.Bucket)
+		}
+		if kvStream := "KV_" + a.Bucket; kvStream == s.Name || kvStream == d.Name {
+			bad("accepted.bucket %q is stored as stream %s, which stream.name or dlq.name already is", a.Bucket, kvStream)
+		}
+	}
 	if !validName(k.Durable) {
 		bad("consumer.durable %q must be non-empty without spaces, '.', '*', '>'", k.Durable)
 	}
@@ -254,6 +300,8 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+var validBucket = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 func validName(s string) bool {
 	return s != "" && !strings.ContainsAny(s, " \t\r\n.*>/\\")

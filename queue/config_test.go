@@ -27,6 +27,8 @@ func TestConfigDefaults(t *testing.T) {
 		{"dlq name", c.DLQ.Name, "SCANJOBS_DLQ"},
 		{"dlq prefix", c.DLQ.SubjectPrefix, "scanjobs_dlq"},
 		{"dlq max age", c.DLQ.MaxAge, 30 * 24 * time.Hour},
+		{"accepted set on", c.Accepted.Disabled, false},
+		{"accepted bucket", c.Accepted.Bucket, "SCANJOBS_ACCEPTED"},
 		{"durable", k.Durable, "hss-batcher"},
 		{"max items", k.MaxItems, 100},
 		{"max items per call", k.MaxItemsPerCall, 1000},
@@ -77,6 +79,9 @@ func TestConfigValidate(t *testing.T) {
 		{"a cap below the base", func(c *Config) { c.Consumer.BackoffCap = time.Second }, "backoff_base"},
 		{"an unknown storage", func(c *Config) { c.Stream.Storage = "disk" }, "storage"},
 		{"six replicas", func(c *Config) { c.Stream.Replicas = 6 }, "stream.replicas"},
+		{"an accepted bucket name with a dot", func(c *Config) { c.Accepted.Bucket = "SCANJOBS.ACCEPTED" }, "accepted.bucket"},
+		{"an accepted bucket stored as the job stream", func(c *Config) { c.Accepted.Bucket = "X"; c.Stream.Name = "KV_X" }, "accepted.bucket"},
+		{"a bad bucket name does not matter when the set is off", func(c *Config) { c.Accepted.Disabled = true; c.Accepted.Bucket = "a.b" }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

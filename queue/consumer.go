@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -40,7 +41,7 @@ func (q *Queue) NewConsumer(s Scanner) *Consumer {
 	}
 	log := q.base.With("component", "queue.consumer", "durable", q.cfg.Consumer.Durable)
 	return &Consumer{
-		q: q, b: newBatcher(q.cfg.Consumer, s, q, q.metrics, log),
+		q: q, b: newBatcher(q.cfg.Consumer, s, q, q.accepted, q.metrics, log),
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -160,9 +161,9 @@ func (c *Consumer) fetch(stopped, hard context.Context) {
 			log.Warn("fetch", "error", err, "retry_in", pause)
 			continue
 		}
-		for m := range batch.Messages() {
-			// After a hard stop, deliver naks what still arrives.
-			c.b.deliver(hard, wrapJS(m))
+		for msgs := range chunks(batch.Messages(), admitChunk) {
+			// After a hard stop, admit naks what still arrives.
+			c.b.admit(hard, msgs)
 		}
 		cancel()
 		switch err := batch.Error(); {
@@ -171,6 +172,37 @@ func (c *Consumer) fetch(stopped, hard context.Context) {
 		default:
 			pause = nextPause(pause)
 			log.Warn("fetch", "error", err, "retry_in", pause)
+		}
+	}
+}
+
+// admitChunk is the most fetched messages looked up in the accepted set
+// together; a full fetch (MaxHeld) is admitted in a few chunks, so the
+// first ones reach the loop while later ones are still looked up.
+const admitChunk = 256
+
+// chunks yields the messages of a pull in slices of at most limit: each
+// slice is what had arrived when the previous one was admitted (at least
+// one message), so a chunk waits for no message that is not there yet.
+func chunks(msgs <-chan jetstream.Msg, limit int) iter.Seq[[]message] {
+	return func(yield func([]message) bool) {
+		for m := range msgs {
+			chunk := []message{wrapJS(m)}
+		drain:
+			for len(chunk) < limit {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break drain
+					}
+					chunk = append(chunk, wrapJS(m))
+				default:
+					break drain
+				}
+			}
+			if !yield(chunk) {
+				return
+			}
 		}
 	}
 }

@@ -12,9 +12,17 @@
 // bisection and parked in the dead-letter stream, from where DeadLetters can
 // list, redrive or purge them.
 //
-// The flow, one line: Publish → stream SCANJOBS → Consumer (groups, linger,
-// permits from Scanner.Acquire, pack round-robin) → Scanner.Scan → Ack, Nak
-// with backoff, bisect, or Term + dead letter.
+// The stream drops a retried job by its id only while the server runs: a
+// WorkQueue deletes acked jobs and a restarted server rebuilds its
+// duplicate window from stored ones only. So the ids of the jobs HSS
+// accepted are also kept for one duplicate window in a KV bucket (the
+// accepted set, SCANJOBS_ACCEPTED), and a delivered job found there is
+// acked without a second scan.
+//
+// The flow, one line: Publish → stream SCANJOBS → Consumer (accepted-set
+// lookup, groups, linger, permits from Scanner.Acquire, pack round-robin)
+// → Scanner.Scan → record accepted ids, Ack; or Nak with backoff, bisect,
+// or Term + dead letter.
 //
 // Dependencies: queue imports scanjob, nats.go (jetstream) and the
 // Prometheus client. It must not import handlers, hssclient or cmd/bridge:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,4 +221,83 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// fakeAccepted is an in-memory accepted set with no window (tests run
+// within one). seenErr makes Seen fail without answering anything;
+// recordErr makes Record fail and store nothing; onRecord, when set, runs
+// at the start of each Record.
+type fakeAccepted struct {
+	mu        sync.Mutex
+	ids       map[string]bool
+	records   [][]string // ids of each Record call, in order
+	lookups   int        // Seen calls
+	seenErr   error
+	recordErr error
+	onRecord  func(ids []string)
+}
+
+func newFakeAccepted(ids ...string) *fakeAccepted {
+	a := &fakeAccepted{ids: map[string]bool{}}
+	for _, id := range ids {
+		a.ids[id] = true
+	}
+	return a
+}
+
+func (a *fakeAccepted) Seen(_ context.Context, ids []string) (map[string]bool, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lookups++
+	if a.seenErr != nil {
+		return nil, a.seenErr
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = a.ids[id]
+	}
+	return seen, nil
+}
+
+func (a *fakeAccepted) Record(_ context.Context, ids []string) error {
+	a.mu.Lock()
+	hook := a.onRecord
+	a.mu.Unlock()
+	if hook != nil {
+		hook(ids)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.records = append(a.records, append([]string(nil), ids...))
+	if a.recordErr != nil {
+		return a.recordErr
+	}
+	for _, id := range ids {
+		a.ids[id] = true
+	}
+	return nil
+}
+
+func (a *fakeAccepted) set(f func(a *fakeAccepted)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f(a)
+}
+
+// recorded is every id recorded, sorted.
+func (a *fakeAccepted) recorded() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, r := range a.records {
+		out = append(out, r...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (a *fakeAccepted) lookupCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lookups
 }

@@ -21,6 +21,10 @@ type Metrics struct {
 	pending       prometheus.Gauge
 	ackPending    prometheus.Gauge
 	held          prometheus.Gauge
+	// The accepted set (accepted.go).
+	alreadyAccepted prometheus.Counter
+	uncheckedJobs   prometheus.Counter
+	recordErrors    prometheus.Counter
 }
 
 // Result label values of the batch and image counters.
@@ -69,6 +73,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "consumer_ack_pending", Help: "Jobs delivered and not yet acked or termed, all replicas, retries waiting included (num_ack_pending)."}),
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "consumer_held", Help: "Messages this replica holds in memory (grouped, waiting for a permit, in flight)."}),
+		alreadyAccepted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "already_accepted_total", Help: "Delivered jobs acked without an HSS call because HSS accepted a job with the same id within the duplicate window (a retry the stream no longer recognised, e.g. after a NATS restart)."}),
+		uncheckedJobs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "accepted_unchecked_total", Help: "Delivered jobs sent on without an accepted-set lookup, because it failed or is paused after a failure (at-least-once wins over dedupe)."}),
+		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "accepted_record_errors_total", Help: "Accepted HSS calls whose job ids could not all be recorded in the accepted set (their retries may be scanned again)."}),
 	}
 	for _, r := range []string{resultAccepted, resultRetry, resultRejected, resultCanceled} {
 		m.batches.WithLabelValues(r)
@@ -79,7 +89,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.published, m.duplicates, m.publishErrors, m.batches, m.images, m.callItems,
-			m.collapsed, m.deadLetters, m.acceptLatency, m.pending, m.ackPending, m.held)
+			m.collapsed, m.deadLetters, m.acceptLatency, m.pending, m.ackPending, m.held,
+			m.alreadyAccepted, m.uncheckedJobs, m.recordErrors)
 	}
 	return m
 }
@@ -134,5 +145,23 @@ func (m *Metrics) consumerInfo(pending uint64, ackPending int) {
 func (m *Metrics) setHeld(n int64) {
 	if m != nil {
 		m.held.Set(float64(n))
+	}
+}
+
+func (m *Metrics) acceptedBefore() {
+	if m != nil {
+		m.alreadyAccepted.Inc()
+	}
+}
+
+func (m *Metrics) unchecked(n int) {
+	if m != nil {
+		m.uncheckedJobs.Add(float64(n))
+	}
+}
+
+func (m *Metrics) recordFailed() {
+	if m != nil {
+		m.recordErrors.Inc()
 	}
 }

@@ -197,8 +197,19 @@ func TestOpenIsIdempotentAndAppliesChangedSettings(t *testing.T) {
 		got = append(got, n)
 	}
 	slices.Sort(got)
-	if want := []string{"SCANJOBS", "SCANJOBS_DLQ"}; !slices.Equal(got, want) {
+	if want := []string{"KV_SCANJOBS_ACCEPTED", "SCANJOBS", "SCANJOBS_DLQ"}; !slices.Equal(got, want) {
 		t.Errorf("streams %v, want %v", got, want)
+	}
+	kv, err := js.KeyValue(t.Context(), DefaultAcceptedBucket)
+	if err != nil {
+		t.Fatalf("accepted bucket: %v", err)
+	}
+	kst, err := kv.Status(t.Context())
+	if err != nil {
+		t.Fatalf("accepted bucket status: %v", err)
+	}
+	if kst.TTL() != DefaultDuplicates || kst.History() != 1 {
+		t.Errorf("accepted bucket: ttl %s, history %d; want the duplicate window %s and 1", kst.TTL(), kst.History(), DefaultDuplicates)
 	}
 
 	cfg.Consumer.MaxItems = -1

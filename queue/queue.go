@@ -17,13 +17,15 @@ type Queue struct {
 	stream   jetstream.Stream
 	dlq      jetstream.Stream
 	consumer jetstream.Consumer
+	accepted acceptedSet // noAccepted when cfg.Accepted.Disabled
 	metrics  *Metrics
 	log      *slog.Logger // component=queue
 	base     *slog.Logger // as passed in, for the consumer's own component
 }
 
 // Open applies cfg's defaults, validates it and creates or updates the job
-// stream, the dead-letter stream and the durable pull consumer, so every
+// stream, the dead-letter stream, the durable pull consumer and (unless
+// cfg.Accepted.Disabled) the accepted set's KV bucket, so every
 // replica can call it at start: it is idempotent, and a changed setting
 // (max age, linger → AckWait, ...) is applied to the existing objects.
 // Settings the server cannot change in place (retention, storage) make it
@@ -36,7 +38,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	q := &Queue{js: js, cfg: cfg, metrics: metrics, log: logger.With("component", "queue"), base: logger}
+	q := &Queue{js: js, cfg: cfg, accepted: noAccepted{}, metrics: metrics, log: logger.With("component", "queue"), base: logger}
 	var err error
 	if q.stream, err = js.CreateOrUpdateStream(ctx, cfg.Stream.jetstream()); err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Stream.Name, err)
@@ -47,9 +49,17 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 	if q.consumer, err = q.stream.CreateOrUpdateConsumer(ctx, cfg.jetstreamConsumer()); err != nil {
 		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer.Durable, cfg.Stream.Name, err)
 	}
+	accepted := "disabled"
+	if !cfg.Accepted.Disabled {
+		if q.accepted, err = openAccepted(ctx, js, cfg); err != nil {
+			return nil, err
+		}
+		accepted = cfg.Accepted.Bucket
+	}
 	k := cfg.Consumer
 	q.log.Info("queue open", "stream", cfg.Stream.Name, "dlq", cfg.DLQ.Name, "durable", k.Durable,
-		"ack_wait", k.AckWait(), "max_ack_pending", k.MaxAckPending(), "max_held", k.MaxHeld)
+		"ack_wait", k.AckWait(), "max_ack_pending", k.MaxAckPending(), "max_held", k.MaxHeld,
+		"accepted_bucket", accepted)
 	return q, nil
 }
 
