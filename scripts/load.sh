@@ -4,6 +4,7 @@
 # publish → 202) on the same embedded NATS, on loopback only.
 #
 #   scripts/load.sh [-r RATE] [-d DURATION] [-c CONCURRENCY] [-m MAX_RATE]
+#   REFERENCE_DEDUPE=1 scripts/load.sh   # the reference also stores with Nats-Msg-Id
 #
 # Phase 1 sends RATE req/s to each for DURATION and prints p50/p99.
 # Phase 2 sends as fast as MAX_RATE allows to find each one's ceiling.
@@ -47,7 +48,7 @@ until curl -sf http://127.0.0.1:18080/readyz >/dev/null; do
 done
 echo "bridge start-up to ready: $(( ($(date +%s%N) - t0) / 1000000 )) ms (external NATS, dry run)"
 
-"$work/loadtest" reference -listen 127.0.0.1:18081 -nats nats://127.0.0.1:14222 &
+"$work/loadtest" reference -listen 127.0.0.1:18081 -nats nats://127.0.0.1:14222 ${REFERENCE_DEDUPE:+-dedupe} &
 pids+=("$!")
 until curl -s -o /dev/null -XPOST http://127.0.0.1:18081/webhooks/x; do sleep 0.05; done
 

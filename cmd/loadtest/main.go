@@ -15,6 +15,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -63,6 +65,7 @@ func serveReference(args []string) error {
 	fs := flag.NewFlagSet("reference", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:18081", "address to serve on")
 	natsURL := fs.String("nats", nats.DefaultURL, "NATS URL")
+	dedupe := fs.Bool("dedupe", false, "publish with Nats-Msg-Id (a hash of the body) into a stream with a 10m duplicate window, as the bridge stores jobs")
 	fs.Parse(args)
 	nc, err := nats.Connect(*natsURL)
 	if err != nil {
@@ -75,7 +78,8 @@ func serveReference(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "LOADREF", Subjects: []string{"loadref.>"}, Storage: jetstream.FileStorage}); err != nil {
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "LOADREF", Subjects: []string{"loadref.>"}, Storage: jetstream.FileStorage,
+		Duplicates: 10 * time.Minute}); err != nil {
 		return fmt.Errorf("stream: %w", err)
 	}
 	e := echo.New()
@@ -85,7 +89,12 @@ func serveReference(args []string) error {
 		if err != nil {
 			return c.NoContent(http.StatusBadRequest)
 		}
-		if _, err := js.Publish(c.Request().Context(), "loadref.jobs", body); err != nil {
+		var opts []jetstream.PublishOpt
+		if *dedupe {
+			sum := sha256.Sum256(body)
+			opts = append(opts, jetstream.WithMsgID(hex.EncodeToString(sum[:16])))
+		}
+		if _, err := js.Publish(c.Request().Context(), "loadref.jobs", body, opts...); err != nil {
 			return c.NoContent(http.StatusServiceUnavailable)
 		}
 		return c.JSON(http.StatusAccepted, map[string]string{"status": "accepted"})
