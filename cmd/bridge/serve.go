@@ -126,11 +126,17 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if a.q, err = queue.Open(octx, js, cfg.Queue, log, queue.NewMetrics(reg)); err != nil {
+	qm := queue.NewMetrics(reg)
+	if err := retryJetStream(octx, log, "open queue", func(ctx context.Context) (err error) {
+		a.q, err = queue.Open(ctx, js, cfg.Queue, log, qm)
+		return err
+	}); err != nil {
 		return a, err
 	}
 	if cfg.HSS.SharedLimit {
-		if err := a.hss.useSharedLimit(octx, js, cfg.HSS, a.q.Config().Stream.Replicas); err != nil {
+		if err := retryJetStream(octx, log, "open shared rate limit", func(ctx context.Context) error {
+			return a.hss.useSharedLimit(ctx, js, cfg.HSS, a.q.Config().Stream.Replicas)
+		}); err != nil {
 			return a, err
 		}
 	}
@@ -271,6 +277,36 @@ func firstNonEmpty(vals ...string) string {
 		}
 	}
 	return ""
+}
+
+// jetstreamAttempt bounds one try of a JetStream set-up request. On a
+// fresh cluster, two replicas creating the same 3-replica KV bucket at the
+// same moment can both wait without an answer until their deadline, and a
+// request sent while the meta leader is being elected can too; a new try
+// answers in milliseconds. So set-up is tried in short attempts within the
+// start-up budget rather than once with all of it.
+const jetstreamAttempt = 3 * time.Second
+
+// retryJetStream runs f in attempts of jetstreamAttempt until it succeeds
+// or ctx ends. Set-up is idempotent (create-or-update), so a retry after
+// an attempt that did land is harmless.
+func retryJetStream(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, jetstreamAttempt)
+		err := f(actx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrNoResponders) {
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("%s: %w (gave up after %d attempts)", what, err, attempt)
+			}
+			return err
+		}
+		log.Warn("jetstream set-up attempt timed out; trying again", "what", what, "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }
 
 // jetstreamFor gives tests and admin commands a JetStream handle on the
