@@ -157,7 +157,8 @@ type hssBackend struct {
 	limiter ratelimit.Limiter
 	slots   chan struct{}
 	metrics *hssMetrics
-	log     *slog.Logger
+	log     *slog.Logger  // component=hss
+	root    *slog.Logger  // for parts that name their own component
 	fake    *hsstest.Fake // nil unless dry run
 }
 
@@ -166,9 +167,11 @@ type hssBackend struct {
 // knows: the request path, validation and limits are the real ones.
 //
 // The limiter starts process-local; useSharedLimit swaps in the
-// cluster-wide one once NATS is up.
-func newHSSBackend(c HSSConfig, dryRun bool, reg prometheus.Registerer, log *slog.Logger) (*hssBackend, error) {
-	local, err := ratelimit.NewAdaptive(c.rateConfig(), ratelimit.WithLogger(log))
+// cluster-wide one once NATS is up. root is the process logger: the
+// simulator names its own component.
+func newHSSBackend(c HSSConfig, dryRun bool, reg prometheus.Registerer, root *slog.Logger) (*hssBackend, error) {
+	log := root.With("component", "hss")
+	local, err := ratelimit.NewAdaptive(c.rateConfig(), ratelimit.WithLogger(root))
 	if err != nil {
 		return nil, fmt.Errorf("hss rate limit: %w", err)
 	}
@@ -177,16 +180,17 @@ func newHSSBackend(c HSSConfig, dryRun bool, reg prometheus.Registerer, log *slo
 		slots:   make(chan struct{}, c.MaxConcurrent),
 		metrics: newHSSMetrics(reg),
 		log:     log,
+		root:    root,
 	}
 	b.metrics.rate(func() float64 { return b.limiter.Rate() })
 	cfg := hssclient.Config{Endpoint: c.Endpoint, UserAgent: "scan-bridge/" + version, CallTimeout: c.CallTimeout,
 		MaxConcurrent: c.MaxConcurrent}
 	// The backend takes the rate-limit permit in Acquire, before the queue
 	// packs a call, so the client itself must not wait again.
-	opts := []hssclient.Option{hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithLogger(log),
+	opts := []hssclient.Option{hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithLogger(root),
 		hssclient.WithObserver(b.metrics)}
 	if dryRun {
-		b.fake = hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: log})
+		b.fake = hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root})
 		auth, err := hssclient.StaticToken(hssclient.NewSecret("dry-run"))
 		if err != nil {
 			return nil, err
@@ -219,7 +223,7 @@ func (b *hssBackend) useSharedLimit(ctx context.Context, js jetstream.JetStream,
 	if kv.Replicas == 0 {
 		kv.Replicas = replicas
 	}
-	shared, err := ratelimit.OpenShared(ctx, js, c.rateConfig(), kv, ratelimit.WithLogger(b.log))
+	shared, err := ratelimit.OpenShared(ctx, js, c.rateConfig(), kv, ratelimit.WithLogger(b.root))
 	if err != nil {
 		return fmt.Errorf("shared hss rate limit: %w", err)
 	}

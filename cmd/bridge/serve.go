@@ -101,7 +101,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 
 	// HSS first: missing credentials are the commonest start-up mistake
 	// and need no NATS to report.
-	if a.hss, err = newHSSBackend(cfg.HSS, cfg.DryRun, reg, log.With("component", "hss")); err != nil {
+	if a.hss, err = newHSSBackend(cfg.HSS, cfg.DryRun, reg, log); err != nil {
 		return a, err
 	}
 	if cfg.DryRun {
