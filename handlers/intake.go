@@ -91,7 +91,9 @@ func (in *intake) plan(r *receiver, h http.Header, body []byte) (plan, error) {
 // reply, when not nil, is the body the sender requires instead of the
 // answer (a subscription handshake).
 func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body []byte, reqID string) (status int, ans Answer, reply any) {
-	log := in.log.With("receiver", r.cfg.Name, "request_id", reqID)
+	// Not in.log.With(...): a JSON handler formats With's attributes at
+	// once, on every request, even when nothing is logged at that level.
+	log := requestLog{in.log, ctx, []any{"receiver", r.cfg.Name, "request_id", reqID}}
 	ans = Answer{Receiver: r.cfg.Name, RequestID: reqID}
 
 	p, err := in.plan(r, h, body)
@@ -150,6 +152,24 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 	ans.Status = "accepted"
 	return http.StatusAccepted, ans, nil
 }
+
+// requestLog adds one request's attributes to each line it writes, only
+// when the line is written.
+type requestLog struct {
+	l     *slog.Logger
+	ctx   context.Context
+	attrs []any
+}
+
+func (r requestLog) log(level slog.Level, msg string, args ...any) {
+	if r.l.Enabled(r.ctx, level) {
+		r.l.Log(r.ctx, level, msg, append(append([]any{}, r.attrs...), args...)...)
+	}
+}
+
+func (r requestLog) Debug(msg string, args ...any) { r.log(slog.LevelDebug, msg, args...) }
+func (r requestLog) Info(msg string, args ...any)  { r.log(slog.LevelInfo, msg, args...) }
+func (r requestLog) Warn(msg string, args ...any)  { r.log(slog.LevelWarn, msg, args...) }
 
 // joinLines flattens errors.Join output into one line for an answer.
 func joinLines(err error) string {
