@@ -295,19 +295,45 @@ func (a *admin) show(c echo.Context, reqID string) adminReply {
 	return adminReply{http.StatusOK, DeadLetterRecord{Seq: seq, DeadLetter: rec}, outcomeOK}
 }
 
-func (a *admin) redrive(c echo.Context, reqID string) adminReply {
+// action is what redrive and purge share: the filter, whether it is a dry
+// run, a context that outlives a client that hangs up (capped), and a
+// logger naming who asked for what.
+type action struct {
+	f   queue.Filter
+	dry bool
+	ctx context.Context
+	log *slog.Logger
+}
+
+// newAction reads a redrive or purge request. The caller must call the
+// returned cancel when the action is done; on a bad request it gets the
+// 400 answer instead.
+func (a *admin) newAction(c echo.Context, reqID string) (action, context.CancelFunc, *adminReply) {
 	req, err := parseFilter(c, true)
 	if err != nil {
-		return badRequest(reqID, err)
+		r := badRequest(reqID, err)
+		return action{}, nil, &r
 	}
 	f, err := req.filter(maxAdminLimit)
 	if err != nil {
-		return badRequest(reqID, err)
+		r := badRequest(reqID, err)
+		return action{}, nil, &r
 	}
 	dry := req.dryRun()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), adminActionTimeout)
+	log := a.log.With("request_id", reqID, "remote", c.RealIP(), "namespace", f.Namespace, "error_code", f.ErrorCode,
+		"older_than", f.OlderThan.String(), "dry_run", dry)
+	return action{f: f, dry: dry, ctx: ctx, log: log}, cancel, nil
+}
+
+func (a *admin) redrive(c echo.Context, reqID string) adminReply {
+	act, cancel, bad := a.newAction(c, reqID)
+	if bad != nil {
+		return *bad
+	}
 	defer cancel()
-	rep, err := a.dl.Redrive(ctx, f, dry)
+	f, dry, log := act.f, act.dry, act.log
+	rep, err := a.dl.Redrive(act.ctx, f, dry)
 
 	ans := RedriveAnswer{DryRun: dry, Jobs: make([]RedrivenJob, len(rep.Redriven)), Skipped: rep.Skipped, RequestID: reqID,
 		LimitReached: len(rep.Redriven)+len(rep.Skipped) == f.Limit}
@@ -317,8 +343,6 @@ func (a *admin) redrive(c echo.Context, reqID string) adminReply {
 	for i, r := range rep.Redriven {
 		ans.Jobs[i] = RedrivenJob{Seq: r.Seq, JobID: r.JobID, MsgID: r.MsgID, Duplicate: r.Duplicate, StreamSeq: r.NewSeq}
 	}
-	log := a.log.With("request_id", reqID, "remote", c.RealIP(), "namespace", f.Namespace, "error_code", f.ErrorCode,
-		"older_than", f.OlderThan.String(), "dry_run", dry)
 	if err != nil {
 		log.Error("redrive dead letters stopped", "redriven", len(rep.Redriven), "error", err)
 		ans.Error = err.Error()
@@ -332,25 +356,18 @@ func (a *admin) redrive(c echo.Context, reqID string) adminReply {
 }
 
 func (a *admin) purge(c echo.Context, reqID string) adminReply {
-	req, err := parseFilter(c, true)
-	if err != nil {
-		return badRequest(reqID, err)
+	act, cancel, bad := a.newAction(c, reqID)
+	if bad != nil {
+		return *bad
 	}
-	f, err := req.filter(maxAdminLimit)
-	if err != nil {
-		return badRequest(reqID, err)
-	}
-	dry := req.dryRun()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), adminActionTimeout)
 	defer cancel()
-	seqs, err := a.dl.Purge(ctx, f, dry)
+	f, dry, log := act.f, act.dry, act.log
+	seqs, err := a.dl.Purge(act.ctx, f, dry)
 
 	ans := PurgeAnswer{DryRun: dry, Seqs: seqs, LimitReached: len(seqs) == f.Limit, RequestID: reqID}
 	if ans.Seqs == nil {
 		ans.Seqs = []uint64{}
 	}
-	log := a.log.With("request_id", reqID, "remote", c.RealIP(), "namespace", f.Namespace, "error_code", f.ErrorCode,
-		"older_than", f.OlderThan.String(), "dry_run", dry)
 	if err != nil {
 		log.Error("purge dead letters stopped", "purged", len(seqs), "error", err)
 		ans.Error = err.Error()
