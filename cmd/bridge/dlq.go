@@ -214,11 +214,8 @@ func newDLQRedriveCmd(o *dlqOptions) *cobra.Command {
 			p.progress = func(n int) { fmt.Fprintf(cmd.ErrOrStderr(), "%d republished, pausing %s\n", n, pause) }
 			return o.run(cmd, p, func(ctx context.Context, s *dlqSession) error {
 				if !act {
-					recs, err := s.dl.List(ctx, flt)
+					recs, err := preview(ctx, s, flt, out)
 					if err != nil {
-						return err
-					}
-					if err := writeTable(out, recs); err != nil {
 						return err
 					}
 					jobs := 0
@@ -267,11 +264,8 @@ func newDLQPurgeCmd(o *dlqOptions) *cobra.Command {
 			out := cmd.OutOrStdout()
 			return o.run(cmd, nil, func(ctx context.Context, s *dlqSession) error {
 				if !act {
-					recs, err := s.dl.List(ctx, flt)
+					recs, err := preview(ctx, s, flt, out)
 					if err != nil {
-						return err
-					}
-					if err := writeTable(out, recs); err != nil {
 						return err
 					}
 					fmt.Fprintf(out, "dry run: would purge %d record(s); nothing changed.\nRun again with --yes to purge.\n", len(recs))
@@ -286,6 +280,16 @@ func newDLQPurgeCmd(o *dlqOptions) *cobra.Command {
 	f.register(cmd.Flags())
 	a.register(cmd.Flags(), "purged")
 	return cmd
+}
+
+// preview prints the records a redrive or purge would act on, for its dry
+// run, and returns them.
+func preview(ctx context.Context, s *dlqSession, flt queue.Filter, out io.Writer) ([]queue.DeadLetter, error) {
+	recs, err := s.dl.List(ctx, flt)
+	if err != nil {
+		return nil, err
+	}
+	return recs, writeTable(out, recs)
 }
 
 // dlqSession is a connection to the bridge's JetStream and its dead letters.
