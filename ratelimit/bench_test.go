@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // countingStore counts the round trips to the store.
@@ -41,12 +43,12 @@ var plentiful = Config{CallsPerMinute: 6e9, Burst: 1000}.WithDefaults()
 // server, each counting its round trips.
 func benchShared(b *testing.B, n int) ([]*Shared, []*countingStore) {
 	b.Helper()
-	ns := startNATS(b, b.TempDir(), -1)
+	ns := natstest.Start(b)
 	kvc := KVConfig{}.WithDefaults()
 	var lims []*Shared
 	var counts []*countingStore
 	for range n {
-		kv, err := openBucket(b.Context(), connect(b, ns.ClientURL()), kvc)
+		kv, err := openBucket(b.Context(), connect(ns), kvc)
 		if err != nil {
 			b.Fatal(err)
 		}

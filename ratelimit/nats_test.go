@@ -4,53 +4,23 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // The shared limiter on a real nats-server with JetStream, in this
 // process, on loopback. Assertions are on counts that only a bug can
 // break, never on how long something took.
 
-// startNATS runs a server with JetStream in dir on port (-1: a random one).
-func startNATS(t testing.TB, dir string, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("new nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s
-}
-
 // connect opens a connection of its own (one per replica), reconnecting
 // quickly and forever.
-func connect(t testing.TB, url string) jetstream.JetStream {
-	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
-	if err != nil {
-		t.Fatalf("connect %s: %v", url, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	return js
+func connect(ns *natstest.Server) jetstream.JetStream {
+	return ns.JetStream(nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 }
 
 func openShared(t testing.TB, js jetstream.JetStream, cfg Config, kv KVConfig, opts ...Option) *Shared {
@@ -63,8 +33,8 @@ func openShared(t testing.TB, js jetstream.JetStream, cfg Config, kv KVConfig, o
 }
 
 func TestOpenSharedIsIdempotent(t *testing.T) {
-	ns := startNATS(t, t.TempDir(), -1)
-	js := connect(t, ns.ClientURL())
+	ns := natstest.Start(t)
+	js := connect(ns)
 	kvc := KVConfig{Bucket: "LIMITS_TEST", Key: "hss.batch_scan"}
 	a := openShared(t, js, Config{}, kvc, WithLogger(testLogger(t)))
 	if err := a.Wait(t.Context()); err != nil {
@@ -81,7 +51,7 @@ func TestOpenSharedIsIdempotent(t *testing.T) {
 
 	// A second replica (and a restart) opens the same bucket: no error, and
 	// the state a permit left is kept, so the next slot is 12 s away.
-	b := openShared(t, connect(t, ns.ClientURL()), Config{}, kvc)
+	b := openShared(t, connect(ns), Config{}, kvc)
 	after, err := kv.Get(t.Context(), "hss.batch_scan")
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +80,8 @@ func TestOpenSharedIsIdempotent(t *testing.T) {
 }
 
 func TestOpenSharedRejectsBadConfigBeforeTouchingNATS(t *testing.T) {
-	ns := startNATS(t, t.TempDir(), -1)
-	js := connect(t, ns.ClientURL())
+	ns := natstest.Start(t)
+	js := connect(ns)
 	if _, err := OpenShared(t.Context(), js, Config{}, KVConfig{Bucket: "bad.name"}); err == nil {
 		t.Fatal("open with bucket bad.name: no error")
 	}
@@ -125,7 +95,7 @@ func TestOpenSharedRejectsBadConfigBeforeTouchingNATS(t *testing.T) {
 }
 
 func TestSharedReplicasTogetherKeepTheRateOverNATS(t *testing.T) {
-	ns := startNATS(t, t.TempDir(), -1)
+	ns := natstest.Start(t)
 	// 600 a minute (one per 100 ms) with a burst of 3: a few dozen permits
 	// in the run, three times as many if the replicas did not share.
 	cfg := Config{CallsPerMinute: 600, Burst: 3}.WithDefaults()
@@ -133,7 +103,7 @@ func TestSharedReplicasTogetherKeepTheRateOverNATS(t *testing.T) {
 	var lims []Limiter
 	var shared []*Shared
 	for _, skew := range skews {
-		s := openShared(t, connect(t, ns.ClientURL()), cfg, KVConfig{},
+		s := openShared(t, connect(ns), cfg, KVConfig{},
 			WithLogger(testLogger(t)), withClock(func() time.Time { return time.Now().Add(skew) }))
 		lims, shared = append(lims, s), append(shared, s)
 	}
@@ -168,10 +138,10 @@ func TestSharedReplicasTogetherKeepTheRateOverNATS(t *testing.T) {
 }
 
 func TestSharedFeedbackOverNATSSlowsTheOtherReplica(t *testing.T) {
-	ns := startNATS(t, t.TempDir(), -1)
+	ns := natstest.Start(t)
 	cfg := Config{CallsPerMinute: 600}
-	a := openShared(t, connect(t, ns.ClientURL()), cfg, KVConfig{}, WithLogger(testLogger(t)))
-	b := openShared(t, connect(t, ns.ClientURL()), cfg, KVConfig{})
+	a := openShared(t, connect(ns), cfg, KVConfig{}, WithLogger(testLogger(t)))
+	b := openShared(t, connect(ns), cfg, KVConfig{})
 	if err := b.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -202,16 +172,13 @@ func TestSharedFeedbackOverNATSSlowsTheOtherReplica(t *testing.T) {
 }
 
 func TestSharedFailsClosedWhileNATSIsDown(t *testing.T) {
-	dir := t.TempDir()
-	ns := startNATS(t, dir, -1)
-	port := ns.Addr().(*net.TCPAddr).Port
-	l := openShared(t, connect(t, ns.ClientURL()), Config{CallsPerMinute: 600},
+	ns := natstest.Start(t)
+	l := openShared(t, connect(ns), Config{CallsPerMinute: 600},
 		KVConfig{Timeout: 200 * time.Millisecond}, WithLogger(testLogger(t)))
 	if err := l.Wait(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	ns.Shutdown()
-	ns.WaitForShutdown()
+	ns.Stop()
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
@@ -225,7 +192,7 @@ func TestSharedFailsClosedWhileNATSIsDown(t *testing.T) {
 
 	// The same server comes back on the same port and store: the client
 	// reconnects and permits resume.
-	startNATS(t, dir, port)
+	ns.Restart()
 	ctx, cancel = context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if err := l.Wait(ctx); err != nil {
