@@ -6,31 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
-func startNATS(t *testing.T) *nats.Conn {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(5 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 func TestNATSIntakeAnswersLikeHTTP(t *testing.T) {
-	nc := startNATS(t)
+	nc := natstest.Start(t).Connect()
 	pubHTTP, pubNATS := &memPublisher{}, &memPublisher{}
 	rc := ReceiverConfig{Name: "ci", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthToken, Secrets: []string{"s"}}}
 	httpSrv := newTestServer(t, pubHTTP, rc)
