@@ -4,72 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
-
-// restartableNATS is an in-process server that can be shut down and
-// started again on the same store and port, as the embedded server is on a
-// bridge restart.
-type restartableNATS struct {
-	t    testing.TB
-	dir  string
-	port int // -1 until the first start picked one
-	srv  *server.Server
-	nc   *nats.Conn
-}
-
-func newRestartableNATS(t testing.TB) *restartableNATS {
-	t.Helper()
-	n := &restartableNATS{t: t, dir: t.TempDir(), port: -1}
-	t.Cleanup(n.stop)
-	return n
-}
-
-// start starts the server and returns a fresh connection's JetStream.
-func (n *restartableNATS) start() jetstream.JetStream {
-	n.t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: n.port, JetStream: true, StoreDir: n.dir, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		n.t.Fatalf("new nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		s.Shutdown()
-		n.t.Fatal("nats server not ready")
-	}
-	n.srv, n.port = s, s.Addr().(*net.TCPAddr).Port
-	if n.nc, err = nats.Connect(s.ClientURL()); err != nil {
-		n.t.Fatalf("connect %s: %v", s.ClientURL(), err)
-	}
-	js, err := jetstream.New(n.nc)
-	if err != nil {
-		n.t.Fatalf("jetstream: %v", err)
-	}
-	return js
-}
-
-// stop closes the connection and shuts the server down (idempotent).
-func (n *restartableNATS) stop() {
-	if n.srv == nil {
-		return
-	}
-	n.nc.Close()
-	n.srv.Shutdown()
-	n.srv.WaitForShutdown()
-	n.srv, n.nc = nil, nil
-}
 
 func TestARetryAfterANATSRestartIsAckedWithoutASecondScan(t *testing.T) {
 	tests := []struct {
@@ -84,13 +28,13 @@ func TestARetryAfterANATSRestartIsAckedWithoutASecondScan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			n := newRestartableNATS(t)
+			n := natstest.Start(t)
 			cfg := natsConfig()
 			cfg.Accepted.Disabled = tt.disabled
 			job := testJob(targetA, "team", "api", "1.0")
 
 			// First life: the push is stored, scanned and acked (deleted).
-			js := n.start()
+			js := n.JetStream()
 			q := openQueue(t, js, cfg, nil)
 			if res, err := q.Publish(t.Context(), job); err != nil || res.Duplicate {
 				t.Fatalf("first publish = %+v, %v", res, err)
@@ -101,16 +45,18 @@ func TestARetryAfterANATSRestartIsAckedWithoutASecondScan(t *testing.T) {
 				return nil
 			}})
 			first.wait(t)
-			eventually(t, "the work queue to empty after the ack", func() bool { return streamMsgs(t, q.stream) == 0 })
+			natstest.Eventually(t, patience, "the work queue to empty after the ack", func() bool { return streamMsgs(t, q.stream) == 0 })
 			if res, err := q.Publish(t.Context(), job); err != nil || !res.Duplicate {
 				t.Fatalf("a retry before the restart = %+v, %v; want the stream's own duplicate", res, err)
 			}
 			hardStop(t, stop) // everything is acked: nothing to hand over
-			n.stop()
+			js.Conn().Close() // the first life's connection ends with it
+			n.Stop()
 
 			// Second life on the same store: the stream's window was
 			// rebuilt from stored messages only, so the retry is new to it.
-			js = n.start()
+			n.Restart()
+			js = n.JetStream()
 			m := NewMetrics(prometheus.NewRegistry())
 			q = openQueue(t, js, cfg, m)
 			retry, err := q.Publish(t.Context(), job)
@@ -130,9 +76,9 @@ func TestARetryAfterANATSRestartIsAckedWithoutASecondScan(t *testing.T) {
 				second.add(items)
 				return nil
 			}})
-			eventually(t, "the marker at HSS", func() bool { return second.count(marker.ID()) == 1 })
+			natstest.Eventually(t, patience, "the marker at HSS", func() bool { return second.count(marker.ID()) == 1 })
 			if tt.wantScans > 0 {
-				eventually(t, "the retry at HSS", func() bool { return second.count(job.ID()) == tt.wantScans })
+				natstest.Eventually(t, patience, "the retry at HSS", func() bool { return second.count(job.ID()) == tt.wantScans })
 			}
 			if got := second.count(job.ID()); got != tt.wantScans {
 				t.Errorf("the retry reached HSS %d times after the restart, want %d", got, tt.wantScans)
@@ -140,7 +86,7 @@ func TestARetryAfterANATSRestartIsAckedWithoutASecondScan(t *testing.T) {
 			if got := testutil.ToFloat64(m.alreadyAccepted); got != tt.wantAlready {
 				t.Errorf("already_accepted_total = %v, want %v", got, tt.wantAlready)
 			}
-			eventually(t, "the work queue to empty", func() bool { return streamMsgs(t, q.stream) == 0 })
+			natstest.Eventually(t, patience, "the work queue to empty", func() bool { return streamMsgs(t, q.stream) == 0 })
 			hardStop(t, stop)
 		})
 	}
@@ -159,8 +105,8 @@ func hardStop(t *testing.T, stop func(context.Context) error) {
 }
 
 func TestTheKVAcceptedSetRecordsAndFindsIDs(t *testing.T) {
-	n := newRestartableNATS(t)
-	js := n.start()
+	n := natstest.Start(t)
+	js := n.JetStream()
 	cfg := natsConfig().WithDefaults()
 	set, err := openAccepted(t.Context(), js, cfg)
 	if err != nil {
@@ -189,7 +135,8 @@ func TestTheKVAcceptedSetRecordsAndFindsIDs(t *testing.T) {
 
 	// A server that is gone: every lookup fails, none is reported seen,
 	// and it takes one timeout, not one per id.
-	n.stop()
+	js.Conn().Close()
+	n.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	seen, err = set.Seen(ctx, ask)
@@ -205,7 +152,7 @@ func TestTheKVAcceptedSetRecordsAndFindsIDs(t *testing.T) {
 }
 
 func TestOpenWithTheAcceptedSetDisabledCreatesNoBucket(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
 	cfg.Accepted.Disabled = true
 	q := openQueue(t, js, cfg, nil)
@@ -221,8 +168,7 @@ func TestOpenWithTheAcceptedSetDisabledCreatesNoBucket(t *testing.T) {
 // (2000 ids, the default MaxHeld) against an embedded file-backed server,
 // and reports the bucket's bytes per record.
 func BenchmarkAcceptedSet(b *testing.B) {
-	n := newRestartableNATS(b)
-	js := n.start()
+	js := natstest.Start(b).JetStream()
 	set, err := openAccepted(b.Context(), js, Config{}.WithDefaults())
 	if err != nil {
 		b.Fatalf("open accepted set: %v", err)

@@ -4,12 +4,14 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // BenchmarkPublish measures one Publish round trip (encode, publish, wait
 // for the PubAck of a file-backed stream) against an embedded server.
 func BenchmarkPublish(b *testing.B) {
-	q := openQueue(b, startNATS(b), Config{}, nil)
+	q := openQueue(b, natstest.Start(b).JetStream(), Config{}, nil)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if _, err := q.Publish(b.Context(), testJob(targetA, "team", "app", strconv.Itoa(i))); err != nil {
@@ -20,7 +22,7 @@ func BenchmarkPublish(b *testing.B) {
 
 // BenchmarkPublishParallel is many webhook requests publishing at once.
 func BenchmarkPublishParallel(b *testing.B) {
-	q := openQueue(b, startNATS(b), Config{}, nil)
+	q := openQueue(b, natstest.Start(b).JetStream(), Config{}, nil)
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -37,7 +39,7 @@ func BenchmarkPublishParallel(b *testing.B) {
 // BenchmarkPublishDuplicate is a registry retrying one delivery: the stream
 // drops it by Nats-Msg-Id.
 func BenchmarkPublishDuplicate(b *testing.B) {
-	q := openQueue(b, startNATS(b), Config{}, nil)
+	q := openQueue(b, natstest.Start(b).JetStream(), Config{}, nil)
 	job := testJob(targetA, "team", "app", "1")
 	b.ReportAllocs()
 	for b.Loop() {

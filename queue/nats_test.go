@@ -9,43 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
-// startNATS runs an in-process NATS server with JetStream on a temporary
-// directory, listening on a random loopback port.
-func startNATS(t testing.TB) jetstream.JetStream {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("new nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatalf("connect %s: %v", s.ClientURL(), err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return js
-}
+// patience bounds every wait in these tests. It only ends a hung test:
+// each wait is for something that takes milliseconds.
+const patience = 20 * time.Second
 
 // natsConfig keeps the real shape with small numbers and short timers.
 func natsConfig() Config {
@@ -122,7 +95,7 @@ func (k *sink) wait(t *testing.T) {
 	t.Helper()
 	select {
 	case <-k.full:
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience):
 		k.mu.Lock()
 		defer k.mu.Unlock()
 		t.Fatalf("%d of %d jobs accepted", len(k.accepted), k.want)
@@ -133,19 +106,6 @@ func (k *sink) count(id string) int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.accepted[id]
-}
-
-// eventually polls cond (for states that have no event to wait on, like a
-// server-side count after asynchronous acks).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func streamMsgs(t *testing.T, s jetstream.Stream) uint64 {
@@ -167,7 +127,7 @@ func publishAll(t *testing.T, q *Queue, jobs []scanjob.Job) {
 }
 
 func TestOpenIsIdempotentAndAppliesChangedSettings(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
 	openQueue(t, js, cfg, nil)
 	openQueue(t, js, cfg, nil)
@@ -219,7 +179,7 @@ func TestOpenIsIdempotentAndAppliesChangedSettings(t *testing.T) {
 }
 
 func TestAConsumerShutDownBeforeRunDoesNotStart(t *testing.T) {
-	q := openQueue(t, startNATS(t), natsConfig(), nil)
+	q := openQueue(t, natstest.Start(t).JetStream(), natsConfig(), nil)
 	c := q.NewConsumer(&fakeScanner{})
 	if err := c.Shutdown(t.Context()); err != nil {
 		t.Fatalf("shutdown before run: %v", err)
@@ -230,7 +190,7 @@ func TestAConsumerShutDownBeforeRunDoesNotStart(t *testing.T) {
 }
 
 func TestPublishStoresARetriedJobOnce(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
 	q := openQueue(t, js, natsConfig(), m)
@@ -273,7 +233,7 @@ func TestPublishStoresARetriedJobOnce(t *testing.T) {
 }
 
 func TestJobsFlowFromPublisherThroughConsumerToScanner(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	m := NewMetrics(prometheus.NewRegistry())
 	cfg := natsConfig()
 	q := openQueue(t, js, cfg, m)
@@ -313,8 +273,8 @@ func TestJobsFlowFromPublisherThroughConsumerToScanner(t *testing.T) {
 	if total != len(jobs) {
 		t.Errorf("%d items sent in all calls, want %d", total, len(jobs))
 	}
-	eventually(t, "the work queue to empty after the acks", func() bool { return streamMsgs(t, q.stream) == 0 })
-	eventually(t, "the pending gauges to read zero", func() bool {
+	natstest.Eventually(t, patience, "the work queue to empty after the acks", func() bool { return streamMsgs(t, q.stream) == 0 })
+	natstest.Eventually(t, patience, "the pending gauges to read zero", func() bool {
 		return testutil.ToFloat64(m.ackPending) == 0 && testutil.ToFloat64(m.pending) == 0
 	})
 	if got := testutil.ToFloat64(m.images.WithLabelValues(resultAccepted)); got != 60 {
@@ -326,7 +286,7 @@ func TestJobsFlowFromPublisherThroughConsumerToScanner(t *testing.T) {
 }
 
 func TestAConsumerStoppedMidwayLosesNothing(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
 	// Only full groups leave the first consumer, one group per call, so
 	// its calls are exactly 10, 10, 10 (and 5 jobs linger).
@@ -386,11 +346,11 @@ func TestAConsumerStoppedMidwayLosesNothing(t *testing.T) {
 			t.Errorf("%s of the cancelled call was not redelivered", j.Ref())
 		}
 	}
-	eventually(t, "the work queue to empty", func() bool { return streamMsgs(t, q2.stream) == 0 })
+	natstest.Eventually(t, patience, "the work queue to empty", func() bool { return streamMsgs(t, q2.stream) == 0 })
 }
 
 func TestAGracefulShutdownHandsUnsentJobsToTheNextConsumer(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
 	cfg.Consumer.Linger = time.Hour // the first consumer never sends
 	q1 := openQueue(t, js, cfg, nil)
@@ -401,7 +361,7 @@ func TestAGracefulShutdownHandsUnsentJobsToTheNextConsumer(t *testing.T) {
 	publishAll(t, q1, jobs)
 	s1 := &fakeScanner{}
 	c1, stop := runConsumer(t, q1, s1)
-	eventually(t, "the first consumer to hold every job", func() bool { return c1.b.held.Load() == 5 })
+	natstest.Eventually(t, patience, "the first consumer to hold every job", func() bool { return c1.b.held.Load() == 5 })
 	if err := stop(t.Context()); err != nil {
 		t.Fatalf("graceful shutdown: %v", err)
 	}
@@ -419,7 +379,7 @@ func TestAGracefulShutdownHandsUnsentJobsToTheNextConsumer(t *testing.T) {
 }
 
 func TestRetriedJobsAreDeliveredOnceHSSRecovers(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	q := openQueue(t, js, natsConfig(), nil)
 	var jobs []scanjob.Job
 	for i := range 5 {
@@ -446,11 +406,11 @@ func TestRetriedJobsAreDeliveredOnceHSSRecovers(t *testing.T) {
 		t.Errorf("%d failed calls before success, want 4", failures)
 	}
 	mu.Unlock()
-	eventually(t, "the work queue to empty", func() bool { return streamMsgs(t, q.stream) == 0 })
+	natstest.Eventually(t, patience, "the work queue to empty", func() bool { return streamMsgs(t, q.stream) == 0 })
 }
 
 func TestRejectedAndMalformedJobsLandInTheDeadLetterStream(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	m := NewMetrics(prometheus.NewRegistry())
 	q := openQueue(t, js, natsConfig(), m)
 	var mu sync.Mutex
@@ -479,8 +439,8 @@ func TestRejectedAndMalformedJobsLandInTheDeadLetterStream(t *testing.T) {
 	}
 	runConsumer(t, q, s)
 	good.wait(t)
-	eventually(t, "two dead letters", func() bool { return streamMsgs(t, q.dlq) == 2 })
-	eventually(t, "the work queue to empty", func() bool { return streamMsgs(t, q.stream) == 0 })
+	natstest.Eventually(t, patience, "two dead letters", func() bool { return streamMsgs(t, q.dlq) == 2 })
+	natstest.Eventually(t, patience, "the work queue to empty", func() bool { return streamMsgs(t, q.stream) == 0 })
 
 	dl := q.DeadLetters()
 	all, err := dl.List(t.Context(), Filter{})
