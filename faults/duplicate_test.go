@@ -50,8 +50,8 @@ func TestRetriedDeliveryIsOneScan(t *testing.T) {
 				"embedded NATS every bridge restart is a NATS restart"},
 		{name: "retried after NATS restarted", copies: 1,
 			between: func(t *testing.T, r *rig) {
-				r.nats.stop()
-				r.nats.start()
+				r.nats.Stop()
+				r.nats.Restart()
 				r.b.waitReady(30 * time.Second)
 			},
 			streamForgets: "a NATS server restart forgets the message ids of acked (deleted) jobs"},
@@ -91,7 +91,7 @@ func TestRetriedDeliveryIsOneScan(t *testing.T) {
 			// retry stored anything.
 			lastSeq := func() uint64 { return 0 }
 			if r.nats != nil {
-				js := r.nats.connect()
+				js := operatorJS(r.nats)
 				lastSeq = func() uint64 {
 					st, err := streamState(ctx, js, r.b.Queue.WithDefaults().Stream.Name)
 					if err != nil {

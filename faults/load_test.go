@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // image is one pushed tag; its key is how HSS items are compared.
@@ -281,7 +282,7 @@ type rig struct {
 	// long scenario needs more).
 	bound time.Duration
 	hss   *hsstest.Server
-	nats  *natsServer // nil with the embedded NATS
+	nats  *natstest.Server // nil with the embedded NATS
 	b     *bridge
 	l     *ledger
 	d     *driver
@@ -296,7 +297,7 @@ func newRig(t *testing.T, embedded bool) *rig {
 	r := &rig{t: t, hss: hss, l: newLedger(), bound: drainBound}
 	natsURL := ""
 	if !embedded {
-		r.nats = startNATS(t)
+		r.nats = natstest.Start(t)
 		natsURL = r.nats.URL()
 	}
 	r.b = newBridge(t, hss.URL, natsURL)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // The long scenarios run only with SCANBRIDGE_FAULTS_LONG=1:
@@ -188,7 +189,7 @@ func TestLongThrottledByTheGateway(t *testing.T) {
 		CallsPerMinute: 30,
 	})
 	t.Cleanup(hss.Close)
-	r := &rig{t: t, hss: hss, l: newLedger(), bound: 10 * time.Minute, nats: startNATS(t)}
+	r := &rig{t: t, hss: hss, l: newLedger(), bound: 10 * time.Minute, nats: natstest.Start(t)}
 	r.b = newBridge(t, hss.URL, r.nats.URL())
 	r.d = newDriver(r.b, r.l)
 	r.b.set("hss.calls_per_minute", 120)

@@ -27,7 +27,7 @@ func TestNATSDownAnswers503AndRecovers(t *testing.T) {
 	waitFor(t, "the first jobs at HSS", drainBound, func() bool { return r.outcome(nil).lost == 0 })
 	before := r.b.metrics()
 
-	r.nats.stop()
+	r.nats.Stop()
 	waitFor(t, "/readyz to report NATS down", 30*time.Second, func() bool {
 		code, _, _ := r.b.get("/readyz")
 		return code == http.StatusServiceUnavailable
@@ -57,7 +57,7 @@ func TestNATSDownAnswers503AndRecovers(t *testing.T) {
 		t.Errorf("RSS grew by %.1f MiB over %d refused webhooks while NATS was down", grew/(1<<20), (rounds-1)*perRound)
 	}
 
-	r.nats.start()
+	r.nats.Restart()
 	back := time.Now()
 	waitFor(t, "the bridge to reconnect by itself (/readyz 200)", 30*time.Second, func() bool {
 		code, _, _ := r.b.get("/readyz")

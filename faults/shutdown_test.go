@@ -139,7 +139,7 @@ func redeliverable(t *testing.T, r *rig) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	js := r.nats.connect()
+	js := operatorJS(r.nats)
 	qc := r.b.Queue.WithDefaults()
 	cons, err := js.Consumer(ctx, qc.Stream.Name, qc.Consumer.Durable)
 	if err != nil {
