@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -159,4 +160,129 @@ func acceptedKey(id string) string {
 		return id
 	}
 	return "b64." + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// The batcher's side of the set: admit looks fetched messages up before
+// the loop sees them, record stores an accepted call's ids before its acks.
+
+// Accepted-set timings.
+const (
+	// lookupTimeout bounds the accepted-set lookup of one fetched chunk.
+	lookupTimeout = 2 * time.Second
+	// lookupPause is how long lookups are skipped after one failed, so an
+	// unreachable bucket costs one timeout per pause, not one per chunk.
+	lookupPause = 10 * time.Second
+	// lookupWarnEvery rate-limits the warning about failed lookups.
+	lookupWarnEvery = time.Minute
+	// recordTimeout bounds recording the ids of one accepted call; the
+	// call's acks wait for it (at most this long).
+	recordTimeout = 5 * time.Second
+)
+
+// admit hands fetched messages to the loop (deliver), except those whose
+// job HSS already accepted within the duplicate window: those are acked
+// without a call. It runs in the fetch goroutine before the loop sees the
+// messages, so lookups never hold up grouping, timers or sending, and the
+// lookups of one chunk run in parallel. A job whose lookup failed is sent
+// on: a second scan is better than a lost one.
+func (b *batcher) admit(ctx context.Context, msgs []message) {
+	seen := b.lookup(ctx, msgs)
+	for _, m := range msgs {
+		d := m.Delivery()
+		if d.MsgID == "" || !seen[d.MsgID] {
+			b.deliver(ctx, m)
+			continue
+		}
+		b.metrics.acceptedBefore()
+		b.log.Debug("job already accepted, acked without a call", "job_id", d.MsgID, "stream_seq", d.StreamSeq,
+			"deliveries", d.NumDelivered)
+		if err := m.Ack(); err != nil {
+			// Redelivered after AckWait and looked up again: harmless.
+			b.log.Warn("settle message", "op", "ack", "job_id", d.MsgID, "stream_seq", d.StreamSeq, "error", err)
+		}
+	}
+}
+
+// lookup asks the accepted set about the ids of msgs. The answer maps an
+// id to true (accepted within the window) or false (not); an id it lacks
+// could not be checked and counts as unchecked. After a failure, lookups
+// pause for lookupPause and the jobs go on unchecked.
+func (b *batcher) lookup(ctx context.Context, msgs []message) map[string]bool {
+	ids := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if id := m.Delivery().MsgID; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	now := time.Now()
+	b.lookupMu.Lock()
+	paused := now.Before(b.lookupPaused)
+	b.lookupMu.Unlock()
+	if paused {
+		b.metrics.unchecked(len(ids))
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	seen, err := b.accepted.Seen(lctx, ids)
+	cancel()
+	if err == nil {
+		return seen
+	}
+	unchecked := 0
+	for _, id := range ids {
+		if _, ok := seen[id]; !ok {
+			unchecked++
+		}
+	}
+	if ctx.Err() != nil {
+		// A hard stop: deliver naks these anyway.
+		b.log.Debug("accepted-set lookup canceled", "jobs", len(ids), "error", err)
+		return seen
+	}
+	b.metrics.unchecked(unchecked)
+	b.lookupMu.Lock()
+	b.lookupPaused = now.Add(lookupPause)
+	b.lookupFailures++
+	failures, warn := b.lookupFailures, now.Sub(b.lookupWarned) >= lookupWarnEvery
+	if warn {
+		b.lookupWarned, b.lookupFailures = now, 0
+	}
+	b.lookupMu.Unlock()
+	log := b.log.Debug
+	if warn {
+		log = b.log.Warn
+	}
+	log("accepted-set lookup failed, jobs sent unchecked", "unchecked", unchecked, "jobs", len(ids),
+		"failures_since_last_warning", failures, "paused_for", lookupPause, "error", err)
+	return seen
+}
+
+// record remembers the ids of an accepted call's messages, collapsed ones
+// included, in the accepted set. Recording before the acks means that
+// neither a retry the stream no longer recognises nor a redelivery after a
+// lost ack (or a crash before it) is scanned again. It has its own
+// deadline, which a shutdown does not cut short (as a dead-letter write).
+// A failure is logged and counted and changes nothing else: HSS accepted
+// the call, so its messages are acked all the same.
+func (b *batcher) record(c *call) {
+	var ids []string
+	have := map[string]bool{}
+	for _, h := range c.held() {
+		if id := h.d.MsgID; id != "" && !have[id] {
+			have[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.callCtx), recordTimeout)
+	defer cancel()
+	if err := b.accepted.Record(ctx, ids); err != nil {
+		b.metrics.recordFailed()
+		b.log.Warn("record accepted jobs", "target", c.target.Key(), "jobs", len(ids), "error", err)
+	}
 }

@@ -35,6 +35,11 @@ import (
 // accepted set and acks it without a call if HSS already accepted it; after
 // HSS accepts a call, its sender records the ids before the loop acks them
 // (accepted.go says why).
+//
+// Files: this one is the loop and what it does in its own goroutine
+// (intake, grouping, permits, sending, heartbeats, stop); pack.go holds the
+// groups, calls and per-target queues and packs a call; finish.go settles a
+// call's messages from its outcome; accepted.go holds admit and record.
 type batcher struct {
 	cfg      ConsumerConfig
 	scanner  Scanner
@@ -51,7 +56,7 @@ type batcher struct {
 	bg    sync.WaitGroup
 	close sync.Once
 
-	// Accepted-set lookups (admit), guarded by lookupMu.
+	// Accepted-set lookups (admit, accepted.go), guarded by lookupMu.
 	lookupMu       sync.Mutex
 	lookupPaused   time.Time // no lookups before this, after a failure
 	lookupWarned   time.Time // last warning about failed lookups
@@ -78,44 +83,16 @@ type deadLetterer interface {
 	deadLetter(ctx context.Context, rec DeadLetter) error
 }
 
+// permit is Scanner.Acquire's answer, sent back to the loop.
 type permit struct {
 	release func()
 	err     error
 }
 
+// result is a sent call's outcome, sent back to the loop for finish.
 type result struct {
 	call *call
 	err  error
-}
-
-// held is one message the batcher holds, with its decoded job.
-type held struct {
-	msg message
-	d   delivery
-	job scanjob.Job
-}
-
-// entry is one distinct item (ItemKey) and every message that asked for it.
-type entry struct {
-	job  scanjob.Job
-	msgs []*held
-}
-
-// group gathers the items of one batch key (target + namespace) until it is
-// full or its linger timer fires.
-type group struct {
-	key, tkey, namespace string
-	target               scanjob.Target
-	entries              []*entry
-	index                map[string]*entry
-	timer                *time.Timer
-}
-
-// call is one Scanner.Scan: items of one target, each distinct.
-type call struct {
-	target    scanjob.Target
-	entries   []*entry
-	collapsed int // messages that shared an entry when packed
 }
 
 // newBatcher makes a batcher; accepted, m and log may be nil (no accepted
@@ -138,101 +115,6 @@ func newBatcher(cfg ConsumerConfig, s Scanner, dlq deadLetterer, accepted accept
 		permits: make(chan permit, 1),
 		results: make(chan result),
 	}
-}
-
-// Accepted-set timings.
-const (
-	// lookupTimeout bounds the accepted-set lookup of one fetched chunk.
-	lookupTimeout = 2 * time.Second
-	// lookupPause is how long lookups are skipped after one failed, so an
-	// unreachable bucket costs one timeout per pause, not one per chunk.
-	lookupPause = 10 * time.Second
-	// lookupWarnEvery rate-limits the warning about failed lookups.
-	lookupWarnEvery = time.Minute
-	// recordTimeout bounds recording the ids of one accepted call; the
-	// call's acks wait for it (at most this long).
-	recordTimeout = 5 * time.Second
-)
-
-// admit hands fetched messages to the loop (deliver), except those whose
-// job HSS already accepted within the duplicate window: those are acked
-// without a call. It runs in the fetch goroutine before the loop sees the
-// messages, so lookups never hold up grouping, timers or sending, and the
-// lookups of one chunk run in parallel. A job whose lookup failed is sent
-// on: a second scan is better than a lost one.
-func (b *batcher) admit(ctx context.Context, msgs []message) {
-	seen := b.lookup(ctx, msgs)
-	for _, m := range msgs {
-		d := m.Delivery()
-		if d.MsgID == "" || !seen[d.MsgID] {
-			b.deliver(ctx, m)
-			continue
-		}
-		b.metrics.acceptedBefore()
-		b.log.Debug("job already accepted, acked without a call", "job_id", d.MsgID, "stream_seq", d.StreamSeq,
-			"deliveries", d.NumDelivered)
-		if err := m.Ack(); err != nil {
-			// Redelivered after AckWait and looked up again: harmless.
-			b.log.Warn("settle message", "op", "ack", "job_id", d.MsgID, "stream_seq", d.StreamSeq, "error", err)
-		}
-	}
-}
-
-// lookup asks the accepted set about the ids of msgs. The answer maps an
-// id to true (accepted within the window) or false (not); an id it lacks
-// could not be checked and counts as unchecked. After a failure, lookups
-// pause for lookupPause and the jobs go on unchecked.
-func (b *batcher) lookup(ctx context.Context, msgs []message) map[string]bool {
-	ids := make([]string, 0, len(msgs))
-	for _, m := range msgs {
-		if id := m.Delivery().MsgID; id != "" {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	now := time.Now()
-	b.lookupMu.Lock()
-	paused := now.Before(b.lookupPaused)
-	b.lookupMu.Unlock()
-	if paused {
-		b.metrics.unchecked(len(ids))
-		return nil
-	}
-	lctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	seen, err := b.accepted.Seen(lctx, ids)
-	cancel()
-	if err == nil {
-		return seen
-	}
-	unchecked := 0
-	for _, id := range ids {
-		if _, ok := seen[id]; !ok {
-			unchecked++
-		}
-	}
-	if ctx.Err() != nil {
-		// A hard stop: deliver naks these anyway.
-		b.log.Debug("accepted-set lookup canceled", "jobs", len(ids), "error", err)
-		return seen
-	}
-	b.metrics.unchecked(unchecked)
-	b.lookupMu.Lock()
-	b.lookupPaused = now.Add(lookupPause)
-	b.lookupFailures++
-	failures, warn := b.lookupFailures, now.Sub(b.lookupWarned) >= lookupWarnEvery
-	if warn {
-		b.lookupWarned, b.lookupFailures = now, 0
-	}
-	b.lookupMu.Unlock()
-	log := b.log.Debug
-	if warn {
-		log = b.log.Warn
-	}
-	log("accepted-set lookup failed, jobs sent unchecked", "unchecked", unchecked, "jobs", len(ids),
-		"failures_since_last_warning", failures, "paused_for", lookupPause, "error", err)
-	return seen
 }
 
 // deliver hands one message to the batcher, counting it as held. If the
@@ -455,33 +337,6 @@ func (b *batcher) send(c *call, release func()) error {
 	return err
 }
 
-// record remembers the ids of an accepted call's messages, collapsed ones
-// included, in the accepted set. Recording before the acks means that
-// neither a retry the stream no longer recognises nor a redelivery after a
-// lost ack (or a crash before it) is scanned again. It has its own
-// deadline, which a shutdown does not cut short (as a dead-letter write).
-// A failure is logged and counted and changes nothing else: HSS accepted
-// the call, so its messages are acked all the same.
-func (b *batcher) record(c *call) {
-	var ids []string
-	have := map[string]bool{}
-	for _, h := range c.held() {
-		if id := h.d.MsgID; id != "" && !have[id] {
-			have[id] = true
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.callCtx), recordTimeout)
-	defer cancel()
-	if err := b.accepted.Record(ctx, ids); err != nil {
-		b.metrics.recordFailed()
-		b.log.Warn("record accepted jobs", "target", c.target.Key(), "jobs", len(ids), "error", err)
-	}
-}
-
 // keepAlive sends InProgress for msgs every Heartbeat until stop is called;
 // stop returns once the last InProgress was sent, so the caller owns the
 // messages again.
@@ -549,100 +404,4 @@ func (b *batcher) stop(stopAcquiring context.CancelFunc) {
 		}
 	})
 	b.open, b.ready, b.targets, b.splits = map[string]*group{}, map[string]*targetQueue{}, nil, nil
-}
-
-func (g *group) held() []*held { return entriesHeld(g.entries) }
-func (c *call) held() []*held  { return entriesHeld(c.entries) }
-
-func entriesHeld(es []*entry) []*held {
-	var out []*held
-	for _, e := range es {
-		out = append(out, e.msgs...)
-	}
-	return out
-}
-
-func (c *call) jobs() []scanjob.Job {
-	jobs := make([]scanjob.Job, len(c.entries))
-	for i, e := range c.entries {
-		jobs[i] = e.job
-	}
-	return jobs
-}
-
-// split halves a call for bisection.
-func (c *call) split() (*call, *call) {
-	mid := len(c.entries) / 2
-	return &call{target: c.target, entries: c.entries[:mid:mid]},
-		&call{target: c.target, entries: c.entries[mid:]}
-}
-
-// targetQueue holds the ready groups of one target, per namespace in
-// arrival order, and the namespaces in the order they are served.
-type targetQueue struct {
-	target scanjob.Target
-	byNS   map[string][]*group
-	order  []string // namespaces with ready groups; next to serve first
-}
-
-func (q *targetQueue) push(g *group) {
-	if len(q.byNS[g.namespace]) == 0 {
-		q.order = append(q.order, g.namespace)
-	}
-	q.byNS[g.namespace] = append(q.byNS[g.namespace], g)
-}
-
-func (q *targetQueue) empty() bool { return len(q.order) == 0 }
-
-// pack takes ready groups into one call of at most limit distinct items:
-// in rounds, one group per namespace per round, so a namespace with many
-// ready groups cannot starve the others. A group that does not fit whole
-// stays for the next call. Identical items of different groups collapse
-// into one entry. The next call starts after the last namespace served.
-func (q *targetQueue) pack(limit int) *call {
-	c := &call{target: q.target}
-	index := map[string]*entry{}
-	msgs, last := 0, -1
-	for took := true; took; {
-		took = false
-		for i, ns := range q.order {
-			gs := q.byNS[ns]
-			if len(gs) == 0 {
-				continue
-			}
-			g := gs[0]
-			added := 0
-			for _, e := range g.entries {
-				if index[e.job.ItemKey()] == nil {
-					added++
-				}
-			}
-			if len(c.entries)+added > limit {
-				continue
-			}
-			q.byNS[ns] = gs[1:]
-			for _, e := range g.entries {
-				msgs += len(e.msgs)
-				ik := e.job.ItemKey()
-				if x := index[ik]; x != nil {
-					x.msgs = append(x.msgs, e.msgs...)
-					continue
-				}
-				index[ik] = e
-				c.entries = append(c.entries, e)
-			}
-			took, last = true, i
-		}
-	}
-	c.collapsed = msgs - len(c.entries)
-	rotated := append(append([]string{}, q.order[last+1:]...), q.order[:last+1]...)
-	q.order = q.order[:0]
-	for _, ns := range rotated {
-		if len(q.byNS[ns]) > 0 {
-			q.order = append(q.order, ns)
-		} else {
-			delete(q.byNS, ns)
-		}
-	}
-	return c
 }
