@@ -328,13 +328,16 @@ func overlaps(a, b string) bool {
 // this bridge holds is sent InProgress each Heartbeat from the moment the
 // batcher receives it until it is acked, nakked or termed, so while a
 // replica lives AckWait never expires, however long a group lingers, waits
-// for a permit or sits in a slow HSS call. That is what avoids the
-// redelivery-while-still-held pitfall (field notes §2 items 8-9: a fixed
-// AckWait shorter than batching time, nats.go#1929, connect#1106). Keeping
-// it short (not "longer than the longest batch") is what makes a crashed
-// replica's messages come back to the others quickly (nats-server#4627:
-// redelivery after a disconnect waits the full AckWait). Two missed
-// heartbeats are tolerated.
+// for a permit or sits in a slow HSS call. That avoids redelivery while
+// still held: with a fixed AckWait, a message that waits in a batch longer
+// than AckWait is delivered again while its first delivery is still held,
+// which is why batching consumers ask for an AckWait longer than their
+// batching time (https://github.com/redpanda-data/connect/issues/1106,
+// https://github.com/nats-io/nats.go/issues/1929). Keeping it short (not
+// "longer than the longest batch") is what makes a crashed replica's
+// messages come back to the others quickly: redelivery after a disconnect
+// waits the full AckWait (https://github.com/nats-io/nats-server/issues/4627).
+// Two missed heartbeats are tolerated.
 func (k ConsumerConfig) AckWait() time.Duration { return 3 * k.Heartbeat }
 
 // MaxAckPending is derived from MaxHeld: four replicas' worth of held
@@ -344,10 +347,13 @@ func (k ConsumerConfig) AckWait() time.Duration { return 3 * k.Heartbeat }
 // client-side by MaxHeld (each fetch asks for at most the free room), so
 // this cap is the cluster-wide one: it lets about four replicas fill their
 // room, and during an HSS outage it stops the consumer from pulling ever
-// more of the backlog into retry cycles. It can never stall the batcher
-// (the Flink/Dapr pitfall, field notes §2 items 9-10, nats-server#2488):
-// no group waits for more messages than it has, a linger timer flushes
-// partial groups, and MaxHeld ≥ MaxItemsPerCall.
+// more of the backlog into retry cycles. A consumer that waits for a full
+// batch larger than this cap stalls: the server stops delivering at the
+// cap, so the batch never fills and nothing is acked
+// (https://github.com/nats-io/nats-server/issues/2488 is a consumer stopped
+// at its cap). The batcher cannot: no group waits for more messages than it
+// has, a linger timer flushes partial groups, and MaxHeld ≥
+// MaxItemsPerCall.
 func (k ConsumerConfig) MaxAckPending() int { return 4 * k.MaxHeld }
 
 // MaxDeliver is unlimited (-1). A job must survive an HSS outage as long as

@@ -4,8 +4,10 @@
 // turns stored jobs into rate-limited HSS batch-scan calls.
 //
 // Why it exists: HSS allows a handful of batch-scan calls per minute and
-// user (field notes §0), registries push in bursts and retry deliveries, and
-// a job must outlive a bridge restart and an HSS outage. So jobs are stored
+// user (five; HSS API reference, "Limitations and Constraints",
+// https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html),
+// registries push in bursts and retry deliveries, and a job must outlive a
+// bridge restart and an HSS outage. So jobs are stored
 // once (Nats-Msg-Id = scanjob.Job.ID), grouped per target and namespace,
 // packed many to a call, kept alive while they wait (InProgress), and only
 // acknowledged once HSS accepted them. Poison items are isolated by

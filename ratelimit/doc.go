@@ -7,9 +7,16 @@
 // that (HSS API reference, "Limitations and Constraints",
 // https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html).
 // The quota belongs to the deployment's user, not to a replica: N replicas
-// each holding a process-local limiter at 5/min make 5N calls a minute,
-// which is what the rate limiters of Argo Events, Watermill and Redpanda
-// Connect's "local" do when scaled out (field notes §3 item 2). And the
+// each holding a process-local limiter at 5/min make 5N calls a minute.
+// That is what a process-local limiter does when scaled out, e.g. Argo
+// Events' trigger rate limit (a go.uber.org/ratelimit limiter per sensor
+// process, initRateLimiter in
+// https://github.com/argoproj/argo-events/blob/master/pkg/sensors/listener.go),
+// Watermill's Throttle middleware (a time.Tick per process,
+// https://github.com/ThreeDotsLabs/watermill/blob/master/message/router/middleware/throttle.go)
+// and Redpanda Connect's "local" rate limit, which "does not support
+// distributed rate limits across multiple running instances"
+// (https://docs.redpanda.com/connect/components/rate_limits/local/). And the
 // quota may be shared with other clients of the same user, so even a
 // correct ceiling can meet 429s: the rate must come down by itself and
 // climb back when the refusals stop.
