@@ -35,9 +35,9 @@
 // What the SDK does well, the exact bytes, is kept by test instead of by
 // dependency: sdk_test.go sends the same BatchScan through the SDK's own
 // services/hss/v5 client (v0.1.207) and through Client, and requires equal
-// method, path, query, body bytes and Authorization header; the notes'
-// vectors and the SDK's signer test vectors are table cases. The SDK is
-// therefore a test-only dependency.
+// method, path, query, body bytes and Authorization header; requests the
+// SDK signed and the SDK's signer test vectors are table cases
+// (sign_test.go). The SDK is therefore a test-only dependency.
 //
 // Credentials come from the environment or files (CredentialsFromEnv,
 // ReadSecretFile), never from the SDK provider chain, and secrets are held in

@@ -64,9 +64,9 @@ func captureServer(t *testing.T) (*httptest.Server, func() []captured) {
 	}
 }
 
-// sdkClient builds the SDK's HSS client as the notes' vector 2 does: an
-// explicit endpoint and credential (never the provider chain), a fixed
-// user agent and a pinned X-Sdk-Date.
+// sdkClient builds the SDK's HSS client the way SDK vector 2
+// (sign_test.go) was made: an explicit endpoint and credential (never the
+// provider chain), a fixed user agent and a pinned X-Sdk-Date.
 func sdkClient(t *testing.T, endpoint, securityToken string) *hss.HssClient {
 	t.Helper()
 	cb := basic.NewCredentialsBuilder().WithAk(testAK).WithSk(testSK).WithProjectId(testProject)
@@ -125,7 +125,7 @@ type sameScan struct {
 
 var sameScans = []sameScan{
 	{
-		name:   "the notes' vector 2: one private image, enterprise project 0",
+		name:   "SDK vector 2: one private image, enterprise project 0",
 		target: hssclient.Target{Region: "cn-north-4", ProjectID: testProject, EnterpriseProjectID: "0"},
 		ours:   hssclient.TargetedScan(hssclient.PrivateImage, hssclient.ImageInfo{Namespace: "myorg", ImageName: "nginx", ImageVersion: "1.25"}),
 		sdk: model.BatchScanSwrImageRequest{Region: ptr("cn-north-4"), EnterpriseProjectId: ptr("0"),
@@ -199,7 +199,7 @@ func TestRequestsAreByteIdenticalToTheSDK(t *testing.T) {
 	}
 }
 
-func TestTheNotesVectorThroughTheClient(t *testing.T) {
+func TestSDKVector2ThroughTheClient(t *testing.T) {
 	srv, got := captureServer(t)
 	tt := sameScans[0]
 	if err := ourClient(t, srv.URL, "").BatchScan(t.Context(), tt.target, tt.ours); err != nil {

@@ -9,8 +9,8 @@ import (
 )
 
 // signVectors are worked examples whose Authorization is known from
-// elsewhere: the research notes (produced by the SDK v0.1.207 and
-// recomputed independently) and the SDK's own signer tests
+// elsewhere: two requests signed by the SDK v0.1.207 (and recomputed
+// independently), and the SDK's own signer tests
 // (core/auth/signer/signer_test.go in github.com/huaweicloud/huaweicloud-sdk-go-v3).
 var signVectors = []struct {
 	name    string
@@ -22,7 +22,7 @@ var signVectors = []struct {
 	want    string
 }{
 	{
-		name:   "notes vector 1: signer only, no user agent, body without newline",
+		name:   "SDK vector 1: signer only, no user agent, body without newline",
 		method: "POST",
 		url:    "https://hss.cn-north-4.myhuaweicloud.com/v5/0123456789abcdef0123456789abcdef/image/batch-scan?enterprise_project_id=0",
 		headers: map[string]string{"Content-Type": "application/json", "region": "cn-north-4",
@@ -32,7 +32,7 @@ var signVectors = []struct {
 		want: "SDK-HMAC-SHA256 Access=AKTESTEXAMPLE, SignedHeaders=region;x-project-id;x-sdk-date, Signature=9561286bf154088e05e23365f3adb672e9806afaa28a52023c8f0db500d92ec0",
 	},
 	{
-		name:   "notes vector 2: the full SDK client path with user agent and trailing newline",
+		name:   "SDK vector 2: the full SDK client path with user agent and trailing newline",
 		method: "POST",
 		url:    "http://127.0.0.1:8080/v5/0123456789abcdef0123456789abcdef/image/batch-scan?enterprise_project_id=0",
 		headers: map[string]string{"Content-Type": "application/json", "region": "cn-north-4",
@@ -91,9 +91,11 @@ func TestSignVectors(t *testing.T) {
 	}
 }
 
-func TestCanonicalRequestOfTheNotes(t *testing.T) {
-	// Notes §2.3 spell out the canonical request; check it line by line so
-	// a mismatch points at the part that differs.
+func TestCanonicalRequestOfSDKVector1(t *testing.T) {
+	// The canonical request is method, path with a trailing slash, sorted
+	// query, signed headers, their names and the body's SHA-256, one per
+	// line; check it line by line so a mismatch points at the part that
+	// differs.
 	v := signVectors[0]
 	req := newSignRequest(t, v.method, v.url, v.headers)
 	got := canonicalRequest(req, req.Header, signedHeaders(req.Header), []byte(v.body))

@@ -18,8 +18,9 @@ import (
 const (
 	// DefaultRefreshBefore: a token (valid 24 h) is replaced when less
 	// than this is left, so no call starts with a token about to expire.
-	// Huawei asks for "enough time" without a number; one hour is the
-	// notes' choice.
+	// IAM asks for a token valid while it is used, without a number
+	// (https://support.huaweicloud.com/intl/en-us/api-iam/iam_30_0001.html);
+	// an hour is far longer than any call and costs 1/24 of a token's life.
 	DefaultRefreshBefore = time.Hour
 	// DefaultTokenTimeout bounds one IAM token request.
 	DefaultTokenTimeout = 30 * time.Second
