@@ -423,12 +423,3 @@ func clip(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}

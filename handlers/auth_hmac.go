@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha1"
@@ -46,9 +47,9 @@ type payloadPart struct {
 }
 
 func newHMACAuth(c AuthConfig, secrets [][]byte) (hmacAuth, error) {
-	a := hmacAuth{header: firstNonEmpty(c.Header, "X-Signature-256"), prefix: c.Prefix, secrets: secrets,
+	a := hmacAuth{header: cmp.Or(c.Header, "X-Signature-256"), prefix: c.Prefix, secrets: secrets,
 		timestampHeader: c.TimestampHeader}
-	switch firstNonEmpty(c.Algorithm, "sha256") {
+	switch cmp.Or(c.Algorithm, "sha256") {
 	case "sha256":
 		a.newHash = sha256.New
 	case "sha1":
@@ -58,7 +59,7 @@ func newHMACAuth(c AuthConfig, secrets [][]byte) (hmacAuth, error) {
 	default:
 		return a, fmt.Errorf("algorithm %q: use sha256, sha1 or sha512", c.Algorithm)
 	}
-	a.encoding = firstNonEmpty(c.Encoding, "hex")
+	a.encoding = cmp.Or(c.Encoding, "hex")
 	switch a.encoding {
 	case "hex":
 		a.decode = hex.DecodeString

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -26,7 +27,7 @@ type tokenAuth struct {
 }
 
 func newTokenAuth(c AuthConfig, secrets [][]byte) (tokenAuth, error) {
-	a := tokenAuth{header: firstNonEmpty(c.Header, "Authorization")}
+	a := tokenAuth{header: cmp.Or(c.Header, "Authorization")}
 	for _, s := range secrets {
 		a.expected = append(a.expected, append([]byte(c.Prefix), s...))
 	}

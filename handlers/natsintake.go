@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -122,7 +123,7 @@ func (in *NATSIntake) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
-	reqID := firstNonEmpty(m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"), fmt.Sprintf("nats-%d", time.Now().UnixNano()))
+	reqID := cmp.Or(m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"), fmt.Sprintf("nats-%d", time.Now().UnixNano()))
 	code, ans := s.natsProcess(ctx, name, m, reqID)
 	if m.Reply == "" {
 		return // fire-and-forget publish: the answer has nowhere to go

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -92,7 +93,7 @@ func (r *receiver) job(p formats.Push) scanjob.Job {
 		EventID:      p.EventID,
 		PushedAt:     p.PushedAt,
 		InstanceID:   r.cfg.InstanceID,
-		InstanceURL:  firstNonEmpty(r.cfg.InstanceURL, p.InstanceURL),
+		InstanceURL:  cmp.Or(r.cfg.InstanceURL, p.InstanceURL),
 	}
 	return j
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -137,14 +138,14 @@ func (r *router) route(receiver string, p formats.Push, job scanjob.Job) (scanjo
 			job.Image = expand(ru.cfg.Image, vars, groups, ru.re)
 		}
 		t := ru.cfg.Target
-		job.Target.Region = firstNonEmpty(t.Region, job.Target.Region)
-		job.Target.ProjectID = firstNonEmpty(t.ProjectID, job.Target.ProjectID)
-		job.Target.EnterpriseProjectID = firstNonEmpty(t.EnterpriseProjectID, job.Target.EnterpriseProjectID)
+		job.Target.Region = cmp.Or(t.Region, job.Target.Region)
+		job.Target.ProjectID = cmp.Or(t.ProjectID, job.Target.ProjectID)
+		job.Target.EnterpriseProjectID = cmp.Or(t.EnterpriseProjectID, job.Target.EnterpriseProjectID)
 		if t.ImageType != "" {
 			job.Target.ImageType = t.ImageType
 		}
-		job.InstanceID = firstNonEmpty(ru.cfg.InstanceID, job.InstanceID)
-		job.InstanceURL = firstNonEmpty(ru.cfg.InstanceURL, job.InstanceURL)
+		job.InstanceID = cmp.Or(ru.cfg.InstanceID, job.InstanceID)
+		job.InstanceURL = cmp.Or(ru.cfg.InstanceURL, job.InstanceURL)
 		return job, d
 	}
 	return job, Decision{Rule: -1, Action: ActionScan}

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -64,7 +65,7 @@ func decodeArtifactory(body []byte, _ http.Header) (Result, error) {
 		b.skip(ref, fmt.Sprintf("artifactory %s event, not a docker push", clip(p.Domain, 32)))
 		return b.result(), nil
 	}
-	switch event := firstNonEmpty(p.EventType, d.EventType); {
+	switch event := cmp.Or(p.EventType, d.EventType); {
 	case strings.EqualFold(event, "pushed"):
 	case strings.EqualFold(event, "deleted"):
 		b.skip(ref, reasonDelete)

@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -158,7 +159,7 @@ func addCloudEvent(b *resultBuilder, ev *cloudEvent) error {
 	case shape.Action != nil && shape.Target != nil:
 		var d acrEvent
 		if json.Unmarshal(data, &d) == nil {
-			d.addTo(b, firstNonEmpty(ev.ID, d.ID))
+			d.addTo(b, cmp.Or(ev.ID, d.ID))
 			return nil
 		}
 	case len(shape.Events) > 0 && shape.Events[0].Target != nil:
@@ -167,7 +168,7 @@ func addCloudEvent(b *resultBuilder, ev *cloudEvent) error {
 		}
 		if json.Unmarshal(data, &env) == nil {
 			for i := range env.Events {
-				env.Events[i].addTo(b, firstNonEmpty(env.Events[i].ID, ev.ID))
+				env.Events[i].addTo(b, cmp.Or(env.Events[i].ID, ev.ID))
 			}
 			return nil
 		}
@@ -193,7 +194,7 @@ func addGenericData(b *resultBuilder, ev *cloudEvent, data []byte) error {
 	}
 	for i := range res.Pushes {
 		p := &res.Pushes[i]
-		p.EventID = firstNonEmpty(p.EventID, ev.ID)
+		p.EventID = cmp.Or(p.EventID, ev.ID)
 		if p.PushedAt.IsZero() {
 			p.PushedAt = parseTime(ev.Time)
 		}

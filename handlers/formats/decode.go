@@ -128,15 +128,6 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
-}
-
 // resultBuilder collects pushes and skips in body order. It applies the
 // rules every format shares, so decoders only map their fields:
 // a push needs a repository and a tag; cosign and referrers tags and

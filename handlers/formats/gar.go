@@ -2,6 +2,7 @@ package formats
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,8 +61,8 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 	var eventID, published string
 	if env.Message != nil {
 		data = env.Message.Data
-		eventID = firstNonEmpty(env.Message.MessageID, env.Message.MessageID2)
-		published = firstNonEmpty(env.Message.PublishTime, env.Message.PublishTime2)
+		eventID = cmp.Or(env.Message.MessageID, env.Message.MessageID2)
+		published = cmp.Or(env.Message.PublishTime, env.Message.PublishTime2)
 	} else {
 		// Unwrapped delivery: the body is the message and Pub/Sub metadata,
 		// if enabled, is in headers.
@@ -83,7 +84,7 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 	tagRef, tagOK := parseRef(n.Tag)
 	digestRef, digestOK := parseRef(n.Digest)
 	var b resultBuilder
-	ref := firstNonEmpty(n.Tag, n.Digest)
+	ref := cmp.Or(n.Tag, n.Digest)
 	switch strings.ToUpper(*n.Action) {
 	case "INSERT":
 	case "DELETE":

@@ -1,6 +1,7 @@
 package formats
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -260,10 +261,10 @@ func addHarborResource(b *resultBuilder, r *harborResource, repo *harborReposito
 	if tag == "" && d.lenient {
 		tag = loc.Tag
 	}
-	digest := firstNonEmpty(r.Digest, loc.Digest)
+	digest := cmp.Or(r.Digest, loc.Digest)
 	if looksLikeDigest(tag) {
 		// Harbor writes the digest into "tag" for an untagged artifact.
-		digest = firstNonEmpty(digest, tag)
+		digest = cmp.Or(digest, tag)
 		tag = ""
 	}
 	ref := refString(repoName, tag, digest)
