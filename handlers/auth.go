@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/scan-bridge/scan-bridge/handlers/formats"
 )
 
 // Auth methods a receiver can require. Each matches what a kind of sender
@@ -411,15 +413,7 @@ func (s *Server) refuseAuth(c echo.Context, name, reqID string, err error) error
 // decoded or stored again (see ReplayConfig for why this is not a 401).
 func (s *Server) answerReplayed(c echo.Context, name, reqID string, d delivery) error {
 	s.in.metrics.webhook(name, "duplicate_delivery")
-	s.in.log.Info("webhook duplicate delivery", "receiver", name, "request_id", reqID, "delivery_id", clip(d.id, 128))
+	s.in.log.Info("webhook duplicate delivery", "receiver", name, "request_id", reqID, "delivery_id", formats.Clip(d.id, 128))
 	return c.JSON(http.StatusOK, Answer{Status: "ignored", Receiver: name, RequestID: reqID,
 		Reason: "duplicate delivery: this delivery id was already accepted; nothing was stored again"})
-}
-
-// clip bounds a sender-chosen string before it goes into a log line.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

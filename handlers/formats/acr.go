@@ -85,7 +85,7 @@ func (ev *acrEvent) addTo(b *resultBuilder, eventID string) {
 		b.skip(refString(repo, t.Tag, t.Digest), reasonPull)
 		return
 	default:
-		b.skip(refString(repo, t.Tag, t.Digest), fmt.Sprintf("%s event, not a push", clip(ev.Action, 64)))
+		b.skip(refString(repo, t.Tag, t.Digest), fmt.Sprintf("%s event, not a push", Clip(ev.Action, 64)))
 		return
 	}
 	p := Push{

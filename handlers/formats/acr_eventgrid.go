@@ -122,7 +122,7 @@ func decodeACREventGrid(body []byte, _ http.Header) (Result, error) {
 				return Result{}, fmt.Errorf("event %d: data is not an ACR event", i)
 			}
 		default:
-			b.skip(clip(ev.Subject, 200), eventGridSkipReason(kind))
+			b.skip(Clip(ev.Subject, 200), eventGridSkipReason(kind))
 		}
 	}
 	return b.result(), nil
@@ -146,7 +146,7 @@ func eventGridSkipReason(kind string) string {
 	case "Microsoft.ContainerRegistry.ChartPushed", "Microsoft.ContainerRegistry.ChartDeleted":
 		return reasonHelmChart
 	}
-	return fmt.Sprintf("event grid %s event, not an image push", clip(strings.TrimSpace(kind), 100))
+	return fmt.Sprintf("event grid %s event, not an image push", Clip(strings.TrimSpace(kind), 100))
 }
 
 // eventGridValidation is the reply to a subscription validation event,

@@ -62,7 +62,7 @@ func decodeArtifactory(body []byte, _ http.Header) (Result, error) {
 	var b resultBuilder
 	ref := refString(repo, d.Tag, digest)
 	if p.Domain != "" && !strings.EqualFold(p.Domain, "docker") {
-		b.skip(ref, fmt.Sprintf("artifactory %s event, not a docker push", clip(p.Domain, 32)))
+		b.skip(ref, fmt.Sprintf("artifactory %s event, not a docker push", Clip(p.Domain, 32)))
 		return b.result(), nil
 	}
 	switch event := cmp.Or(p.EventType, d.EventType); {
@@ -71,7 +71,7 @@ func decodeArtifactory(body []byte, _ http.Header) (Result, error) {
 		b.skip(ref, reasonDelete)
 		return b.result(), nil
 	default:
-		b.skip(ref, fmt.Sprintf("docker %s event, not a push", clip(event, 32)))
+		b.skip(ref, fmt.Sprintf("docker %s event, not a push", Clip(event, 32)))
 		return b.result(), nil
 	}
 	b.add(candidate{Push: Push{Host: urlHost(p.JPDOrigin), Repository: repo, Tag: d.Tag, Digest: digest}})

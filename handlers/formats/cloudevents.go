@@ -127,16 +127,16 @@ func addCloudEvent(b *resultBuilder, ev *cloudEvent) error {
 		return nil
 	case strings.HasPrefix(kind, "Microsoft.ContainerRegistry."):
 		if acrEventKind(kind) != acrImagePushedType {
-			b.skip(clip(ev.Subject, 200), eventGridSkipReason(kind))
+			b.skip(Clip(ev.Subject, 200), eventGridSkipReason(kind))
 			return nil
 		}
 		if !addACRImagePushed(b, data, ev.Time, ev.ID) {
-			b.skip(clip(ev.Subject, 200), "image pushed event whose data is not an ACR event")
+			b.skip(Clip(ev.Subject, 200), "image pushed event whose data is not an ACR event")
 		}
 		return nil
 	}
 	if len(data) == 0 || (data[0] != '{' && data[0] != '[') {
-		b.skip(clip(ev.Subject, 200), fmt.Sprintf("cloudevents %s event without JSON data", clip(kind, 100)))
+		b.skip(Clip(ev.Subject, 200), fmt.Sprintf("cloudevents %s event without JSON data", Clip(kind, 100)))
 		return nil
 	}
 	if data[0] == '[' {
@@ -175,7 +175,7 @@ func addCloudEvent(b *resultBuilder, ev *cloudEvent) error {
 	case shape.Repo != nil || len(shape.Events) > 0:
 		return addGenericData(b, ev, data)
 	}
-	b.skip(clip(ev.Subject, 200), fmt.Sprintf("cloudevents %s event carries no image push", clip(kind, 100)))
+	b.skip(Clip(ev.Subject, 200), fmt.Sprintf("cloudevents %s event carries no image push", Clip(kind, 100)))
 	return nil
 }
 
@@ -185,12 +185,12 @@ func addCloudEvent(b *resultBuilder, ev *cloudEvent) error {
 func addGenericData(b *resultBuilder, ev *cloudEvent, data []byte) error {
 	dec, ok := Lookup("generic")
 	if !ok {
-		b.skip(clip(ev.Subject, 200), "generic event data, but the generic format is not available")
+		b.skip(Clip(ev.Subject, 200), "generic event data, but the generic format is not available")
 		return nil
 	}
 	res, err := dec(data, nil)
 	if err != nil {
-		return fmt.Errorf("%s event data: %w", clip(ev.Type, 100), err)
+		return fmt.Errorf("%s event data: %w", Clip(ev.Type, 100), err)
 	}
 	for i := range res.Pushes {
 		p := &res.Pushes[i]

@@ -120,8 +120,11 @@ func unixTime(s string) time.Time {
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC()
 }
 
-// clip bounds a sender-controlled string that ends up in an answer.
-func clip(s string, n int) string {
+// Clip bounds a sender-controlled string to n bytes and an ellipsis, so
+// that what a sender chose cannot grow an answer, an error or a log line
+// without limit. handlers uses it too, for what it logs of a request, so
+// both packages bound such strings alike.
+func Clip(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -139,7 +142,7 @@ type resultBuilder struct {
 }
 
 func (b *resultBuilder) skip(ref, reason string) {
-	b.res.Skipped = append(b.res.Skipped, Skip{Ref: clip(ref, 300), Reason: reason})
+	b.res.Skipped = append(b.res.Skipped, Skip{Ref: Clip(ref, 300), Reason: reason})
 }
 
 // candidate is one pushed tag as a decoder read it, with the media types

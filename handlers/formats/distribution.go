@@ -130,7 +130,7 @@ func distributionEvent(ev *distEvent) (Push, Skip) {
 	case "":
 		return Push{}, Skip{Ref: ref, Reason: reasonNoAction}
 	default:
-		return Push{}, Skip{Ref: ref, Reason: fmt.Sprintf("unsupported action %q", clip(ev.Action, 40))}
+		return Push{}, Skip{Ref: ref, Reason: fmt.Sprintf("unsupported action %q", Clip(ev.Action, 40))}
 	}
 
 	mt := normalizeMediaType(t.MediaType)
@@ -143,7 +143,7 @@ func distributionEvent(ev *distEvent) (Push, Skip) {
 		return Push{}, Skip{Ref: ref, Reason: reasonBlobPush}
 	}
 	if t.Repository == "" {
-		return Push{}, Skip{Ref: clip(t.URL, 300), Reason: reasonNoRepository}
+		return Push{}, Skip{Ref: Clip(t.URL, 300), Reason: reasonNoRepository}
 	}
 	if tag == "" {
 		return Push{}, Skip{Ref: ref, Reason: reasonByDigest}
@@ -160,7 +160,7 @@ func distributionEvent(ev *distEvent) (Push, Skip) {
 		return Push{}, Skip{Ref: ref, Reason: reason}
 	}
 	if reason := refProblem(t.Repository, tag); reason != "" {
-		return Push{}, Skip{Ref: clip(ref, 300), Reason: reason}
+		return Push{}, Skip{Ref: Clip(ref, 300), Reason: reason}
 	}
 	host := strings.ToLower(ev.Request.Host)
 	if host == "" {

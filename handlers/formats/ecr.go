@@ -84,11 +84,11 @@ func (ev *ecrEvent) addTo(b *resultBuilder) error {
 	d := ev.Detail
 	ref := refString(d.RepositoryName, d.ImageTag, d.ImageDigest)
 	if ev.Source != "" && ev.Source != "aws.ecr" {
-		b.skip(ref, fmt.Sprintf("event from %s, not ECR", clip(ev.Source, 64)))
+		b.skip(ref, fmt.Sprintf("event from %s, not ECR", Clip(ev.Source, 64)))
 		return nil
 	}
 	if ev.DetailType != "ECR Image Action" {
-		b.skip(ref, fmt.Sprintf("ecr %q event, not an image push", clip(ev.DetailType, 64)))
+		b.skip(ref, fmt.Sprintf("ecr %q event, not an image push", Clip(ev.DetailType, 64)))
 		return nil
 	}
 	switch {
@@ -96,7 +96,7 @@ func (ev *ecrEvent) addTo(b *resultBuilder) error {
 		b.skip(ref, reasonDelete)
 		return nil
 	case !strings.EqualFold(d.ActionType, "PUSH"):
-		b.skip(ref, fmt.Sprintf("ecr %s action, not a push", clip(strings.ToLower(d.ActionType), 32)))
+		b.skip(ref, fmt.Sprintf("ecr %s action, not a push", Clip(strings.ToLower(d.ActionType), 32)))
 		return nil
 	case !strings.EqualFold(d.Result, "SUCCESS"):
 		b.skip(ref, "failed push")

@@ -91,7 +91,7 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 		b.skip(ref, reasonDelete)
 		return b.result(), nil
 	default:
-		b.skip(ref, fmt.Sprintf("gar %s event, not a push", clip(*n.Action, 64)))
+		b.skip(ref, fmt.Sprintf("gar %s event, not a push", Clip(*n.Action, 64)))
 		return b.result(), nil
 	}
 	p := Push{EventID: eventID, PushedAt: parseTime(published)}
@@ -104,7 +104,7 @@ func decodeGAR(body []byte, header http.Header) (Result, error) {
 	case digestOK:
 		p.Host, p.Repository = digestRef.Host, digestRef.Repository
 	case n.Tag != "" || n.Digest != "":
-		return Result{}, fmt.Errorf("cannot read an image reference from tag %q / digest %q", clip(n.Tag, 100), clip(n.Digest, 100))
+		return Result{}, fmt.Errorf("cannot read an image reference from tag %q / digest %q", Clip(n.Tag, 100), Clip(n.Digest, 100))
 	}
 	if digestOK && digestRef.Repository == p.Repository {
 		p.Digest = digestRef.Digest

@@ -156,22 +156,22 @@ func parseGenericEvent(i int, fields map[string]json.RawMessage) (genericEvent, 
 	case ev.repository == "":
 		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: "is required"}
 	case startsWithRegistryHost(ev.repository):
-		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q starts with a registry host; put the host in \"registry\"", clip(ev.repository, 80))}
+		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q starts with a registry host; put the host in \"registry\"", Clip(ev.repository, 80))}
 	case !validRepository(ev.repository):
-		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q is not a repository path (lower-case components separated by \"/\")", clip(ev.repository, 80))}
+		return genericEvent{}, &genericError{Event: i, Field: "repository", Problem: fmt.Sprintf("%q is not a repository path (lower-case components separated by \"/\")", Clip(ev.repository, 80))}
 	case ev.tag != "" && looksLikeDigest(ev.tag):
 		return genericEvent{}, &genericError{Event: i, Field: "tag", Problem: "is a digest; put it in \"digest\" and leave the tag empty"}
 	case ev.tag != "" && !validTag(ev.tag):
-		return genericEvent{}, &genericError{Event: i, Field: "tag", Problem: fmt.Sprintf("%q is not a valid tag", clip(ev.tag, 80))}
+		return genericEvent{}, &genericError{Event: i, Field: "tag", Problem: fmt.Sprintf("%q is not a valid tag", Clip(ev.tag, 80))}
 	case ev.digest != "" && !looksLikeDigest(ev.digest):
-		return genericEvent{}, &genericError{Event: i, Field: "digest", Problem: fmt.Sprintf("%q is not a digest like sha256:<hex>", clip(ev.digest, 80))}
+		return genericEvent{}, &genericError{Event: i, Field: "digest", Problem: fmt.Sprintf("%q is not a digest like sha256:<hex>", Clip(ev.digest, 80))}
 	case ev.registry != "" && !validRegistryHost(ev.registry):
-		return genericEvent{}, &genericError{Event: i, Field: "registry", Problem: fmt.Sprintf("%q is not a host[:port] (no scheme, no path)", clip(ev.registry, 80))}
+		return genericEvent{}, &genericError{Event: i, Field: "registry", Problem: fmt.Sprintf("%q is not a host[:port] (no scheme, no path)", Clip(ev.registry, 80))}
 	}
 	if s := vals[4]; s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return genericEvent{}, &genericError{Event: i, Field: "pushed_at", Problem: fmt.Sprintf("%q is not an RFC 3339 time", clip(s, 80))}
+			return genericEvent{}, &genericError{Event: i, Field: "pushed_at", Problem: fmt.Sprintf("%q is not an RFC 3339 time", Clip(s, 80))}
 		}
 		ev.pushedAt = t.UTC()
 	}

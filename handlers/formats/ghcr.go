@@ -88,7 +88,7 @@ func decodeGHCR(body []byte, header http.Header) (Result, error) {
 		b.skip("", "github ping event")
 		return b.result(), nil
 	case event != "" && event != "package" && event != "registry_package" && event != "package_v2":
-		b.skip("", fmt.Sprintf("github %s event, not a package event", clip(event, 64)))
+		b.skip("", fmt.Sprintf("github %s event, not a package event", Clip(event, 64)))
 		return b.result(), nil
 	}
 	pkg := p.Package
@@ -109,17 +109,17 @@ func decodeGHCR(body []byte, header http.Header) (Result, error) {
 		b.skip(name, reasonDelete)
 		return b.result(), nil
 	default:
-		b.skip(name, fmt.Sprintf("package %s event, not a publish", clip(p.Action, 64)))
+		b.skip(name, fmt.Sprintf("package %s event, not a publish", Clip(p.Action, 64)))
 		return b.result(), nil
 	}
 	kind, ok := ghcrContainerKind(pkg)
 	if !ok {
-		b.skip(name, fmt.Sprintf("%s package, not a container image", clip(kind, 64)))
+		b.skip(name, fmt.Sprintf("%s package, not a container image", Clip(kind, 64)))
 		return b.result(), nil
 	}
 	v := pkg.PackageVersion
 	if v == nil {
-		return Result{}, fmt.Errorf("package %s has no package_version", clip(name, 100))
+		return Result{}, fmt.Errorf("package %s has no package_version", Clip(name, 100))
 	}
 
 	host, repo := ghcrLocation(pkg, name, kind)

@@ -199,7 +199,7 @@ func harborEventReason(eventType string) (reason string, push bool) {
 	case "tagretention", "tagretentionfinished":
 		return reasonHarborRetention, false
 	}
-	return fmt.Sprintf("unsupported event type %q", clip(eventType, 64)), false
+	return fmt.Sprintf("unsupported event type %q", Clip(eventType, 64)), false
 }
 
 // normalizeEventType lower-cases and drops "_", "-", "." and spaces.
@@ -324,7 +324,7 @@ func harborArtifactReason(r *harborResource, repo *harborRepository) string {
 				return reason
 			}
 		default:
-			return notAnImage(fmt.Sprintf("artifact type %q", clip(t, 64)))
+			return notAnImage(fmt.Sprintf("artifact type %q", Clip(t, 64)))
 		}
 	}
 	if mt := normalizeMediaType(r.ManifestMediaType); mt != "" && !isManifestMediaType(mt) {

@@ -62,17 +62,17 @@ func decodeJob(body []byte, _ http.Header) (Result, error) {
 		case ev.Namespace == "" || ev.ImageName == "":
 			return Result{}, fmt.Errorf("job %d: namespace and image_name are required", i)
 		case !validRepository(repo):
-			return Result{}, fmt.Errorf("job %d: %q is not a repository path", i, clip(repo, 80))
+			return Result{}, fmt.Errorf("job %d: %q is not a repository path", i, Clip(repo, 80))
 		case ev.ImageVersion != "" && !validTag(ev.ImageVersion):
-			return Result{}, fmt.Errorf("job %d: image_version %q is not a valid tag", i, clip(ev.ImageVersion, 80))
+			return Result{}, fmt.Errorf("job %d: image_version %q is not a valid tag", i, Clip(ev.ImageVersion, 80))
 		case ev.Digest != "" && !looksLikeDigest(ev.Digest):
-			return Result{}, fmt.Errorf("job %d: digest %q is not a digest like sha256:<hex>", i, clip(ev.Digest, 80))
+			return Result{}, fmt.Errorf("job %d: digest %q is not a digest like sha256:<hex>", i, Clip(ev.Digest, 80))
 		}
 		var pushed time.Time
 		if ev.PushedAt != "" {
 			t, err := time.Parse(time.RFC3339Nano, ev.PushedAt)
 			if err != nil {
-				return Result{}, fmt.Errorf("job %d: pushed_at %q is not an RFC 3339 time", i, clip(ev.PushedAt, 80))
+				return Result{}, fmt.Errorf("job %d: pushed_at %q is not an RFC 3339 time", i, Clip(ev.PushedAt, 80))
 			}
 			pushed = t.UTC()
 		}

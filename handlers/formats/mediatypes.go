@@ -86,7 +86,7 @@ func describeArtifact(mediaType string) string {
 	if kind := artifactKind(mediaType); kind != "" {
 		return notAnImage(kind)
 	}
-	return fmt.Sprintf("media type %s is not a container image", clip(mediaType, 100))
+	return fmt.Sprintf("media type %s is not a container image", Clip(mediaType, 100))
 }
 
 // normalizeMediaType lower-cases a media type and drops its parameters

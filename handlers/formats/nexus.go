@@ -58,7 +58,7 @@ func decodeNexus(body []byte, header http.Header) (Result, error) {
 		b.skip("", "nexus audit event, not a component push")
 		return b.result(), nil
 	case p.Component == nil && hook != "":
-		b.skip("", fmt.Sprintf("nexus %s event, not a component push", clip(hook, 64)))
+		b.skip("", fmt.Sprintf("nexus %s event, not a component push", Clip(hook, 64)))
 		return b.result(), nil
 	case p.Component == nil:
 		return Result{}, errors.New("body has no component")
@@ -70,7 +70,7 @@ func decodeNexus(body []byte, header http.Header) (Result, error) {
 	}
 	ref := refString(name, c.Version, "")
 	if !strings.EqualFold(c.Format, "docker") {
-		b.skip(ref, fmt.Sprintf("%s component, not a container image", clip(strings.ToLower(c.Format), 32)))
+		b.skip(ref, fmt.Sprintf("%s component, not a container image", Clip(strings.ToLower(c.Format), 32)))
 		return b.result(), nil
 	}
 	switch strings.ToUpper(p.Action) {
@@ -79,7 +79,7 @@ func decodeNexus(body []byte, header http.Header) (Result, error) {
 		b.skip(ref, reasonDelete)
 		return b.result(), nil
 	default:
-		b.skip(ref, fmt.Sprintf("nexus %s event, not a push", clip(p.Action, 32)))
+		b.skip(ref, fmt.Sprintf("nexus %s event, not a push", Clip(p.Action, 32)))
 		return b.result(), nil
 	}
 	b.add(candidate{Push: Push{

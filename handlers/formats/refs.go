@@ -125,10 +125,10 @@ func refString(repo, tag, digest string) string {
 // Skip, not an error, so a sender is never blocked on it.
 func refProblem(repository, tag string) string {
 	if !validRepository(repository) {
-		return fmt.Sprintf("invalid repository name %q", clip(repository, 80))
+		return fmt.Sprintf("invalid repository name %q", Clip(repository, 80))
 	}
 	if !validTag(tag) {
-		return fmt.Sprintf("invalid tag %q", clip(tag, 80))
+		return fmt.Sprintf("invalid tag %q", Clip(tag, 80))
 	}
 	return ""
 }
