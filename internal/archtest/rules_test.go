@@ -1,0 +1,32 @@
+package archtest
+
+// rule is one package's import rule, as its doc.go states it.
+type rule struct {
+	// pkg is the package's path in the module, e.g. "handlers/formats".
+	pkg string
+	// leaf: it must not import any other package of the module.
+	leaf bool
+	// not are the module packages it must not import, directly or through
+	// another package.
+	not []string
+	// tests: the rule covers its test files too, for a package made of
+	// tests. Elsewhere tests may import more (ratelimit's tests check it
+	// satisfies hssclient.Limiter).
+	tests bool
+}
+
+// rules is one line per package whose doc.go says what it must not
+// import. Every line must match its doc.go, and every such doc.go must have
+// a line. A line for a package that does not exist fails the test.
+var rules = []rule{
+	{pkg: "scanjob", leaf: true},
+	{pkg: "handlers/formats", leaf: true},
+	{pkg: "hssclient", leaf: true},
+	{pkg: "hssclient/hsstest", leaf: true},
+	{pkg: "queue", not: []string{"handlers", "hssclient", "cmd/bridge"}},
+	{pkg: "ratelimit", not: []string{"hssclient", "queue", "handlers", "cmd/bridge"}},
+	{pkg: "handlers", not: []string{"hssclient", "cmd/bridge"}},
+	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
+	{pkg: "internal/natstest", leaf: true},
+	{pkg: "internal/archtest", leaf: true, tests: true},
+}
