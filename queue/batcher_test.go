@@ -77,13 +77,6 @@ func (h *harness) sendDelivered(job scanjob.Job, delivered uint64) *fakeMsg {
 	return m
 }
 
-// stopAndWait closes the input (graceful stop) and waits for run to end.
-func (h *harness) stopAndWait() {
-	h.t.Helper()
-	h.b.closeInput()
-	<-h.done
-}
-
 func wantOutcome(t *testing.T, want string, msgs ...*fakeMsg) {
 	t.Helper()
 	for i, m := range msgs {
