@@ -16,6 +16,15 @@ import (
 // maxRaw is how much of a malformed message body a dead letter keeps.
 const maxRaw = 16 << 10
 
+// How DeadLetters reads the stream: through an ephemeral consumer that
+// fetches up to readAhead records at a time, and that the server deletes
+// after readerInactive without a fetch (a reader whose client died goes
+// away by itself).
+const (
+	readAhead      = 256
+	readerInactive = time.Minute
+)
+
 // DeadLetter is one record of the dead-letter stream: a job HSS refused on
 // its own (or a message that is not a job), with what HSS said, so an
 // operator can fix the cause and redrive it.
@@ -233,7 +242,7 @@ func (d *DeadLetters) each(ctx context.Context, f Filter, fn func(DeadLetter) er
 		FilterSubject:     subject,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: time.Minute,
+		InactiveThreshold: readerInactive,
 		MemoryStorage:     true,
 	})
 	if err != nil {
@@ -248,7 +257,7 @@ func (d *DeadLetters) each(ctx context.Context, f Filter, fn func(DeadLetter) er
 	cutoff := time.Now().Add(-f.OlderThan)
 	matched := 0
 	for remaining := info.NumPending; remaining > 0; {
-		batch, err := cons.Fetch(int(min(remaining, 256)), jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(remaining, readAhead)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("read dead letters %s: %w", subject, err)
 		}
