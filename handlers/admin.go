@@ -41,8 +41,9 @@ type DeadLetters interface {
 	// Redrive republishes the job of every record f selects into the job
 	// stream (under a new message id) and deletes the record; with dryRun
 	// it only says what it would do. On error the report holds what was
-	// done before it.
-	Redrive(ctx context.Context, f queue.Filter, dryRun bool) (queue.RedriveReport, error)
+	// done before it. The admin API gives no options: it redrives unpaced,
+	// at most maxAdminLimit records per request.
+	Redrive(ctx context.Context, f queue.Filter, dryRun bool, opts ...queue.RedriveOption) (queue.RedriveReport, error)
 	// Purge deletes the records f selects and returns their sequences;
 	// with dryRun it deletes nothing.
 	Purge(ctx context.Context, f queue.Filter, dryRun bool) ([]uint64, error)

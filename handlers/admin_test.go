@@ -94,7 +94,7 @@ func (m *memDeadLetters) Get(_ context.Context, seq uint64) (queue.DeadLetter, e
 	return queue.DeadLetter{}, fmt.Errorf("get dead letter %d: %w", seq, queue.ErrNotFound)
 }
 
-func (m *memDeadLetters) Redrive(_ context.Context, f queue.Filter, dryRun bool) (queue.RedriveReport, error) {
+func (m *memDeadLetters) Redrive(_ context.Context, f queue.Filter, dryRun bool, _ ...queue.RedriveOption) (queue.RedriveReport, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, dlCall{op: "redrive", filter: f, dryRun: dryRun})

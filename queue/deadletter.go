@@ -19,7 +19,8 @@ const maxRaw = 16 << 10
 // How DeadLetters reads the stream: through an ephemeral consumer that
 // fetches up to readAhead records at a time, and that the server deletes
 // after readerInactive without a fetch (a reader whose client died goes
-// away by itself).
+// away by itself). A paced redrive keeps its pauses between two fetches
+// inside that (Pace.Validate).
 const (
 	readAhead      = 256
 	readerInactive = time.Minute
@@ -159,56 +160,6 @@ func (d *DeadLetters) Get(ctx context.Context, seq uint64) (DeadLetter, error) {
 		return DeadLetter{}, fmt.Errorf("get dead letter %d: %w", seq, err)
 	}
 	return decodeDeadLetter(seq, m.Subject, m.Data), nil
-}
-
-// Redriven is one record Redrive republished (or would, in a dry run).
-type Redriven struct {
-	Seq       uint64 // the dead letter's sequence, deleted after the PubAck
-	JobID     string
-	MsgID     string // the new Nats-Msg-Id
-	Duplicate bool   // the stream had already stored this redrive
-	NewSeq    uint64 // the job's new sequence in the job stream
-}
-
-// RedriveReport says what Redrive did.
-type RedriveReport struct {
-	Redriven []Redriven
-	// Skipped are records without a job to republish (malformed messages,
-	// undecodable records); purge them once looked at.
-	Skipped []uint64
-}
-
-// Redrive republishes the job of every record f selects into the job
-// stream, then deletes the record. The new message id is
-// job.ID()+"-redrive-"+seq: the original id would be dropped as a duplicate
-// if it is still in the duplicate window, and a redrive run twice (its
-// delete failed) stores the job once. HSS's rate limit is not touched here:
-// the consumer spends permits on the redriven jobs like on any other. With
-// dryRun nothing is published or deleted. It stops at the first error and
-// reports what was done before it.
-func (d *DeadLetters) Redrive(ctx context.Context, f Filter, dryRun bool) (RedriveReport, error) {
-	var rep RedriveReport
-	err := d.each(ctx, f, func(rec DeadLetter) error {
-		if rec.Job == nil {
-			rep.Skipped = append(rep.Skipped, rec.Seq)
-			return nil
-		}
-		r := Redriven{Seq: rec.Seq, JobID: rec.Job.ID(), MsgID: fmt.Sprintf("%s-redrive-%d", rec.Job.ID(), rec.Seq)}
-		if !dryRun {
-			res, err := d.q.publish(ctx, *rec.Job, r.MsgID)
-			if err != nil {
-				return fmt.Errorf("redrive dead letter %d: %w", rec.Seq, err)
-			}
-			r.Duplicate, r.NewSeq = res.Duplicate, res.Seq
-			if err := d.q.dlq.DeleteMsg(ctx, rec.Seq); err != nil {
-				return fmt.Errorf("redrive dead letter %d: delete after republish: %w", rec.Seq, err)
-			}
-			d.q.log.Info("dead letter redriven", "job_id", r.JobID, "dlq_seq", rec.Seq, "msg_id", r.MsgID, "stream_seq", r.NewSeq)
-		}
-		rep.Redriven = append(rep.Redriven, r)
-		return nil
-	})
-	return rep, err
 }
 
 // Purge deletes the records f selects and returns their sequences (with
