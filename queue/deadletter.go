@@ -117,8 +117,9 @@ func (q *Queue) dlqSubject(rec DeadLetter) string {
 	return q.cfg.DLQ.SubjectPrefix + ".unknown"
 }
 
-// DeadLetters lists, redrives and purges dead-letter records. The lead wires
-// it to the CLI and HTTP; it needs no consumer running.
+// DeadLetters lists, redrives and purges dead-letter records. The admin
+// API and `bridge dlq` use it, the latter on an attached Queue (Attach); it
+// needs no consumer running.
 type DeadLetters struct{ q *Queue }
 
 // DeadLetters gives access to the dead-letter stream.
