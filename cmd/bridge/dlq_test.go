@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -419,6 +418,8 @@ func TestDLQRedrive(t *testing.T) {
 			args: []string{"redrive", "--yes", "--dry-run=true"}, wantErr: true, wantLeft: []string{malformed, badA, worseB}},
 		{name: "a pause that would outlast the stream reader is refused",
 			args: []string{"redrive", "--yes", "--batch", "1", "--pause", "1s"}, wantErr: true, wantLeft: []string{malformed, badA, worseB}},
+		{name: "a batch of 0 is refused rather than taken as no pacing",
+			args: []string{"redrive", "--yes", "--batch", "0"}, wantErr: true, wantLeft: []string{malformed, badA, worseB}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -515,7 +516,7 @@ func TestDLQRefusesToChangeTheBridgesSetup(t *testing.T) {
 	other := writeDLQConfig(t, dlqConfigYAML(cfg.NATS.URL)+"  stream:\n    max_age: 1h\n")
 	_, _, err = runDLQCLI(t, "dlq", "list", "-c", other)
 	if err == nil || !strings.Contains(err.Error(), "queue.stream.max_age") {
-		t.Fatalf("list with another max_age = %v, want a dlqRefusal naming queue.stream.max_age", err)
+		t.Fatalf("list with another max_age = %v, want a refusal naming queue.stream.max_age", err)
 	}
 	s, err := e.js.Stream(t.Context(), queue.DefaultStreamName)
 	if err != nil {
@@ -562,60 +563,6 @@ func TestDLQNATSURL(t *testing.T) {
 			got, err := dlqNATSURL(tt.cfg, tt.flag)
 			if (err != nil) != tt.wantErr || got != tt.want {
 				t.Fatalf("dlqNATSURL = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestPacerPausesBetweenBatches(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		// Built directly: newPacer would refuse so slow a pace, which is
-		// what makes the pauses easy to count here.
-		p := &pacer{batch: 2, pause: time.Second}
-		var pausedAt []int
-		p.progress = func(n int) { pausedAt = append(pausedAt, n) }
-		start := time.Now()
-		for range 5 {
-			if err := p.wait(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if d := time.Since(start); d != 2*time.Second || !slices.Equal(pausedAt, []int{2, 4}) || p.published() != 5 {
-			t.Fatalf("5 publishes in batches of 2 took %s with pauses after %v (%d let through), want 2s after 2 and 4", d, pausedAt, p.published())
-		}
-
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() {
-			time.Sleep(100 * time.Millisecond)
-			cancel()
-		}()
-		if err := p.wait(ctx); err != nil { // 6th: within the batch
-			t.Fatalf("wait within a batch = %v", err)
-		}
-		if err := p.wait(ctx); !errors.Is(err, context.Canceled) {
-			t.Fatalf("wait during a cancelled pause = %v", err)
-		}
-	})
-}
-
-func TestNewPacerLimits(t *testing.T) {
-	tests := []struct {
-		name    string
-		batch   int
-		pause   time.Duration
-		wantErr bool
-	}{
-		{"the defaults pause 3s per read of 256", defaultRedriveBatch, defaultRedrivePause, false},
-		{"no pause is allowed", 1, 0, false},
-		{"a zero batch is refused", 0, time.Second, true},
-		{"a negative pause is refused", 10, -time.Second, true},
-		{"256 pauses of a second between two reads are refused", 1, time.Second, true},
-		{"pauses adding up to 30s between two reads are allowed", 256, 30 * time.Second, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := newPacer(tt.batch, tt.pause); (err != nil) != tt.wantErr {
-				t.Fatalf("newPacer(%d, %s) = %v, want error %v", tt.batch, tt.pause, err, tt.wantErr)
 			}
 		})
 	}
