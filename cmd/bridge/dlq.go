@@ -20,7 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/admin"
 	"github.com/scan-bridge/scan-bridge/queue"
 )
 
@@ -152,7 +152,7 @@ func newDLQShowCmd(o *dlqOptions) *cobra.Command {
 				}
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(handlers.DeadLetterRecord{Seq: seq, DeadLetter: rec})
+				return enc.Encode(admin.DeadLetterRecord{Seq: seq, DeadLetter: rec})
 			})
 		},
 	}
@@ -390,7 +390,7 @@ func orDash(s string) string {
 func writeJSONLines(w io.Writer, recs []queue.DeadLetter) error {
 	enc := json.NewEncoder(w)
 	for _, r := range recs {
-		if err := enc.Encode(handlers.DeadLetterRecord{Seq: r.Seq, DeadLetter: r}); err != nil {
+		if err := enc.Encode(admin.DeadLetterRecord{Seq: r.Seq, DeadLetter: r}); err != nil {
 			return fmt.Errorf("write dead letter %d: %w", r.Seq, err)
 		}
 	}
@@ -427,32 +427,4 @@ func seqList(seqs []uint64) string {
 		parts = append(parts, fmt.Sprintf("… %d more", len(seqs)-10))
 	}
 	return " (seq " + strings.Join(parts, ", ") + ")"
-}
-
-// tokens are the admin API's bearer tokens: admin.token and every line of
-// admin.token_file. None leaves the admin API off.
-func (c AdminConfig) tokens() ([]string, error) {
-	var out []string
-	if t := strings.TrimSpace(c.Token); t != "" {
-		out = append(out, t)
-	}
-	if c.TokenFile == "" {
-		return out, nil
-	}
-	b, err := os.ReadFile(c.TokenFile)
-	if err != nil {
-		return nil, fmt.Errorf("admin.token_file: %w", err)
-	}
-	n := len(out)
-	for line := range strings.Lines(string(b)) {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	if len(out) == n {
-		// Meant to switch the admin API on; an empty file (a secret not
-		// mounted yet) must not leave it silently off.
-		return nil, fmt.Errorf("admin.token_file %s holds no token", c.TokenFile)
-	}
-	return out, nil
 }
