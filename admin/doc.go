@@ -17,7 +17,7 @@
 // touch the other.
 //
 // Dependencies: admin imports queue (its Filter, DeadLetter and report
-// types, used as they are; DeadLetters below is the part of
+// types, used as they are; the DeadLetters interface is the part of
 // *queue.DeadLetters it needs, so tests drive it with an in-memory fake),
 // Echo and the Prometheus client. It must not import handlers (cmd/bridge
 // hands it handlers' Echo; the arrow stays cmd/bridge → admin → queue),
