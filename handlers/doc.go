@@ -11,7 +11,8 @@
 //
 // handlers stores jobs only through the Publisher interface, so tests can
 // drive it without NATS where that is the point, and the real JetStream
-// publisher where it is not; the admin API reads queue's dead-letter types
-// through the DeadLetters interface. It must not import hssclient or
+// publisher where it is not. It must not import queue (cmd/bridge adapts
+// the queue to Publisher), admin (the admin API is its own package, which
+// cmd/bridge registers on the Echo NewEcho returns), hssclient or
 // cmd/bridge.
 package handlers

@@ -54,9 +54,6 @@ type Options struct {
 	// DryRun is reported by /readyz so nobody mistakes a dry run for the
 	// real thing.
 	DryRun bool
-	// Admin switches on the authenticated admin API (/admin/dlq, see
-	// admin.go); off without a token.
-	Admin AdminOptions
 }
 
 // Server holds the receivers and serves the routes.
@@ -117,14 +114,15 @@ func (s *Server) Register(e *echo.Echo) {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/readyz", s.readyz)
-	s.registerAdmin(e)
 	if s.opts.Registry != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
 	}
 }
 
 // NewEcho returns an Echo instance with the bridge's routes and error
-// handling, ready for http.Server or e.Start.
+// handling, ready for http.Server or e.Start. Routes added to it later (the
+// admin API, package admin) get the same middleware: Echo applies e.Use
+// middleware to every route at request time.
 func (s *Server) NewEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

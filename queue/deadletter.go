@@ -16,6 +16,16 @@ import (
 // maxRaw is how much of a malformed message body a dead letter keeps.
 const maxRaw = 16 << 10
 
+// How DeadLetters reads the stream: through an ephemeral consumer that
+// fetches up to readAhead records at a time, and that the server deletes
+// after readerInactive without a fetch (a reader whose client died goes
+// away by itself). A paced redrive keeps its pauses between two fetches
+// inside that (Pace.Validate).
+const (
+	readAhead      = 256
+	readerInactive = time.Minute
+)
+
 // DeadLetter is one record of the dead-letter stream: a job HSS refused on
 // its own (or a message that is not a job), with what HSS said, so an
 // operator can fix the cause and redrive it.
@@ -107,8 +117,9 @@ func (q *Queue) dlqSubject(rec DeadLetter) string {
 	return q.cfg.DLQ.SubjectPrefix + ".unknown"
 }
 
-// DeadLetters lists, redrives and purges dead-letter records. The lead wires
-// it to the CLI and HTTP; it needs no consumer running.
+// DeadLetters lists, redrives and purges dead-letter records. The admin
+// API and `bridge dlq` use it, the latter on an attached Queue (Attach); it
+// needs no consumer running.
 type DeadLetters struct{ q *Queue }
 
 // DeadLetters gives access to the dead-letter stream.
@@ -152,56 +163,6 @@ func (d *DeadLetters) Get(ctx context.Context, seq uint64) (DeadLetter, error) {
 	return decodeDeadLetter(seq, m.Subject, m.Data), nil
 }
 
-// Redriven is one record Redrive republished (or would, in a dry run).
-type Redriven struct {
-	Seq       uint64 // the dead letter's sequence, deleted after the PubAck
-	JobID     string
-	MsgID     string // the new Nats-Msg-Id
-	Duplicate bool   // the stream had already stored this redrive
-	NewSeq    uint64 // the job's new sequence in the job stream
-}
-
-// RedriveReport says what Redrive did.
-type RedriveReport struct {
-	Redriven []Redriven
-	// Skipped are records without a job to republish (malformed messages,
-	// undecodable records); purge them once looked at.
-	Skipped []uint64
-}
-
-// Redrive republishes the job of every record f selects into the job
-// stream, then deletes the record. The new message id is
-// job.ID()+"-redrive-"+seq: the original id would be dropped as a duplicate
-// if it is still in the duplicate window, and a redrive run twice (its
-// delete failed) stores the job once. HSS's rate limit is not touched here:
-// the consumer spends permits on the redriven jobs like on any other. With
-// dryRun nothing is published or deleted. It stops at the first error and
-// reports what was done before it.
-func (d *DeadLetters) Redrive(ctx context.Context, f Filter, dryRun bool) (RedriveReport, error) {
-	var rep RedriveReport
-	err := d.each(ctx, f, func(rec DeadLetter) error {
-		if rec.Job == nil {
-			rep.Skipped = append(rep.Skipped, rec.Seq)
-			return nil
-		}
-		r := Redriven{Seq: rec.Seq, JobID: rec.Job.ID(), MsgID: fmt.Sprintf("%s-redrive-%d", rec.Job.ID(), rec.Seq)}
-		if !dryRun {
-			res, err := d.q.publish(ctx, *rec.Job, r.MsgID)
-			if err != nil {
-				return fmt.Errorf("redrive dead letter %d: %w", rec.Seq, err)
-			}
-			r.Duplicate, r.NewSeq = res.Duplicate, res.Seq
-			if err := d.q.dlq.DeleteMsg(ctx, rec.Seq); err != nil {
-				return fmt.Errorf("redrive dead letter %d: delete after republish: %w", rec.Seq, err)
-			}
-			d.q.log.Info("dead letter redriven", "job_id", r.JobID, "dlq_seq", rec.Seq, "msg_id", r.MsgID, "stream_seq", r.NewSeq)
-		}
-		rep.Redriven = append(rep.Redriven, r)
-		return nil
-	})
-	return rep, err
-}
-
 // Purge deletes the records f selects and returns their sequences (with
 // dryRun, only returns them).
 func (d *DeadLetters) Purge(ctx context.Context, f Filter, dryRun bool) ([]uint64, error) {
@@ -233,7 +194,7 @@ func (d *DeadLetters) each(ctx context.Context, f Filter, fn func(DeadLetter) er
 		FilterSubject:     subject,
 		DeliverPolicy:     jetstream.DeliverAllPolicy,
 		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: time.Minute,
+		InactiveThreshold: readerInactive,
 		MemoryStorage:     true,
 	})
 	if err != nil {
@@ -248,7 +209,7 @@ func (d *DeadLetters) each(ctx context.Context, f Filter, fn func(DeadLetter) er
 	cutoff := time.Now().Add(-f.OlderThan)
 	matched := 0
 	for remaining := info.NumPending; remaining > 0; {
-		batch, err := cons.Fetch(int(min(remaining, 256)), jetstream.FetchMaxWait(5*time.Second))
+		batch, err := cons.Fetch(int(min(remaining, readAhead)), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			return fmt.Errorf("read dead letters %s: %w", subject, err)
 		}

@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -21,7 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/admin"
 	"github.com/scan-bridge/scan-bridge/queue"
 )
 
@@ -30,26 +29,6 @@ import (
 // jobs. It talks to the bridge's NATS only; it never calls HSS. A redriven
 // job goes back into the job stream, and the bridge's consumer sends it
 // under the same rate limit as any other job.
-
-// Defaults of the redrive pacing: 100 republishes, then a pause of a
-// second. That is about what HSS drains (5 calls a minute of up to 1000
-// items), so a large redrive neither fills the job stream's max_bytes (and
-// makes webhooks answer 503) nor grows the duplicate window's memory much
-// faster than the consumer empties the stream.
-const (
-	defaultRedriveBatch = 100
-	defaultRedrivePause = time.Second
-)
-
-// Limits that come from how queue.DeadLetters reads the stream: through an
-// ephemeral consumer that fetches up to 256 records at a time and that the
-// server deletes after a minute without a fetch. Pauses between two fetches
-// must stay well inside that minute, or a slow redrive loses its reader
-// half-way.
-const (
-	dlqReadAhead = 256
-	dlqMaxIdle   = 30 * time.Second
-)
 
 // dlqOptions are the flags every dlq subcommand shares.
 type dlqOptions struct {
@@ -139,8 +118,8 @@ func newDLQListCmd(o *dlqOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return o.run(cmd, nil, func(ctx context.Context, s *dlqSession) error {
-				recs, err := s.dl.List(ctx, flt)
+			return o.run(cmd, func(ctx context.Context, q *queue.Queue) error {
+				recs, err := q.DeadLetters().List(ctx, flt)
 				if err != nil {
 					return err
 				}
@@ -166,14 +145,14 @@ func newDLQShowCmd(o *dlqOptions) *cobra.Command {
 			if err != nil || seq == 0 {
 				return fmt.Errorf("SEQ %q: want the sequence `bridge dlq list` shows, a positive integer", args[0])
 			}
-			return o.run(cmd, nil, func(ctx context.Context, s *dlqSession) error {
-				rec, err := s.dl.Get(ctx, seq)
+			return o.run(cmd, func(ctx context.Context, q *queue.Queue) error {
+				rec, err := q.DeadLetters().Get(ctx, seq)
 				if err != nil {
 					return err
 				}
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(handlers.DeadLetterRecord{Seq: seq, DeadLetter: rec})
+				return enc.Encode(admin.DeadLetterRecord{Seq: seq, DeadLetter: rec})
 			})
 		},
 	}
@@ -206,15 +185,20 @@ func newDLQRedriveCmd(o *dlqOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			p, err := newPacer(batch, pause)
-			if err != nil {
-				return err
+			// Always paced: a --batch of 0 would mean no pauses at all.
+			if batch < 1 {
+				return fmt.Errorf("--batch %d: want at least 1", batch)
+			}
+			stderr := cmd.ErrOrStderr()
+			pace := queue.Pace{Batch: batch, Pause: pause, Progress: func(n int) { fmt.Fprintf(stderr, "%d republished, pausing %s\n", n, pause) }}
+			if err := pace.Validate(); err != nil {
+				return fmt.Errorf("--batch, --pause: %w", err)
 			}
 			out := cmd.OutOrStdout()
-			p.progress = func(n int) { fmt.Fprintf(cmd.ErrOrStderr(), "%d republished, pausing %s\n", n, pause) }
-			return o.run(cmd, p, func(ctx context.Context, s *dlqSession) error {
+			return o.run(cmd, func(ctx context.Context, q *queue.Queue) error {
+				stream := q.Config().Stream.Name
 				if !act {
-					recs, err := preview(ctx, s, flt, out)
+					recs, err := preview(ctx, q, flt, out)
 					if err != nil {
 						return err
 					}
@@ -225,19 +209,19 @@ func newDLQRedriveCmd(o *dlqOptions) *cobra.Command {
 						}
 					}
 					fmt.Fprintf(out, "dry run: would redrive %d job(s) into stream %s and skip %d record(s) without a job; nothing changed.\n"+
-						"Run again with --yes to redrive.\n", jobs, s.cfg.Stream.Name, len(recs)-jobs)
+						"Run again with --yes to redrive.\n", jobs, stream, len(recs)-jobs)
 					return nil
 				}
-				rep, err := s.dl.Redrive(ctx, flt, false)
-				writeRedriveReport(out, s.cfg.Stream.Name, rep)
+				rep, err := q.DeadLetters().Redrive(ctx, flt, false, queue.WithPace(pace))
+				writeRedriveReport(out, stream, rep)
 				return err
 			})
 		},
 	}
 	f.register(cmd.Flags())
 	a.register(cmd.Flags(), "redriven")
-	cmd.Flags().IntVar(&batch, "batch", defaultRedriveBatch, "republish this many jobs, then pause")
-	cmd.Flags().DurationVar(&pause, "pause", defaultRedrivePause, "pause between batches")
+	cmd.Flags().IntVar(&batch, "batch", queue.DefaultRedriveBatch, "republish this many jobs, then pause")
+	cmd.Flags().DurationVar(&pause, "pause", queue.DefaultRedrivePause, "pause between batches")
 	return cmd
 }
 
@@ -262,16 +246,16 @@ func newDLQPurgeCmd(o *dlqOptions) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			return o.run(cmd, nil, func(ctx context.Context, s *dlqSession) error {
+			return o.run(cmd, func(ctx context.Context, q *queue.Queue) error {
 				if !act {
-					recs, err := preview(ctx, s, flt, out)
+					recs, err := preview(ctx, q, flt, out)
 					if err != nil {
 						return err
 					}
 					fmt.Fprintf(out, "dry run: would purge %d record(s); nothing changed.\nRun again with --yes to purge.\n", len(recs))
 					return nil
 				}
-				seqs, err := s.dl.Purge(ctx, flt, false)
+				seqs, err := q.DeadLetters().Purge(ctx, flt, false)
 				fmt.Fprintf(out, "purged %d record(s)%s\n", len(seqs), seqList(seqs))
 				return err
 			})
@@ -284,23 +268,17 @@ func newDLQPurgeCmd(o *dlqOptions) *cobra.Command {
 
 // preview prints the records a redrive or purge would act on, for its dry
 // run, and returns them.
-func preview(ctx context.Context, s *dlqSession, flt queue.Filter, out io.Writer) ([]queue.DeadLetter, error) {
-	recs, err := s.dl.List(ctx, flt)
+func preview(ctx context.Context, q *queue.Queue, flt queue.Filter, out io.Writer) ([]queue.DeadLetter, error) {
+	recs, err := q.DeadLetters().List(ctx, flt)
 	if err != nil {
 		return nil, err
 	}
 	return recs, writeTable(out, recs)
 }
 
-// dlqSession is a connection to the bridge's JetStream and its dead letters.
-type dlqSession struct {
-	dl  *queue.DeadLetters
-	cfg queue.Config // defaults applied
-}
-
-// run loads the config, connects, checks that the streams are the
-// bridge's, runs fn and disconnects. p, when set, paces the republishes.
-func (o *dlqOptions) run(cmd *cobra.Command, p *pacer, fn func(context.Context, *dlqSession) error) error {
+// run loads the config, connects, attaches to the bridge's streams (which
+// changes nothing on the server), runs fn and disconnects.
+func (o *dlqOptions) run(cmd *cobra.Command, fn func(context.Context, *queue.Queue) error) error {
 	cfg, err := loadConfig(o.config, nil)
 	if err != nil {
 		return err
@@ -326,24 +304,13 @@ func (o *dlqOptions) run(cmd *cobra.Command, p *pacer, fn func(context.Context, 
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	qcfg := cfg.Queue.WithDefaults()
-	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := checkDeployed(octx, js, qcfg, url); err != nil {
-		return err
-	}
-	// queue has no constructor that binds to existing streams without
-	// creating or updating them, so Open it with the same settings;
-	// checkDeployed made sure that is a no-op on the server.
-	var qjs jetstream.JetStream = js
-	if p != nil {
-		qjs = pacedJetStream{JetStream: js, p: p}
-	}
-	q, err := queue.Open(octx, qjs, qcfg, log, nil)
+	q, err := queue.Attach(actx, js, cfg.Queue, log)
 	if err != nil {
-		return err
+		return attachError(err, url)
 	}
-	return fn(ctx, &dlqSession{dl: q.DeadLetters(), cfg: q.Config()})
+	return fn(ctx, q)
 }
 
 // dlqNATSURL is where the CLI finds the bridge's JetStream: the flag, then
@@ -362,131 +329,22 @@ func dlqNATSURL(c NATSConfig, flag string) (string, error) {
 		"(nats.listen is empty); set nats.listen on the bridge, or give --nats-url")
 }
 
-// checkDeployed makes sure the streams and the durable consumer exist and
-// have the settings cfg would give them, because queue.Open creates or
-// updates them: run with another config (or none), it would otherwise
-// change the running bridge's setup, e.g. shorten the job stream's max_age
-// and so delete waiting jobs.
-func checkDeployed(ctx context.Context, js jetstream.JetStream, cfg queue.Config, url string) error {
-	var diffs []string
-	diff := func(setting string, server, config any) {
-		if s, c := fmt.Sprint(server), fmt.Sprint(config); s != c {
-			diffs = append(diffs, fmt.Sprintf("%s: %s on the server, %s in the config", setting, s, c))
+// attachError says what to do when the bridge's streams are missing or
+// were set up with another config, naming settings as the config file does.
+func attachError(err error, url string) error {
+	var mm *queue.MismatchError
+	if errors.As(err, &mm) {
+		lines := make([]string, len(mm.Mismatches))
+		for i, m := range mm.Mismatches {
+			lines[i] = "queue." + m.String()
 		}
+		return fmt.Errorf("the config differs from what the bridge set up on %s; run with the bridge's own config (-c):\n  %s",
+			url, strings.Join(lines, "\n  "))
 	}
-	storage := jetstream.FileStorage
-	if cfg.Stream.Storage == "memory" {
-		storage = jetstream.MemoryStorage
-	}
-	stream, err := js.Stream(ctx, cfg.Stream.Name)
-	if err != nil {
-		return notDeployed("stream "+cfg.Stream.Name, url, err)
-	}
-	sc := stream.CachedInfo().Config
-	diff("queue.stream.subject_prefix", sc.Subjects, []string{cfg.Stream.SubjectPrefix + ".>"})
-	diff("queue.stream.max_age", sc.MaxAge, cfg.Stream.MaxAge)
-	diff("queue.stream.duplicates", sc.Duplicates, cfg.Stream.Duplicates)
-	diff("queue.stream.max_bytes", sc.MaxBytes, cfg.Stream.MaxBytes)
-	diff("queue.stream.replicas", sc.Replicas, cfg.Stream.Replicas)
-	diff("queue.stream.storage", sc.Storage, storage)
-
-	dlq, err := js.Stream(ctx, cfg.DLQ.Name)
-	if err != nil {
-		return notDeployed("dead-letter stream "+cfg.DLQ.Name, url, err)
-	}
-	dc := dlq.CachedInfo().Config
-	diff("queue.dlq.subject_prefix", dc.Subjects, []string{cfg.DLQ.SubjectPrefix + ".>"})
-	diff("queue.dlq.max_age", dc.MaxAge, cfg.DLQ.MaxAge)
-	diff("queue.dlq.replicas", dc.Replicas, cfg.DLQ.Replicas)
-	diff("queue.stream.duplicates (dead-letter stream)", dc.Duplicates, cfg.Stream.Duplicates)
-
-	cons, err := stream.Consumer(ctx, cfg.Consumer.Durable)
-	if err != nil {
-		return notDeployed("consumer "+cfg.Consumer.Durable, url, err)
-	}
-	cc := cons.CachedInfo().Config
-	diff("queue.consumer.heartbeat (ack_wait is 3 heartbeats)", cc.AckWait, cfg.Consumer.AckWait())
-	diff("queue.consumer.max_held (max_ack_pending is 4×max_held)", cc.MaxAckPending, cfg.Consumer.MaxAckPending())
-	if len(diffs) > 0 {
-		return fmt.Errorf("the config differs from what the bridge set up on %s, and opening the queue would change it; "+
-			"run with the bridge's own config (-c):\n  %s", url, strings.Join(diffs, "\n  "))
-	}
-	return nil
-}
-
-func notDeployed(what, url string, err error) error {
 	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("%s not found on %s: start the bridge first, or give the bridge's own config (-c): %w", what, url, err)
+		return fmt.Errorf("%s: %w (start the bridge first, or give the bridge's own config with -c)", url, err)
 	}
-	return fmt.Errorf("look up %s on %s: %w", what, url, err)
-}
-
-// pacer spaces the republishes of a redrive: after every batch it pauses.
-// Safe for concurrent use.
-type pacer struct {
-	batch    int
-	pause    time.Duration
-	progress func(done int) // called before each pause; may be nil
-
-	mu sync.Mutex
-	n  int
-}
-
-func newPacer(batch int, pause time.Duration) (*pacer, error) {
-	if batch < 1 {
-		return nil, fmt.Errorf("--batch %d: want at least 1", batch)
-	}
-	if pause < 0 {
-		return nil, fmt.Errorf("--pause %s: want 0 or more", pause)
-	}
-	if idle := time.Duration((dlqReadAhead+batch-1)/batch) * pause; idle > dlqMaxIdle {
-		return nil, fmt.Errorf("--batch %d with --pause %s pauses %s per %d records read; keep it within %s "+
-			"(larger batches or shorter pauses), or the server drops the reader half-way", batch, pause, idle, dlqReadAhead, dlqMaxIdle)
-	}
-	return &pacer{batch: batch, pause: pause}, nil
-}
-
-// wait returns when the next publish may go: at once within a batch,
-// after the pause between batches, or when ctx is done.
-func (p *pacer) wait(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.n > 0 && p.n%p.batch == 0 && p.pause > 0 {
-		if p.progress != nil {
-			p.progress(p.n)
-		}
-		t := time.NewTimer(p.pause)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	p.n++
-	return nil
-}
-
-// published is how many publishes wait let through.
-func (p *pacer) published() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
-}
-
-// pacedJetStream is the JetStream handle the CLI gives queue.Open for a
-// redrive: DeadLetters.Redrive republishes through PublishMsg, which waits
-// for the pacer first. Everything else passes through.
-type pacedJetStream struct {
-	jetstream.JetStream
-	p *pacer
-}
-
-func (j pacedJetStream) PublishMsg(ctx context.Context, msg *nats.Msg, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error) {
-	if err := j.p.wait(ctx); err != nil {
-		return nil, fmt.Errorf("publish %s: %w", msg.Subject, err)
-	}
-	return j.JetStream.PublishMsg(ctx, msg, opts...)
+	return fmt.Errorf("%s: %w", url, err)
 }
 
 // writeTable prints records as a table, one per line.
@@ -532,7 +390,7 @@ func orDash(s string) string {
 func writeJSONLines(w io.Writer, recs []queue.DeadLetter) error {
 	enc := json.NewEncoder(w)
 	for _, r := range recs {
-		if err := enc.Encode(handlers.DeadLetterRecord{Seq: r.Seq, DeadLetter: r}); err != nil {
+		if err := enc.Encode(admin.DeadLetterRecord{Seq: r.Seq, DeadLetter: r}); err != nil {
 			return fmt.Errorf("write dead letter %d: %w", r.Seq, err)
 		}
 	}
@@ -569,32 +427,4 @@ func seqList(seqs []uint64) string {
 		parts = append(parts, fmt.Sprintf("… %d more", len(seqs)-10))
 	}
 	return " (seq " + strings.Join(parts, ", ") + ")"
-}
-
-// tokens are the admin API's bearer tokens: admin.token and every line of
-// admin.token_file. None leaves the admin API off.
-func (c AdminConfig) tokens() ([]string, error) {
-	var out []string
-	if t := strings.TrimSpace(c.Token); t != "" {
-		out = append(out, t)
-	}
-	if c.TokenFile == "" {
-		return out, nil
-	}
-	b, err := os.ReadFile(c.TokenFile)
-	if err != nil {
-		return nil, fmt.Errorf("admin.token_file: %w", err)
-	}
-	n := len(out)
-	for line := range strings.Lines(string(b)) {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			out = append(out, line)
-		}
-	}
-	if len(out) == n {
-		// Meant to switch the admin API on; an empty file (a secret not
-		// mounted yet) must not leave it silently off.
-		return nil, fmt.Errorf("admin.token_file %s holds no token", c.TokenFile)
-	}
-	return out, nil
 }

@@ -13,14 +13,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/admin"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
@@ -276,11 +275,11 @@ func runDLQCLI(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
-func decodeDLQLines(t *testing.T, out string) []handlers.DeadLetterRecord {
+func decodeDLQLines(t *testing.T, out string) []admin.DeadLetterRecord {
 	t.Helper()
-	var recs []handlers.DeadLetterRecord
+	var recs []admin.DeadLetterRecord
 	for line := range strings.Lines(out) {
-		var r handlers.DeadLetterRecord
+		var r admin.DeadLetterRecord
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("line %q is not a JSON record: %v", line, err)
 		}
@@ -358,7 +357,7 @@ func TestDLQShow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("show: %v", err)
 	}
-	var r handlers.DeadLetterRecord
+	var r admin.DeadLetterRecord
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("show printed %q: %v", out, err)
 	}
@@ -419,6 +418,8 @@ func TestDLQRedrive(t *testing.T) {
 			args: []string{"redrive", "--yes", "--dry-run=true"}, wantErr: true, wantLeft: []string{malformed, badA, worseB}},
 		{name: "a pause that would outlast the stream reader is refused",
 			args: []string{"redrive", "--yes", "--batch", "1", "--pause", "1s"}, wantErr: true, wantLeft: []string{malformed, badA, worseB}},
+		{name: "a batch of 0 is refused rather than taken as no pacing",
+			args: []string{"redrive", "--yes", "--batch", "0"}, wantErr: true, wantLeft: []string{malformed, badA, worseB}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -515,7 +516,7 @@ func TestDLQRefusesToChangeTheBridgesSetup(t *testing.T) {
 	other := writeDLQConfig(t, dlqConfigYAML(cfg.NATS.URL)+"  stream:\n    max_age: 1h\n")
 	_, _, err = runDLQCLI(t, "dlq", "list", "-c", other)
 	if err == nil || !strings.Contains(err.Error(), "queue.stream.max_age") {
-		t.Fatalf("list with another max_age = %v, want a dlqRefusal naming queue.stream.max_age", err)
+		t.Fatalf("list with another max_age = %v, want a refusal naming queue.stream.max_age", err)
 	}
 	s, err := e.js.Stream(t.Context(), queue.DefaultStreamName)
 	if err != nil {
@@ -564,139 +565,5 @@ func TestDLQNATSURL(t *testing.T) {
 				t.Fatalf("dlqNATSURL = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
 			}
 		})
-	}
-}
-
-func TestPacerPausesBetweenBatches(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		// Built directly: newPacer would refuse so slow a pace, which is
-		// what makes the pauses easy to count here.
-		p := &pacer{batch: 2, pause: time.Second}
-		var pausedAt []int
-		p.progress = func(n int) { pausedAt = append(pausedAt, n) }
-		start := time.Now()
-		for range 5 {
-			if err := p.wait(t.Context()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if d := time.Since(start); d != 2*time.Second || !slices.Equal(pausedAt, []int{2, 4}) || p.published() != 5 {
-			t.Fatalf("5 publishes in batches of 2 took %s with pauses after %v (%d let through), want 2s after 2 and 4", d, pausedAt, p.published())
-		}
-
-		ctx, cancel := context.WithCancel(t.Context())
-		go func() {
-			time.Sleep(100 * time.Millisecond)
-			cancel()
-		}()
-		if err := p.wait(ctx); err != nil { // 6th: within the batch
-			t.Fatalf("wait within a batch = %v", err)
-		}
-		if err := p.wait(ctx); !errors.Is(err, context.Canceled) {
-			t.Fatalf("wait during a cancelled pause = %v", err)
-		}
-	})
-}
-
-func TestNewPacerLimits(t *testing.T) {
-	tests := []struct {
-		name    string
-		batch   int
-		pause   time.Duration
-		wantErr bool
-	}{
-		{"the defaults pause 3s per read of 256", defaultRedriveBatch, defaultRedrivePause, false},
-		{"no pause is allowed", 1, 0, false},
-		{"a zero batch is refused", 0, time.Second, true},
-		{"a negative pause is refused", 10, -time.Second, true},
-		{"256 pauses of a second between two reads are refused", 1, time.Second, true},
-		{"pauses adding up to 30s between two reads are allowed", 256, 30 * time.Second, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := newPacer(tt.batch, tt.pause); (err != nil) != tt.wantErr {
-				t.Fatalf("newPacer(%d, %s) = %v, want error %v", tt.batch, tt.pause, err, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestAdminTokens(t *testing.T) {
-	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	tests := []struct {
-		name    string
-		cfg     AdminConfig
-		want    []string
-		wantErr bool
-	}{
-		{"no token leaves the admin API off", AdminConfig{}, nil, false},
-		{"a blank token leaves it off", AdminConfig{Token: "  "}, nil, false},
-		{"the token, trimmed", AdminConfig{Token: " t1\n"}, []string{"t1"}, false},
-		{"every line of the file, comments and blanks skipped", AdminConfig{TokenFile: file("two", "# rotation\nnew\n\n  old  \n")}, []string{"new", "old"}, false},
-		{"the token and the file together", AdminConfig{Token: "t1", TokenFile: file("one", "t2\n")}, []string{"t1", "t2"}, false},
-		{"a file without a token is an error, not a disabled API", AdminConfig{TokenFile: file("empty", "# none yet\n")}, nil, true},
-		{"a missing file is an error", AdminConfig{TokenFile: filepath.Join(dir, "missing")}, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.cfg.tokens()
-			if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
-				t.Fatalf("tokens() = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
-
-// The running bridge serves the admin API over its own dead letters when a
-// token is set, and has no admin API otherwise.
-func TestE2EAdminAPI(t *testing.T) {
-	const token = "e2e-admin-token"
-	get := func(e *e2eEnv, auth string) (int, handlers.ListAnswer) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+e.app.ln.Addr().String()+"/admin/dlq", nil)
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("get /admin/dlq: %v", err)
-		}
-		defer resp.Body.Close()
-		var ans handlers.ListAnswer
-		if resp.StatusCode == http.StatusOK {
-			if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
-				t.Fatalf("decode: %v", err)
-			}
-		}
-		return resp.StatusCode, ans
-	}
-
-	off := newE2E(t)
-	if code, _ := get(off, "Bearer "+token); code != http.StatusNotFound {
-		t.Fatalf("without admin.token: status %d, want 404", code)
-	}
-
-	e := newE2E(t, func(c *Config) { c.Admin.Token = token })
-	e.hss.RefuseImage("team", "bad", "1.0")
-	if code, _ := e.post(harborPush("team", "bad", "1.0"), testToken); code != http.StatusAccepted {
-		t.Fatalf("push: %d", code)
-	}
-	eventually(t, "the dead letter", func() bool {
-		code, ans := get(e, "Bearer "+token)
-		return code == http.StatusOK && ans.Count == 1
-	})
-	_, ans := get(e, "Bearer "+token)
-	if r := ans.DeadLetters[0]; r.Seq == 0 || r.Job == nil || jobRef(*r.Job) != "team/bad:1.0" || r.Status != http.StatusBadRequest || r.ErrorCode == "" {
-		t.Fatalf("admin list = %+v, want team/bad:1.0 refused with 400 and an error code", ans)
-	}
-	if code, _ := get(e, "Bearer wrong"); code != http.StatusUnauthorized {
-		t.Fatalf("wrong admin token: status %d, want 401", code)
 	}
 }

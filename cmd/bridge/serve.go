@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/scan-bridge/scan-bridge/admin"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -148,7 +149,6 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	}
 	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes},
 		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
-			Admin: handlers.AdminOptions{Tokens: adminTokens, DeadLetters: a.q.DeadLetters()},
 			Ready: natsReady{nc: a.nc, stream: func(ctx context.Context) error {
 				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
 				return err
@@ -164,7 +164,9 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
 		return a, fmt.Errorf("http.listen: %w", err)
 	}
-	a.http = &http.Server{Handler: srv.NewEcho(), ReadHeaderTimeout: cfg.HTTP.ReadTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
+	e := srv.NewEcho()
+	admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Logger: log, Registry: reg})
+	a.http = &http.Server{Handler: e, ReadHeaderTimeout: cfg.HTTP.ReadTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	if cfg.Debug.Listen != "" {

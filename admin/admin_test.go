@@ -1,4 +1,4 @@
-package handlers
+package admin
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -39,6 +40,8 @@ type dlCall struct {
 }
 
 var errStore = errors.New("nats: timeout")
+
+var target = scanjob.Target{Region: "cn-north-4", ProjectID: "p1", ImageType: scanjob.PrivateImage}
 
 func newMemDeadLetters() *memDeadLetters {
 	job := func(ns, image, tag string) *scanjob.Job {
@@ -94,7 +97,7 @@ func (m *memDeadLetters) Get(_ context.Context, seq uint64) (queue.DeadLetter, e
 	return queue.DeadLetter{}, fmt.Errorf("get dead letter %d: %w", seq, queue.ErrNotFound)
 }
 
-func (m *memDeadLetters) Redrive(_ context.Context, f queue.Filter, dryRun bool) (queue.RedriveReport, error) {
+func (m *memDeadLetters) Redrive(_ context.Context, f queue.Filter, dryRun bool, _ ...queue.RedriveOption) (queue.RedriveReport, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.calls = append(m.calls, dlCall{op: "redrive", filter: f, dryRun: dryRun})
@@ -158,16 +161,16 @@ const (
 	oldAdminToken = "admin-old-token"
 )
 
-// newAdminServer is a server with the admin API on (unless tokens is nil)
-// over dl, and the registry it counts on.
+// newAdminServer is an Echo with the admin API on (unless tokens is nil)
+// over dl, and the registry it counts on. Like the bridge's, the Echo
+// sets request ids.
 func newAdminServer(t *testing.T, dl DeadLetters, tokens []string) (*echo.Echo, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	s, err := New(DefaultConfig(), Options{Publisher: &memPublisher{}, Registry: reg, Admin: AdminOptions{Tokens: tokens, DeadLetters: dl}})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return s.NewEcho(), reg
+	e := echo.New()
+	e.Use(middleware.RequestID())
+	Register(e, Options{Tokens: tokens, DeadLetters: dl, Registry: reg})
+	return e, reg
 }
 
 func adminDo(t *testing.T, e *echo.Echo, method, target, body, auth string) *httptest.ResponseRecorder {
@@ -214,6 +217,9 @@ func TestAdminAuth(t *testing.T) {
 			if tt.wantCode == 401 {
 				if rec.Header().Get(echo.HeaderWWWAuthenticate) == "" {
 					t.Error("401 without WWW-Authenticate")
+				}
+				if id := rec.Header().Get(echo.HeaderXRequestID); id == "" || !strings.Contains(rec.Body.String(), id) {
+					t.Errorf("401 answer %s does not name the request id %q", rec.Body, id)
 				}
 				if _, called := dl.lastCall(); called {
 					t.Error("an unauthenticated request reached the dead letters")
@@ -279,25 +285,25 @@ func TestAdminRequests(t *testing.T) {
 
 		{name: "redrive without dry_run is a dry run",
 			method: "POST", target: "/admin/dlq/redrive",
-			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxAdminLimit}, dryRun: true},
+			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxLimit}, dryRun: true},
 			wantLeft: all, wantInBody: `"dry_run":true`},
 		{name: "redrive with an empty JSON object is a dry run",
 			method: "POST", target: "/admin/dlq/redrive", body: `{}`,
-			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxAdminLimit}, dryRun: true}, wantLeft: all},
+			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxLimit}, dryRun: true}, wantLeft: all},
 		{name: "redrive with dry_run true in the body changes nothing",
 			method: "POST", target: "/admin/dlq/redrive", body: `{"dry_run":true}`,
-			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxAdminLimit}, dryRun: true}, wantLeft: all},
+			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxLimit}, dryRun: true}, wantLeft: all},
 		{name: "redrive with dry_run false in the body acts on the filtered records",
 			method: "POST", target: "/admin/dlq/redrive", body: `{"namespace":"team","error_code":"HSS.0011","older_than":"1h","limit":10,"dry_run":false}`,
 			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Namespace: "team", ErrorCode: "HSS.0011", OlderThan: time.Hour, Limit: 10}},
 			wantLeft: []uint64{7, 9}, wantInBody: `"stream_seq":103`},
 		{name: "redrive with dry_run=false in the query acts",
 			method: "POST", target: "/admin/dlq/redrive?namespace=ops&dry_run=false",
-			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Namespace: "ops", Limit: maxAdminLimit}},
+			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Namespace: "ops", Limit: maxLimit}},
 			wantLeft: []uint64{3, 7}},
 		{name: "redrive reports records without a job as skipped and keeps them",
 			method: "POST", target: "/admin/dlq/redrive", body: `{"dry_run":false}`,
-			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxAdminLimit}},
+			wantCode: 200, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxLimit}},
 			wantLeft: []uint64{7}, wantInBody: `"skipped":[7]`},
 		{name: "a misspelt dry_run in the body is refused, not taken as a dry run or an act",
 			method: "POST", target: "/admin/dlq/redrive", body: `{"dryrun":false}`, wantCode: 400, wantLeft: all, wantInBody: "dryrun"},
@@ -313,24 +319,24 @@ func TestAdminRequests(t *testing.T) {
 			method: "POST", target: "/admin/dlq/redrive?dry_run=nope", wantCode: 400, wantLeft: all},
 		{name: "a redrive that stops half-way answers 500 with what was done",
 			method: "POST", target: "/admin/dlq/redrive", body: `{"dry_run":false}`, failAfter: 1,
-			wantCode: 500, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxAdminLimit}},
+			wantCode: 500, wantCall: &dlCall{op: "redrive", filter: queue.Filter{Limit: maxLimit}},
 			wantLeft: []uint64{7, 9}, wantInBody: `"seq":3`},
 
 		{name: "purge without dry_run is a dry run",
 			method: "POST", target: "/admin/dlq/purge?error_code=HSS.0001",
-			wantCode: 200, wantCall: &dlCall{op: "purge", filter: queue.Filter{ErrorCode: "HSS.0001", Limit: maxAdminLimit}, dryRun: true},
+			wantCode: 200, wantCall: &dlCall{op: "purge", filter: queue.Filter{ErrorCode: "HSS.0001", Limit: maxLimit}, dryRun: true},
 			wantLeft: all, wantInBody: `"seqs":[9]`},
 		{name: "purge with dry_run false deletes the filtered records",
 			method: "POST", target: "/admin/dlq/purge", body: `{"error_code":"HSS.0001","dry_run":false}`,
-			wantCode: 200, wantCall: &dlCall{op: "purge", filter: queue.Filter{ErrorCode: "HSS.0001", Limit: maxAdminLimit}},
+			wantCode: 200, wantCall: &dlCall{op: "purge", filter: queue.Filter{ErrorCode: "HSS.0001", Limit: maxLimit}},
 			wantLeft: []uint64{3, 7}, wantInBody: `"seqs":[9]`},
 		{name: "purge answers an empty list, not null, when nothing matches",
 			method: "POST", target: "/admin/dlq/purge", body: `{"namespace":"nobody","dry_run":false}`,
-			wantCode: 200, wantCall: &dlCall{op: "purge", filter: queue.Filter{Namespace: "nobody", Limit: maxAdminLimit}},
+			wantCode: 200, wantCall: &dlCall{op: "purge", filter: queue.Filter{Namespace: "nobody", Limit: maxLimit}},
 			wantLeft: all, wantInBody: `"seqs":[]`},
 		{name: "a purge that stops half-way answers 500 with what was deleted",
 			method: "POST", target: "/admin/dlq/purge?dry_run=false", failAfter: 2,
-			wantCode: 500, wantCall: &dlCall{op: "purge", filter: queue.Filter{Limit: maxAdminLimit}},
+			wantCode: 500, wantCall: &dlCall{op: "purge", filter: queue.Filter{Limit: maxLimit}},
 			wantLeft: []uint64{9}, wantInBody: `"seqs":[3,7]`},
 		{name: "purge is not a GET",
 			method: "GET", target: "/admin/dlq/purge", wantCode: 400, wantLeft: all},
@@ -400,7 +406,7 @@ func TestAdminActionsAreCounted(t *testing.T) {
 		{"redrive", outcomeOK}: 1, {"purge", outcomeBadRequest}: 1, {"show", outcomeNotFound}: 1,
 		{"purge", outcomeOK}: 0,
 	}
-	cv := adminActions(reg) // the registered one, through the already-registered path
+	cv := actionsCounter(reg) // the registered one, through the already-registered path
 	for k, n := range want {
 		if got := testutil.ToFloat64(cv.WithLabelValues(k[0], k[1])); got != n {
 			t.Errorf("scanbridge_admin_actions_total{action=%q,outcome=%q} = %v, want %v", k[0], k[1], got, n)
