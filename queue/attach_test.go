@@ -7,10 +7,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 func TestAttachReadsWhatOpenSetUp(t *testing.T) {
-	js := startNATS(t)
+	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
 	opened := openQueue(t, js, cfg, nil)
 	seqs := storeDeadLetters(t, opened, "a")
@@ -54,7 +56,7 @@ func TestAttachRefusesAConfigTheServerDoesNotMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			js := startNATS(t)
+			js := natstest.Start(t).JetStream()
 			opened := openQueue(t, js, natsConfig(), nil)
 			before := opened.stream.CachedInfo().Config
 
@@ -86,7 +88,7 @@ func TestAttachRefusesAConfigTheServerDoesNotMatch(t *testing.T) {
 
 func TestAttachCreatesNothing(t *testing.T) {
 	t.Run("a server without the streams keeps having none", func(t *testing.T) {
-		js := startNATS(t)
+		js := natstest.Start(t).JetStream()
 		_, err := Attach(t.Context(), js, natsConfig(), nil)
 		if !errors.Is(err, jetstream.ErrStreamNotFound) {
 			t.Fatalf("Attach on a bare server = %v, want stream not found", err)
@@ -100,7 +102,7 @@ func TestAttachCreatesNothing(t *testing.T) {
 		}
 	})
 	t.Run("a missing durable consumer is not made", func(t *testing.T) {
-		js := startNATS(t)
+		js := natstest.Start(t).JetStream()
 		opened := openQueue(t, js, natsConfig(), nil)
 		durable := opened.Config().Consumer.Durable
 		if err := opened.stream.DeleteConsumer(t.Context(), durable); err != nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 func TestPacedRedrive(t *testing.T) {
@@ -41,7 +43,7 @@ func TestPacedRedrive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			js := startNATS(t)
+			js := natstest.Start(t).JetStream()
 			q := openQueue(t, js, natsConfig(), nil)
 			seqs := storeDeadLetters(t, q, "a", "b", "c")
 
