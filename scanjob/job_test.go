@@ -25,6 +25,7 @@ func TestValidate(t *testing.T) {
 		{"an empty tag is refused", func(j *Job) { j.Tag = "" }, "image_version is required"},
 		{"an image name over 128 characters is refused", func(j *Job) { j.Image = strings.Repeat("i", 129) }, "image_name"},
 		{"multibyte names are counted in characters, not bytes", func(j *Job) { j.Image = strings.Repeat("é", 128) }, ""},
+		{"the limit counts characters, not bytes, and reports the whole length", func(j *Job) { j.Image = strings.Repeat("é", 129) }, "is 129 characters, the HSS limit is 128"},
 		{"an instance image needs an instance id", func(j *Job) { j.Target.ImageType = InstanceImage }, "instance_id is required"},
 		{"an instance url over 256 characters is refused", func(j *Job) { j.InstanceURL = strings.Repeat("u", 257) }, "instance_url"},
 		{"an unknown image type is refused", func(j *Job) { j.Target.ImageType = "local_image" }, "target.image_type"},
