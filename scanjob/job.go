@@ -45,18 +45,21 @@ type Job struct {
 	Receiver string `json:"receiver" validate:"required,max=64"`
 	// Registry is the sender's format, e.g. harbor or distribution.
 	Registry string `json:"registry" validate:"required,max=64"`
-	// RegistryHost is the registry host as the sender named it, if it did.
+	// RegistryHost is the registry host as the sender named it, if it did:
+	// host[:port] in the OCI distribution grammar (names.go).
 	RegistryHost string `json:"registry_host,omitempty" validate:"max=256"`
 	// Namespace is the SWR organization: the first path segment of the
-	// repository.
+	// repository, so one OCI path component (names.go).
 	Namespace string `json:"namespace" validate:"required,min=1,max=64"`
-	// Image is the rest of the repository path after the namespace.
+	// Image is the rest of the repository path after the namespace: OCI
+	// path components separated by "/" (names.go).
 	Image string `json:"image_name" validate:"required,min=1,max=128"`
 	// Tag is the pushed tag; HSS addresses an image by tag (image_version),
-	// so a push without one is not a job.
+	// so a push without one is not a job. It follows the OCI tag grammar.
 	Tag string `json:"image_version" validate:"required,min=1,max=128"`
 	// Digest is the manifest digest when the registry sent one. HSS does not
-	// take it; it makes the message id tell apart re-pushes of a tag.
+	// take it; it makes the message id tell apart re-pushes of a tag. When
+	// set it must be a valid digest (algorithm:hex of the right length).
 	Digest string `json:"digest,omitempty" validate:"max=256"`
 	// InstanceID and InstanceURL address an SWR Enterprise Edition instance.
 	InstanceID  string `json:"instance_id,omitempty" validate:"required_if=Target.ImageType instance_image,max=128"`

@@ -17,8 +17,8 @@ var validate = validator.New(validator.WithRequiredStructEnabled())
 // registry administrator can act on.
 type FieldError struct {
 	Field string // JSON name, e.g. image_name or target.region
-	Rule  string // validator tag, e.g. max
-	Param string // the limit, e.g. 64
+	Rule  string // validator tag, e.g. max, or RuleGrammar for the OCI name grammar
+	Param string // the limit, e.g. 64, or for RuleGrammar what the grammar allows
 	// Value is the offending value, clipped to maxValueBytes: the value is
 	// sender-controlled and ends up in answers and logs, so a body of a
 	// megabyte must not be echoed back.
@@ -47,6 +47,8 @@ func (e *FieldError) Error() string {
 		return fmt.Sprintf("%s %q is %d characters, the HSS limit is %s", e.Field, e.Value, e.Length, e.Param)
 	case "oneof":
 		return fmt.Sprintf("%s %q is not one of %s", e.Field, e.Value, strings.ReplaceAll(e.Param, " ", ", "))
+	case RuleGrammar:
+		return fmt.Sprintf("%s %q: not a valid %s", e.Field, e.Value, e.Param)
 	default:
 		return fmt.Sprintf("%s %q fails %s %s", e.Field, e.Value, e.Rule, e.Param)
 	}
@@ -66,17 +68,22 @@ func clip(s string, n int) string {
 	return s[:cut] + "..."
 }
 
-// Validate checks a job against the HSS field limits. It returns nil or an
-// error joining one *FieldError per broken field.
+// Validate checks a job against the HSS field limits and its names
+// (namespace, image name, tag, digest, registry host) against the OCI
+// distribution grammar (names.go). It returns nil or an error joining one
+// *FieldError per broken field.
 func (j Job) Validate() error {
 	fes, err := fieldErrors(validate.Struct(j))
 	if err != nil {
 		return err
 	}
+	failed := make(map[string]bool, len(fes))
 	errs := make([]error, 0, len(fes))
 	for _, fe := range fes {
+		failed[fe.Field] = true
 		errs = append(errs, fe)
 	}
+	errs = append(errs, j.nameErrors(failed)...)
 	return errors.Join(errs...)
 }
 
