@@ -78,11 +78,14 @@ type Job struct {
 // Repository is the full repository path, namespace/image.
 func (j Job) Repository() string { return j.Namespace + "/" + j.Image }
 
-// Ref is the human-readable image reference, for logs and answers.
+// Ref is the human-readable image reference, for logs and answers. The
+// answer that refuses an invalid job names it by its Ref
+// (handlers/intake.go), so each part is clipped at its limit: a valid
+// job's Ref is whole, and a sender's megabyte of tag is not echoed back.
 func (j Job) Ref() string {
-	ref := j.Repository() + ":" + j.Tag
+	ref := clip(j.Namespace, 64) + "/" + clip(j.Image, 128) + ":" + clip(j.Tag, 128)
 	if j.Digest != "" {
-		ref += "@" + j.Digest
+		ref += "@" + clip(j.Digest, 256)
 	}
 	return ref
 }

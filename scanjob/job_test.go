@@ -85,3 +85,16 @@ func TestSplitRepository(t *testing.T) {
 		}
 	}
 }
+
+func TestRefClipsEachPartAtItsLimit(t *testing.T) {
+	j := validJob()
+	j.Digest = digest256
+	if got, want := j.Ref(), "library/nginx:1.25@"+digest256; got != want {
+		t.Fatalf("Ref() of a valid job = %q, want it whole: %q", got, want)
+	}
+	j.Tag = strings.Repeat("t", 1<<20)
+	j.Image = strings.Repeat("i", 1<<20)
+	if n := len(j.Ref()); n > 64+128+128+256+3+3*len("...") {
+		t.Fatalf("Ref() of a job with megabyte names is %d bytes", n)
+	}
+}
