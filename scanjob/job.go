@@ -3,6 +3,7 @@ package scanjob
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -80,14 +81,29 @@ func (j Job) Repository() string { return j.Namespace + "/" + j.Image }
 
 // Ref is the human-readable image reference, for logs and answers. The
 // answer that refuses an invalid job names it by its Ref
-// (handlers/intake.go), so each part is clipped at its limit: a valid
-// job's Ref is whole, and a sender's megabyte of tag is not echoed back.
+// (handlers/intake.go), so each part is clipped at its limit and quoted
+// when it holds anything but printable ASCII: a valid job's Ref is plain
+// and whole, while a sender's megabyte of tag is not echoed back and its
+// control characters, bidi marks and invalid UTF-8 show escaped.
 func (j Job) Ref() string {
-	ref := clip(j.Namespace, 64) + "/" + clip(j.Image, 128) + ":" + clip(j.Tag, 128)
+	ref := refPart(j.Namespace, 64) + "/" + refPart(j.Image, 128) + ":" + refPart(j.Tag, 128)
 	if j.Digest != "" {
-		ref += "@" + clip(j.Digest, 256)
+		ref += "@" + refPart(j.Digest, 256)
 	}
 	return ref
+}
+
+// refPart is one part of a Ref: s clipped to limit bytes, quoted with
+// strconv.Quote unless it is printable ASCII without spaces (which every
+// valid name is).
+func refPart(s string, limit int) string {
+	s = clip(s, limit)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // ID is a stable hash of what makes two jobs the same push: the receiver,

@@ -86,15 +86,31 @@ func TestSplitRepository(t *testing.T) {
 	}
 }
 
-func TestRefClipsEachPartAtItsLimit(t *testing.T) {
-	j := validJob()
-	j.Digest = digest256
-	if got, want := j.Ref(), "library/nginx:1.25@"+digest256; got != want {
-		t.Fatalf("Ref() of a valid job = %q, want it whole: %q", got, want)
+func TestRef(t *testing.T) {
+	valid := validJob()
+	valid.Digest = digest256
+	tests := []struct {
+		name   string
+		mutate func(*Job)
+		want   string
+	}{
+		{"a valid job's ref is plain and whole", func(j *Job) { *j = valid }, "library/nginx:1.25@" + digest256},
+		{"the longest valid names are not clipped", func(j *Job) {
+			j.Namespace, j.Image, j.Tag = strings.Repeat("n", 64), strings.Repeat("i", 128), strings.Repeat("t", 128)
+		}, strings.Repeat("n", 64) + "/" + strings.Repeat("i", 128) + ":" + strings.Repeat("t", 128)},
+		{"control characters are quoted", func(j *Job) { j.Tag = "1.0\r\nX" }, `library/nginx:"1.0\r\nX"`},
+		{"a right-to-left override is quoted", func(j *Job) { j.Image = "app\u202egpj" }, `library/"app\u202egpj":1.25`},
+		{"invalid UTF-8 is quoted byte by byte", func(j *Job) { j.Namespace = "team\xff" }, `"team\xff"/nginx:1.25`},
+		{"a space is quoted", func(j *Job) { j.Namespace = "te am" }, `"te am"/nginx:1.25`},
+		{"a megabyte tag is clipped at the tag limit", func(j *Job) { j.Tag = strings.Repeat("t", 1<<20) }, "library/nginx:" + strings.Repeat("t", 125) + "..."},
 	}
-	j.Tag = strings.Repeat("t", 1<<20)
-	j.Image = strings.Repeat("i", 1<<20)
-	if n := len(j.Ref()); n > 64+128+128+256+3+3*len("...") {
-		t.Fatalf("Ref() of a job with megabyte names is %d bytes", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := validJob()
+			tt.mutate(&j)
+			if got := j.Ref(); got != tt.want {
+				t.Fatalf("Ref() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
