@@ -3,6 +3,7 @@ package scanjob
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -45,18 +46,21 @@ type Job struct {
 	Receiver string `json:"receiver" validate:"required,max=64"`
 	// Registry is the sender's format, e.g. harbor or distribution.
 	Registry string `json:"registry" validate:"required,max=64"`
-	// RegistryHost is the registry host as the sender named it, if it did.
+	// RegistryHost is the registry host as the sender named it, if it did:
+	// host[:port] in the OCI distribution grammar (names.go).
 	RegistryHost string `json:"registry_host,omitempty" validate:"max=256"`
 	// Namespace is the SWR organization: the first path segment of the
-	// repository.
+	// repository, so one OCI path component (names.go).
 	Namespace string `json:"namespace" validate:"required,min=1,max=64"`
-	// Image is the rest of the repository path after the namespace.
+	// Image is the rest of the repository path after the namespace: OCI
+	// path components separated by "/" (names.go).
 	Image string `json:"image_name" validate:"required,min=1,max=128"`
 	// Tag is the pushed tag; HSS addresses an image by tag (image_version),
-	// so a push without one is not a job.
+	// so a push without one is not a job. It follows the OCI tag grammar.
 	Tag string `json:"image_version" validate:"required,min=1,max=128"`
 	// Digest is the manifest digest when the registry sent one. HSS does not
-	// take it; it makes the message id tell apart re-pushes of a tag.
+	// take it; it makes the message id tell apart re-pushes of a tag. When
+	// set it must be a valid digest (algorithm:hex of the right length).
 	Digest string `json:"digest,omitempty" validate:"max=256"`
 	// InstanceID and InstanceURL address an SWR Enterprise Edition instance.
 	InstanceID  string `json:"instance_id,omitempty" validate:"required_if=Target.ImageType instance_image,max=128"`
@@ -75,13 +79,31 @@ type Job struct {
 // Repository is the full repository path, namespace/image.
 func (j Job) Repository() string { return j.Namespace + "/" + j.Image }
 
-// Ref is the human-readable image reference, for logs and answers.
+// Ref is the human-readable image reference, for logs and answers. The
+// answer that refuses an invalid job names it by its Ref
+// (handlers/intake.go), so each part is clipped at its limit and quoted
+// when it holds anything but printable ASCII: a valid job's Ref is plain
+// and whole, while a sender's megabyte of tag is not echoed back and its
+// control characters, bidi marks and invalid UTF-8 show escaped.
 func (j Job) Ref() string {
-	ref := j.Repository() + ":" + j.Tag
+	ref := refPart(j.Namespace, 64) + "/" + refPart(j.Image, 128) + ":" + refPart(j.Tag, 128)
 	if j.Digest != "" {
-		ref += "@" + j.Digest
+		ref += "@" + refPart(j.Digest, 256)
 	}
 	return ref
+}
+
+// refPart is one part of a Ref: s clipped to limit bytes, quoted with
+// strconv.Quote unless it is printable ASCII without spaces (which every
+// valid name is).
+func refPart(s string, limit int) string {
+	s = clip(s, limit)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c > '~' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // ID is a stable hash of what makes two jobs the same push: the receiver,

@@ -24,7 +24,7 @@ func TestValidate(t *testing.T) {
 		{"namespace over 64 characters names the field and the limit", func(j *Job) { j.Namespace = strings.Repeat("n", 65) }, "namespace"},
 		{"an empty tag is refused", func(j *Job) { j.Tag = "" }, "image_version is required"},
 		{"an image name over 128 characters is refused", func(j *Job) { j.Image = strings.Repeat("i", 129) }, "image_name"},
-		{"multibyte names are counted in characters, not bytes", func(j *Job) { j.Image = strings.Repeat("é", 128) }, ""},
+		{"the limit counts characters, not bytes, and reports the whole length", func(j *Job) { j.Image = strings.Repeat("é", 129) }, "is 129 characters, the HSS limit is 128"},
 		{"an instance image needs an instance id", func(j *Job) { j.Target.ImageType = InstanceImage }, "instance_id is required"},
 		{"an instance url over 256 characters is refused", func(j *Job) { j.InstanceURL = strings.Repeat("u", 257) }, "instance_url"},
 		{"an unknown image type is refused", func(j *Job) { j.Target.ImageType = "local_image" }, "target.image_type"},
@@ -83,5 +83,34 @@ func TestSplitRepository(t *testing.T) {
 		if ns != tt.ns || image != tt.image {
 			t.Errorf("SplitRepository(%q) = %q, %q; want %q, %q", tt.repo, ns, image, tt.ns, tt.image)
 		}
+	}
+}
+
+func TestRef(t *testing.T) {
+	valid := validJob()
+	valid.Digest = digest256
+	tests := []struct {
+		name   string
+		mutate func(*Job)
+		want   string
+	}{
+		{"a valid job's ref is plain and whole", func(j *Job) { *j = valid }, "library/nginx:1.25@" + digest256},
+		{"the longest valid names are not clipped", func(j *Job) {
+			j.Namespace, j.Image, j.Tag = strings.Repeat("n", 64), strings.Repeat("i", 128), strings.Repeat("t", 128)
+		}, strings.Repeat("n", 64) + "/" + strings.Repeat("i", 128) + ":" + strings.Repeat("t", 128)},
+		{"control characters are quoted", func(j *Job) { j.Tag = "1.0\r\nX" }, `library/nginx:"1.0\r\nX"`},
+		{"a right-to-left override is quoted", func(j *Job) { j.Image = "app\u202egpj" }, `library/"app\u202egpj":1.25`},
+		{"invalid UTF-8 is quoted byte by byte", func(j *Job) { j.Namespace = "team\xff" }, `"team\xff"/nginx:1.25`},
+		{"a space is quoted", func(j *Job) { j.Namespace = "te am" }, `"te am"/nginx:1.25`},
+		{"a megabyte tag is clipped at the tag limit", func(j *Job) { j.Tag = strings.Repeat("t", 1<<20) }, "library/nginx:" + strings.Repeat("t", 125) + "..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j := validJob()
+			tt.mutate(&j)
+			if got := j.Ref(); got != tt.want {
+				t.Fatalf("Ref() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -17,55 +17,104 @@ var validate = validator.New(validator.WithRequiredStructEnabled())
 // registry administrator can act on.
 type FieldError struct {
 	Field string // JSON name, e.g. image_name or target.region
-	Rule  string // validator tag, e.g. max
-	Param string // the limit, e.g. 64
-	Value string // the offending value, cut to 80 characters
+	Rule  string // validator tag, e.g. max, or RuleGrammar for the OCI name grammar
+	Param string // the limit, e.g. 64, or for RuleGrammar what the grammar allows
+	// Value is the offending value, clipped to maxValueBytes: the value is
+	// sender-controlled and ends up in answers and logs, so a body of a
+	// megabyte must not be echoed back.
+	Value string
+	// Length is the length of the whole value in characters, before
+	// clipping.
+	Length int
 }
 
+// maxValueBytes bounds FieldError.Value.
+const maxValueBytes = 80
+
+func newFieldError(field, rule, param, value string) *FieldError {
+	return &FieldError{Field: field, Rule: rule, Param: param, Value: clip(value, maxValueBytes), Length: utf8.RuneCountInString(value)}
+}
+
+// Error quotes the value with %q, so control characters, bidi marks and
+// invalid UTF-8 show escaped instead of acting on the reader's terminal.
 func (e *FieldError) Error() string {
-	n := utf8.RuneCountInString(e.Value)
 	switch e.Rule {
 	case "required", "required_if":
 		return fmt.Sprintf("%s is required", e.Field)
 	case "min":
 		return fmt.Sprintf("%s must be at least %s characters", e.Field, e.Param)
 	case "max":
-		return fmt.Sprintf("%s %q is %d characters, the HSS limit is %s", e.Field, e.Value, n, e.Param)
+		return fmt.Sprintf("%s %q is %d characters, the HSS limit is %s", e.Field, e.Value, e.Length, e.Param)
 	case "oneof":
 		return fmt.Sprintf("%s %q is not one of %s", e.Field, e.Value, strings.ReplaceAll(e.Param, " ", ", "))
+	case RuleGrammar:
+		return fmt.Sprintf("%s %q: not a valid %s", e.Field, e.Value, e.Param)
 	default:
 		return fmt.Sprintf("%s %q fails %s %s", e.Field, e.Value, e.Rule, e.Param)
 	}
 }
 
-// Validate checks a job against the HSS field limits. It returns nil or an
-// error joining one *FieldError per broken field.
+// clip cuts s to at most n bytes, ending in "..." when cut. It cuts on a
+// rune boundary but keeps invalid UTF-8 bytes as they are, so %q still
+// shows them as \xNN.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for i := 0; i < utf8.UTFMax-1 && cut > 0 && !utf8.RuneStart(s[cut]); i++ {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
+// Validate checks a job against the HSS field limits and its names
+// (namespace, image name, tag, digest, registry host) against the OCI
+// distribution grammar (names.go). It returns nil or an error joining one
+// *FieldError per broken field.
 func (j Job) Validate() error {
-	return structErrors(validate.Struct(j))
+	fes, err := fieldErrors(validate.Struct(j))
+	if err != nil {
+		return err
+	}
+	failed := make(map[string]bool, len(fes))
+	errs := make([]error, 0, len(fes))
+	for _, fe := range fes {
+		failed[fe.Field] = true
+		errs = append(errs, fe)
+	}
+	errs = append(errs, j.nameErrors(failed)...)
+	return errors.Join(errs...)
 }
 
 // Validate checks a target on its own (receivers check theirs at start).
 func (t Target) Validate() error {
-	return structErrors(validate.Struct(t))
+	fes, err := fieldErrors(validate.Struct(t))
+	if err != nil {
+		return err
+	}
+	errs := make([]error, 0, len(fes))
+	for _, fe := range fes {
+		errs = append(errs, fe)
+	}
+	return errors.Join(errs...)
 }
 
-func structErrors(err error) error {
+// fieldErrors turns the validator's errors into FieldErrors. The error is
+// for anything else the validator returns (a programming error).
+func fieldErrors(err error) ([]*FieldError, error) {
 	if err == nil {
-		return nil
+		return nil, nil
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
-		return fmt.Errorf("validate job: %w", err)
+		return nil, fmt.Errorf("validate job: %w", err)
 	}
-	errs := make([]error, 0, len(verrs))
+	fes := make([]*FieldError, 0, len(verrs))
 	for _, fe := range verrs {
-		v := fmt.Sprint(fe.Value())
-		if utf8.RuneCountInString(v) > 80 {
-			v = string([]rune(v)[:77]) + "..."
-		}
-		errs = append(errs, &FieldError{Field: jsonPath(fe.StructNamespace()), Rule: fe.Tag(), Param: fe.Param(), Value: v})
+		fes = append(fes, newFieldError(jsonPath(fe.StructNamespace()), fe.Tag(), fe.Param(), fmt.Sprint(fe.Value())))
 	}
-	return errors.Join(errs...)
+	return fes, nil
 }
 
 // jsonNames maps Go field names to the JSON names users see in answers.
