@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -227,9 +228,9 @@ func TestOnlyAcceptedCallsAreRecorded(t *testing.T) {
 				h := startBatcher(t, cfg, s)
 				// Two digests of one tag collapse into one item.
 				api1 := testJob(targetA, "team", "api", "1")
-				api1.Digest = "sha256:aaa"
+				api1.Digest = "sha256:" + strings.Repeat("a", 64)
 				api2 := api1
-				api2.Digest = "sha256:bbb"
+				api2.Digest = "sha256:" + strings.Repeat("b", 64)
 				byID := map[string]string{}
 				for _, j := range []scanjob.Job{api1, api2, testJob(targetA, "team", "web", "1")} {
 					byID[j.ID()] = j.Image

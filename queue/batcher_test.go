@@ -195,9 +195,9 @@ func TestBatcherCollapsesIdenticalItemsAndAcksEveryMessage(t *testing.T) {
 		// Group 1 is full with three items, one of them pushed twice
 		// (two digests of one tag); group 2 repeats an item of group 1.
 		a1 := testJob(targetA, "team", "api", "1")
-		a1.Digest = "sha256:aaa"
+		a1.Digest = "sha256:" + strings.Repeat("a", 64)
 		a2 := a1
-		a2.Digest = "sha256:bbb"
+		a2.Digest = "sha256:" + strings.Repeat("b", 64)
 		msgs := []*fakeMsg{
 			h.send(a1), h.send(a2),
 			h.send(testJob(targetA, "team", "web", "1")),

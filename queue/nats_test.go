@@ -239,7 +239,7 @@ func TestJobsFlowFromPublisherThroughConsumerToScanner(t *testing.T) {
 	q := openQueue(t, js, cfg, m)
 
 	var jobs []scanjob.Job
-	namespaces := []string{"alpha", "beta.team", "gamma gamma", "delta*"}
+	namespaces := []string{"alpha", "beta.team", "gamma.gamma", "delta__d"}
 	for i := range 60 {
 		target := []scanjob.Target{targetA, targetB}[i%2]
 		jobs = append(jobs, testJob(target, namespaces[i%len(namespaces)], "app", fmt.Sprint(i)))

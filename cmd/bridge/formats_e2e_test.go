@@ -343,7 +343,10 @@ func formatCases(oidc oidcToken) []formatCase {
 			// on pushes: the ignored body is the push fixture with a cosign
 			// signature tag, as `cosign sign` pushes.
 			name: "alibaba acr trigger with its token in the url", format: "aliyun-acr", cred: pathToken{secretFor("aliyun-acr")},
-			pushes:  []fixturePost{{file: "push.json", want: []string{"namespace/repoTest:latest"}}},
+			// The published sample names the repository "repoTest"; no
+			// registry accepts an upper-case name on push.
+			pushes: []fixturePost{{file: "push.json", want: []string{"namespace/repotest:latest"},
+				edit: replaceOnce(`"repo_full_name": "namespace/repoTest"`, `"repo_full_name": "namespace/repotest"`)}},
 			ignored: []fixturePost{{file: "push.json", edit: replaceOnce(`"tag": "latest"`, `"tag": "`+cosignTag+`"`)}},
 		},
 		{
@@ -398,7 +401,10 @@ func formatCases(oidc oidcToken) []formatCase {
 		{
 			name: "ecr through an eventbridge api destination with an api key header", format: "ecr",
 			cred: tokenIn("X-Scan-Bridge-Token", "", "ecr"), receiver: withDefaultNamespace("aws"),
-			pushes:  []fixturePost{{file: "push.json", want: []string{"aws/my-repository-name:latest"}}},
+			// The published sample's digest is 60 hex digits; a real
+			// sha256 digest has 64.
+			pushes: []fixturePost{{file: "push.json", want: []string{"aws/my-repository-name:latest"},
+				edit: replaceOnce(`abcd1234"`, `abcd12345678"`)}},
 			ignored: []fixturePost{{file: "delete.json"}, {file: "scan-complete.json"}},
 		},
 		{
@@ -515,7 +521,9 @@ func formatCases(oidc oidcToken) []formatCase {
 			// The ignored body is pushImage.json as TCR reports deleting
 			// that image (its trigger's "delete image" action).
 			name: "tencent tcr trigger with a custom Authorization header", format: "tencent-tcr", cred: tokenIn("Authorization", "", "tencent-tcr"),
-			pushes:  []fixturePost{{file: "pushImage.json", want: []string{"public/nginx:v1.10.0"}}},
+			// The published sample masks four digits of the digest with xxxx.
+			pushes: []fixturePost{{file: "pushImage.json", want: []string{"public/nginx:v1.10.0"},
+				edit: replaceOnce(`fc105xxxx268fc9`, `fc1050000268fc9`)}},
 			ignored: []fixturePost{{file: "pushImage.json", edit: replaceOnce(`"type": "pushImage"`, `"type": "deleteImage"`)}},
 		},
 	}
