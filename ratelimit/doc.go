@@ -73,7 +73,8 @@
 // to some thousands of permits a second, far above any HSS quota.
 //
 // Dependencies: the standard library, golang.org/x/time/rate and nats.go
-// (jetstream). It must not import hssclient, queue, handlers or cmd/bridge:
-// cmd/bridge wires it in (Wait in hssBackend.Acquire, Feedback after each
-// BatchScan with throttled = status 429) so that it stays a leaf.
+// (jetstream). It must not import hssclient, queue, scanner, handlers or
+// cmd/bridge: the scanner package wires it in (Wait in scanner.HSS.Acquire,
+// Feedback after each BatchScan with throttled = status 429) so that it
+// stays a leaf.
 package ratelimit

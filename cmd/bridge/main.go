@@ -3,7 +3,8 @@
 // JetStream, and batches the jobs into rate-limited HSS batch-scan calls.
 //
 // This package is the only one that knows every part: it reads the
-// configuration and wires handlers, queue and hssclient together.
+// configuration and wires handlers, queue and scanner (the HSS side)
+// together.
 package main
 
 import (
