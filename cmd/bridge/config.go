@@ -20,8 +20,8 @@ import (
 
 // envPrefix starts every environment variable the bridge reads for its
 // own settings. A double underscore separates levels, because single
-// underscores occur inside setting names: BRIDGE_HSS__RATE_PER_MINUTE is
-// hss.rate_per_minute.
+// underscores occur inside setting names: BRIDGE_HSS__CALLS_PER_MINUTE is
+// hss.calls_per_minute.
 const envPrefix = "BRIDGE_"
 
 // Config is the whole configuration: the YAML file, then BRIDGE_*

@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,5 +68,3 @@ func loadConfig(path string, override func(*Config)) (Config, error) {
 	}
 	return cfg, nil
 }
-
-var _ = context.Background
