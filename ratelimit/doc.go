@@ -1,6 +1,6 @@
 // Package ratelimit paces the bridge's calls to a rate-limited API (HSS
 // batch-scan) and adapts the pace to the API's refusals. Its limiters'
-// Wait is hssclient.Limiter; Feedback tells them how each call ended.
+// Wait is hssclient.Pacer; Feedback tells them how each call ended.
 //
 // Why: HSS allows a user five calls per minute per API (600 per minute per
 // API over all users), and its API gateway answers 429 APIGW.0308 beyond

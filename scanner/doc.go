@@ -16,8 +16,10 @@
 // growing cmd/bridge, which now only builds an HSS from the configuration
 // and hands it to queue.Queue.NewConsumer.
 //
-// The permit is taken in Acquire, before the queue packs a call, so the
-// client is given an unlimited limiter: it must not wait a second time.
+// Pacing has one owner: this package. hssclient's optional Pacer is left
+// unset, because the permit is taken in Acquire, before the queue packs a
+// call, and the client must not wait a second time; the concurrency bound
+// is here too, and only here.
 //
 // Dependencies: hssclient (and hsstest, the in-process simulator of a dry
 // run), ratelimit, scanjob, queue for the Scanner contract and the Verdict

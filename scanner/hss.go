@@ -108,12 +108,10 @@ func newHSS(c Config, o Options, auth hssclient.Authenticator, hc *http.Client) 
 		root:    root,
 	}
 	h.metrics.rate(h.Rate)
-	cfg := hssclient.Config{Auth: auth, Endpoint: c.Endpoint, UserAgent: o.UserAgent, CallTimeout: c.CallTimeout,
-		MaxConcurrent: c.MaxConcurrent}
-	// Acquire takes the rate-limit permit before the queue packs a call,
-	// so the client itself must not wait again.
-	opts := []hssclient.Option{hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithLogger(root),
-		hssclient.WithObserver(h.metrics)}
+	cfg := hssclient.Config{Auth: auth, Endpoint: c.Endpoint, UserAgent: o.UserAgent, CallTimeout: c.CallTimeout}
+	// No hssclient.WithPacer: Acquire takes the call slot and the permit
+	// before the queue packs a call, so the client must not wait again.
+	opts := []hssclient.Option{hssclient.WithLogger(root), hssclient.WithObserver(h.metrics)}
 	if hc != nil {
 		opts = append(opts, hssclient.WithHTTPClient(hc))
 	}
