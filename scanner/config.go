@@ -51,8 +51,9 @@ type Config struct {
 	Burst int `koanf:"burst" validate:"min=1"`
 	// SharedLimit keeps the limiter's state in a JetStream KV key, so all
 	// replicas together stay within CallsPerMinute (HSS counts per user,
-	// not per process). Off: each process limits itself (one replica
-	// only).
+	// not per process), and bridge scan takes its permit there too. Off:
+	// each process limits itself (one replica only, or a scan with no
+	// bridge running).
 	SharedLimit bool `koanf:"shared_limit"`
 	// LimitKV is where the shared limiter keeps its state.
 	LimitKV ratelimit.KVConfig `koanf:"limit_kv"`

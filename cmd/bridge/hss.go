@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"log/slog"
+	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scan-bridge/scan-bridge/scanner"
@@ -13,4 +18,64 @@ import (
 func newHSS(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*scanner.HSS, error) {
 	return scanner.NewHSS(cfg.HSS, scanner.Options{DryRun: cfg.DryRun, Registry: reg, Logger: log,
 		UserAgent: "scan-bridge/" + version})
+}
+
+// sharedLimitTimeout bounds connecting to the bridge's NATS and opening
+// the shared limiter for a scan asked for by hand.
+const sharedLimitTimeout = 15 * time.Second
+
+// joinSharedLimit makes h, a scan asked for by hand, take its permit from
+// the running bridge's shared limiter when hss.shared_limit is on: the
+// quota is the user's, so a scan beside a busy bridge must queue behind
+// it, not spend a permit of its own. NATS is found as bridge dlq finds it
+// (flagURL, nats.url, else the embedded server at nats.listen). The
+// returned func closes the connection.
+//
+// Without NATS the scan fails rather than fall back to a local limit,
+// which would overrun the quota while the bridge runs; a dry run calls
+// no real HSS, so there it falls back and says so.
+func joinSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner.HSS, log *slog.Logger) (func(), error) {
+	if !cfg.HSS.SharedLimit {
+		return func() {}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, sharedLimitTimeout)
+	defer cancel()
+	nc, err := openSharedLimit(ctx, cfg, flagURL, h)
+	if err == nil {
+		return nc.Close, nil
+	}
+	if cfg.DryRun {
+		log.Info("dry run: the bridge's shared rate limit is out of reach; using a process-local one", "error", err)
+		return func() {}, nil
+	}
+	return nil, fmt.Errorf("hss.shared_limit is on, so the scan takes its permit from the bridge's shared rate limit, "+
+		"over the bridge's NATS (nats.url, else nats://<nats.listen> of its embedded server, or --nats-url): %w; "+
+		"with no bridge running, BRIDGE_HSS__SHARED_LIMIT=false makes the scan use a process-local limit", err)
+}
+
+// openSharedLimit connects to the bridge's NATS and switches h to the
+// shared limiter on the KV key the bridge uses.
+func openSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner.HSS) (*nats.Conn, error) {
+	url, err := dlqNATSURL(cfg.NATS, flagURL)
+	if err != nil {
+		return nil, err
+	}
+	opts := []nats.Option{nats.Name("scan-bridge-scan"), nats.Timeout(5 * time.Second)}
+	if cfg.NATS.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect nats %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err == nil {
+		// The bucket's replicas default to the job stream's, as in serve.
+		err = h.UseSharedLimit(ctx, js, cfg.Queue.WithDefaults().Stream.Replicas)
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("nats %s: %w", url, err)
+	}
+	return nc, nil
 }

@@ -17,6 +17,7 @@ import (
 // scanFlags are the options of `bridge scan`.
 type scanFlags struct {
 	config                  string
+	natsURL                 string
 	dryRun                  bool
 	all                     bool
 	region, project, epsID  string
@@ -30,7 +31,8 @@ type scanFlags struct {
 }
 
 // newScanCmd lets an operator ask HSS for a scan by hand, through the same
-// validation, authentication and rate limit as the bridge.
+// validation, authentication and rate limit as the bridge: with
+// hss.shared_limit on, the running bridge's own limiter, over its NATS.
 func newScanCmd() *cobra.Command {
 	var f scanFlags
 	cmd := &cobra.Command{
@@ -67,6 +69,11 @@ func newScanCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
+			closeNATS, err := joinSharedLimit(ctx, cfg, f.natsURL, h, log)
+			if err != nil {
+				return err
+			}
+			defer closeNATS()
 			if err := h.Send(ctx, target, req); err != nil {
 				return fmt.Errorf("scan: %w", err)
 			}
@@ -81,6 +88,7 @@ func newScanCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.config, "config", "c", "", "YAML config file (for credentials and defaults)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send to the built-in simulator instead of HSS")
+	fl.StringVar(&f.natsURL, "nats-url", "", "the bridge's NATS, for the shared rate limit (default nats.url, else nats://<nats.listen>)")
 	fl.BoolVar(&f.all, "all", false, "full scan (operate_all) of every image matching the filters")
 	fl.StringVar(&f.region, "region", "", "region (default hss.region)")
 	fl.StringVar(&f.project, "project", "", "project id (default hss.project_id)")
