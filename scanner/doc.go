@@ -10,11 +10,11 @@
 // target defaults, credentials, rate, concurrency and call timeout.
 //
 // Why a package: the consumer's HSS calls are the running data path, and
-// they used to sit in package main, which also reads flags and files. Here
-// they can be tested on their own (outcome classification, rate feedback,
-// the concurrency bound) and grow the rest of a scan's lifecycle without
-// growing cmd/bridge, which now only builds an HSS from the configuration
-// and hands it to queue.Queue.NewConsumer.
+// package main, which reads flags and files, should only wire it: it builds
+// an HSS from the configuration and hands it to queue.Queue.NewConsumer.
+// Here the path is tested on its own (outcome classification, rate
+// feedback, the concurrency bound), and the rest of a scan's lifecycle can
+// join it without growing cmd/bridge.
 //
 // Pacing has one owner: this package. hssclient's optional Pacer is left
 // unset, because the permit is taken in Acquire, before the queue packs a

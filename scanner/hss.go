@@ -50,9 +50,9 @@ type HSS struct {
 
 var _ queue.Scanner = (*HSS)(nil)
 
-// NewHSS builds the HSS side from c. It does no I/O: credentials missing
-// from c and the environment are reported here, before anything else
-// starts, as the commonest start-up mistake.
+// NewHSS builds the HSS side from c. It reads secret files but calls
+// nobody: credentials missing from c and the environment are reported
+// here, before anything else starts, as the commonest start-up mistake.
 //
 // The limiter starts process-local; UseSharedLimit swaps in the
 // cluster-wide one once NATS is up.
