@@ -31,9 +31,8 @@ type Refresher interface {
 
 // Defaults of Config.
 const (
-	DefaultCallTimeout   = 30 * time.Second
-	DefaultMaxConcurrent = 2
-	DefaultUserAgent     = "scan-bridge-hssclient"
+	DefaultCallTimeout = 30 * time.Second
+	DefaultUserAgent   = "scan-bridge-hssclient"
 )
 
 // maxAnswer bounds how much of an answer is read.
@@ -52,17 +51,9 @@ type Config struct {
 	// UserAgent is the User-Agent header (signed, as in the SDK).
 	UserAgent string
 	// CallTimeout bounds one HTTP exchange with HSS, token fetch included
-	// (not the waits for a call slot and the rate limit, which the
-	// caller's ctx bounds). Default DefaultCallTimeout.
+	// (not the Pacer's wait, which the caller's ctx bounds). Default
+	// DefaultCallTimeout.
 	CallTimeout time.Duration
-	// CallsPerMinute and Burst configure the process-local rate limiter
-	// (defaults DefaultCallsPerMinute and DefaultBurst; see there why the
-	// burst is 1). Ignored when WithLimiter is given.
-	CallsPerMinute float64
-	Burst          int
-	// MaxConcurrent bounds the calls in flight (default
-	// DefaultMaxConcurrent).
-	MaxConcurrent int
 }
 
 func (c *Config) setDefaults() {
@@ -71,15 +62,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.CallTimeout == 0 {
 		c.CallTimeout = DefaultCallTimeout
-	}
-	if c.CallsPerMinute == 0 {
-		c.CallsPerMinute = DefaultCallsPerMinute
-	}
-	if c.Burst == 0 {
-		c.Burst = DefaultBurst
-	}
-	if c.MaxConcurrent == 0 {
-		c.MaxConcurrent = DefaultMaxConcurrent
 	}
 }
 
@@ -104,12 +86,6 @@ func (c Config) Validate() error {
 	if c.CallTimeout < 0 {
 		errs = append(errs, errors.New("CallTimeout must not be negative"))
 	}
-	if c.CallsPerMinute < 0 || c.Burst < 0 {
-		errs = append(errs, errors.New("CallsPerMinute and Burst must not be negative"))
-	}
-	if c.MaxConcurrent < 0 {
-		errs = append(errs, errors.New("MaxConcurrent must not be negative"))
-	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("hssclient config: %w", err)
 	}
@@ -124,9 +100,9 @@ type Option func(*Client)
 // redirects, as the SDK does not.
 func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = hc } }
 
-// WithLimiter replaces the process-local rate limiter, e.g. with one
-// shared by every replica.
-func WithLimiter(l Limiter) Option { return func(c *Client) { c.limiter = l } }
+// WithPacer makes every HTTP request wait for p first (see Pacer). nil,
+// the default, sends without waiting.
+func WithPacer(p Pacer) Option { return func(c *Client) { c.pacer = p } }
 
 // WithObserver receives one Call per BatchScan (metrics).
 func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o } }
@@ -138,10 +114,9 @@ func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 type Client struct {
 	cfg      Config
 	http     *http.Client
-	limiter  Limiter
+	pacer    Pacer
 	observer Observer
 	log      *slog.Logger
-	slots    semaphore
 }
 
 // New returns a Client.
@@ -150,15 +125,15 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, slots: make(semaphore, cfg.MaxConcurrent)}
+	c := &Client{cfg: cfg}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.http == nil {
 		c.http = defaultHTTPClient()
 	}
-	if c.limiter == nil {
-		c.limiter = NewRateLimiter(cfg.CallsPerMinute, cfg.Burst)
+	if c.pacer == nil {
+		c.pacer = noPacer{}
 	}
 	if c.observer == nil {
 		c.observer = noopObserver{}
@@ -199,10 +174,9 @@ func DefaultIAMEndpoint(region string) string {
 
 // BatchScan asks HSS to scan the images of r in target t:
 // POST /v5/{project_id}/image/batch-scan. It validates t and r, waits for
-// a call slot and for the rate limit (both under ctx), and sends the
-// request with its own CallTimeout. After a 401 with a refreshable token
-// it refreshes the token and sends once more (after another rate-limit
-// wait).
+// the Pacer if there is one (under ctx), and sends the request with its
+// own CallTimeout. After a 401 with a refreshable token it refreshes the
+// token and sends once more (after another wait for the Pacer).
 //
 // It returns nil when HSS accepted the request (the API answers 200 with
 // no body; results are read from the image list later). Any error wraps
@@ -238,17 +212,9 @@ func (c *Client) BatchScan(ctx context.Context, t Target, r BatchScanRequest) er
 }
 
 func (c *Client) batchScan(ctx context.Context, t Target, u string, body []byte, call *Call) error {
-	start := time.Now()
-	if err := c.slots.acquire(ctx); err != nil {
-		call.Wait = time.Since(start)
-		return err
-	}
-	defer c.slots.release()
-	call.Wait = time.Since(start)
-
 	for {
 		waitStart := time.Now()
-		err := c.limiter.Wait(ctx)
+		err := c.pacer.Wait(ctx)
 		call.Wait += time.Since(waitStart)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package hssclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,7 +19,7 @@ import (
 func TestBatchScanReachesTheFake(t *testing.T) {
 	fake := akskFake(hsstest.Options{})
 	obs := &recorder{}
-	c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithObserver(obs))
+	c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithObserver(obs))
 	ep := hssclient.Target{Region: "cn-north-4", ProjectID: testProject, EnterpriseProjectID: "all_granted_eps"}
 
 	if err := c.BatchScan(t.Context(), ep, hssclient.TargetedScan(hssclient.PrivateImage, nginx("1.25"), nginx("1.27"))); err != nil {
@@ -50,7 +51,7 @@ func TestBatchScanReachesTheFake(t *testing.T) {
 func TestAnInvalidRequestIsNeverSent(t *testing.T) {
 	fake := akskFake(hsstest.Options{})
 	obs := &recorder{}
-	c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithObserver(obs))
+	c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithObserver(obs))
 	req := hssclient.TargetedScan(hssclient.PrivateImage, nginx("ok"), nginx(strings.Repeat("v", 129)), nginx(""))
 
 	err := c.BatchScan(t.Context(), target, req)
@@ -95,7 +96,7 @@ func TestFailuresAreClassified(t *testing.T) {
 			if tt.prepare != nil {
 				tt.prepare(fake)
 			}
-			c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithLimiter(hssclient.Unlimited))
+			c := newAKSKClient(t, fake, hssclient.Config{})
 			var err error
 			for range tt.calls {
 				err = c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx("good"), nginx("bad")))
@@ -146,7 +147,7 @@ func TestTheCallTimeoutEndsASlowCall(t *testing.T) {
 		fake.Inject(hsstest.Fault{Delay: time.Hour})
 		obs := &recorder{}
 		c := newAKSKClient(t, fake, hssclient.Config{CallTimeout: 30 * time.Second},
-			hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithObserver(obs))
+			hssclient.WithObserver(obs))
 		start := time.Now()
 		err := c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx("1")))
 		if !errors.Is(err, context.DeadlineExceeded) || hssclient.Classify(err) != hssclient.ClassRetry {
@@ -164,24 +165,46 @@ func TestTheCallTimeoutEndsASlowCall(t *testing.T) {
 	})
 }
 
-func TestCancelWhileWaitingForTheRateLimitReturnsAtOnce(t *testing.T) {
+// gatePacer is a Pacer that counts its waits and, while closed, holds
+// every caller until its ctx is done.
+type gatePacer struct {
+	mu     sync.Mutex
+	waits  int
+	closed bool
+}
+
+func (p *gatePacer) Wait(ctx context.Context) error {
+	p.mu.Lock()
+	p.waits++
+	closed := p.closed
+	p.mu.Unlock()
+	if !closed {
+		return ctx.Err()
+	}
+	<-ctx.Done()
+	return fmt.Errorf("wait for the test pacer: %w", ctx.Err())
+}
+
+func (p *gatePacer) Waits() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.waits
+}
+
+func TestCancelWhileWaitingForThePacerReturnsAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := akskFake(hsstest.Options{})
 		obs := &recorder{}
-		c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithObserver(obs)) // default: 5/min, burst 1
-		scan := hssclient.TargetedScan(hssclient.PrivateImage, nginx("1"))
-		if err := c.BatchScan(t.Context(), target, scan); err != nil {
-			t.Fatal(err)
-		}
+		c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithPacer(&gatePacer{closed: true}), hssclient.WithObserver(obs))
 
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		start := time.Now()
-		go func() { done <- c.BatchScan(ctx, target, scan) }()
-		synctest.Wait() // the second call is now blocked in the limiter
+		go func() { done <- c.BatchScan(ctx, target, hssclient.TargetedScan(hssclient.PrivateImage, nginx("1"))) }()
+		synctest.Wait() // the call is now blocked in the pacer
 		select {
 		case err := <-done:
-			t.Fatalf("the second call did not wait for the limiter: %v", err)
+			t.Fatalf("the call did not wait for the pacer: %v", err)
 		default:
 		}
 		cancel()
@@ -192,100 +215,56 @@ func TestCancelWhileWaitingForTheRateLimitReturnsAtOnce(t *testing.T) {
 		if elapsed := time.Since(start); elapsed != 0 {
 			t.Fatalf("cancel took %v of bubble time to be noticed", elapsed)
 		}
-		if n := len(fake.Requests()); n != 1 {
-			t.Fatalf("fake saw %d requests, want 1", n)
+		if n := len(fake.Requests()) + len(fake.Refusals()); n != 0 {
+			t.Fatalf("fake saw %d requests, want none", n)
 		}
-		if calls := obs.Calls(); len(calls) != 2 || calls[1].Attempts != 0 || calls[1].Class != hssclient.ClassRetry {
+		if calls := obs.Calls(); len(calls) != 1 || calls[0].Attempts != 0 || calls[0].Class != hssclient.ClassRetry {
 			t.Fatalf("observed %+v", calls)
 		}
 	})
 }
 
-func TestADeadlineShorterThanTheRateWaitFailsAtOnce(t *testing.T) {
+func TestWithoutAPacerNothingWaits(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fake := akskFake(hsstest.Options{})
-		c := newAKSKClient(t, fake, hssclient.Config{})
-		scan := hssclient.TargetedScan(hssclient.PrivateImage, nginx("1"))
-		if err := c.BatchScan(t.Context(), target, scan); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second) // the next permit is 12 s away
-		defer cancel()
+		obs := &recorder{}
+		c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithObserver(obs))
 		start := time.Now()
-		err := c.BatchScan(ctx, target, scan)
-		if !errors.Is(err, context.DeadlineExceeded) || hssclient.Classify(err) != hssclient.ClassRetry {
-			t.Fatalf("BatchScan = %v, want a retry-class deadline error", err)
+		for i := range 20 {
+			mustNot(t, c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx(fmt.Sprint(i)))))
 		}
 		if elapsed := time.Since(start); elapsed != 0 {
-			t.Fatalf("waited %v for a permit that could not come in time", elapsed)
+			t.Fatalf("20 calls took %v of bubble time; the client must not pace by itself", elapsed)
 		}
-	})
-}
-
-func TestTheConcurrencyLimitHolds(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fake := akskFake(hsstest.Options{})
-		release := make(chan struct{})
-		fake.Inject(hsstest.Fault{Hold: release})
-		c := newAKSKClient(t, fake, hssclient.Config{MaxConcurrent: 2}, hssclient.WithLimiter(hssclient.Unlimited))
-
-		var wg sync.WaitGroup
-		errs := make(chan error, 6)
-		for i := range 6 {
-			wg.Go(func() {
-				errs <- c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx(string(rune('a'+i)))))
-			})
-		}
-		synctest.Wait()
-		if n := fake.InFlight(); n != 2 {
-			t.Fatalf("%d calls in flight at the fake, want the limit of 2", n)
-		}
-		close(release)
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
+		for _, c := range obs.Calls() {
+			if c.Wait != 0 {
+				t.Fatalf("a call waited %v without a pacer", c.Wait)
 			}
 		}
-		if m, n := fake.MaxInFlight(), len(fake.Requests()); m != 2 || n != 6 {
-			t.Fatalf("max in flight %d, accepted %d; want 2 and 6", m, n)
+
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		err := c.BatchScan(ctx, target, hssclient.TargetedScan(hssclient.PrivateImage, nginx("late")))
+		if !errors.Is(err, context.Canceled) || len(fake.Requests()) != 20 {
+			t.Fatalf("BatchScan with a done ctx = %v (%d requests); want context.Canceled and nothing sent", err, len(fake.Requests()))
 		}
 	})
 }
 
-// TestTheDefaultRateFitsTheGatewayWindow backs the choice of a burst of
-// 1: against a gateway counting 5 calls in any sliding minute, the
-// default limiter is never throttled, and a burst of 5 is.
-func TestTheDefaultRateFitsTheGatewayWindow(t *testing.T) {
-	tests := []struct {
-		name          string
-		burst         int
-		wantThrottled bool
-	}{
-		{"the default burst of 1 is never throttled", 0, false},
-		{"a burst of 5 overruns a sliding minute", 5, true},
+func TestThePacerIsAskedBeforeEveryRequest(t *testing.T) {
+	p := &gatePacer{}
+	c := newAKSKClient(t, akskFake(hsstest.Options{}), hssclient.Config{}, hssclient.WithPacer(p))
+	for i := range 3 {
+		mustNot(t, c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx(fmt.Sprint(i)))))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				fake := akskFake(hsstest.Options{CallsPerMinute: 5})
-				c := newAKSKClient(t, fake, hssclient.Config{Burst: tt.burst})
-				throttled := 0
-				for i := range 15 {
-					err := c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx(string(rune('a'+i)))))
-					var ae *hssclient.APIError
-					if errors.As(err, &ae) && ae.StatusCode == http.StatusTooManyRequests {
-						throttled++
-					} else if err != nil {
-						t.Fatal(err)
-					}
-				}
-				if (throttled > 0) != tt.wantThrottled {
-					t.Fatalf("%d of 15 calls throttled", throttled)
-				}
-			})
-		})
+	if n := p.Waits(); n != 3 {
+		t.Fatalf("the pacer was asked %d times for 3 calls", n)
+	}
+	// An invalid request is refused before the pacer: it would spend a
+	// permit on a call never made.
+	err := c.BatchScan(t.Context(), target, hssclient.TargetedScan(hssclient.PrivateImage, nginx("")))
+	if !errors.Is(err, hssclient.ErrInvalidRequest) || p.Waits() != 3 {
+		t.Fatalf("BatchScan = %v after %d waits; want ErrInvalidRequest and no wait", err, p.Waits())
 	}
 }
 
@@ -319,7 +298,7 @@ func TestRequestURLs(t *testing.T) {
 			})}
 			st, err := hssclient.StaticToken(hssclient.NewSecret("tok"))
 			mustNot(t, err)
-			c, err := hssclient.New(hssclient.Config{Auth: st, Endpoint: tt.endpoint}, hssclient.WithHTTPClient(hc), hssclient.WithLimiter(hssclient.Unlimited))
+			c, err := hssclient.New(hssclient.Config{Auth: st, Endpoint: tt.endpoint}, hssclient.WithHTTPClient(hc))
 			mustNot(t, err)
 			mustNot(t, c.BatchScan(t.Context(), tt.target, hssclient.FullScan(hssclient.PrivateImage)))
 			if got != tt.want {
@@ -395,7 +374,7 @@ func TestWhatValidateAcceptsTheFakeAccepts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			fake := akskFake(hsstest.Options{})
-			c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithLimiter(hssclient.Unlimited))
+			c := newAKSKClient(t, fake, hssclient.Config{})
 			if err := c.BatchScan(t.Context(), tt.target, tt.req); err != nil {
 				t.Fatalf("BatchScan = %v (fake refusals %+v)", err, fake.Refusals())
 			}

@@ -6,10 +6,16 @@
 // It holds the request types with every documented field and limit
 // (BatchScanRequest, ImageInfo, Target, MaxImages and the other Max*
 // constants) and their Validate; the two ways HSS authenticates (AK/SK
-// request signing, IAM tokens); a rate limiter and a concurrency bound
-// sized from the HSS quota; the error type of HSS answers (*APIError) and
-// the one function that classifies outcomes (Classify). hsstest, beside it,
-// is a strict fake HSS for tests and the --dry-run simulator.
+// request signing, IAM tokens); the error type of HSS answers (*APIError)
+// and the one function that classifies outcomes (Classify). hsstest,
+// beside it, is a strict fake HSS for tests and the --dry-run simulator.
+//
+// It owns no rate limit and no concurrency bound. The HSS quota belongs to
+// the user, not to a client, so pacing belongs to the caller that sees
+// every call: a caller may plug its limiter in as a Pacer (WithPacer),
+// which BatchScan then waits on before each request, or, as the bridge's
+// scanner package does, take its permit and call slot before calling and
+// give the client no Pacer at all.
 //
 // It is a leaf. It must not import any other package of this module (not
 // scanjob, queue or handlers) and knows nothing of webhooks, NATS or metrics

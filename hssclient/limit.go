@@ -4,88 +4,38 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// Limiter paces calls to HSS. BatchScan calls Wait before every HTTP
-// request (a 401 retry included) and sends only when it returns nil.
+// Pacer paces calls to HSS. When the client has one (WithPacer),
+// BatchScan calls Wait before every HTTP request (a 401 retry included)
+// and sends only when it returns nil.
 //
 // Wait blocks until one call may be made or ctx is done; it returns a
 // non-nil error, matching context.Canceled or context.DeadlineExceeded
 // (errors.Is), when the call must not be made. It must be safe for
-// concurrent use.
+// concurrent use. ratelimit's limiters implement it.
 //
-// The HSS quota is per user and per source IP, so with several bridge
-// replicas the limiter must be shared by all of them (a JetStream KV
-// bucket, for instance): that implementation replaces NewRateLimiter
-// through WithLimiter, and nothing else changes.
-type Limiter interface {
+// The client owns no rate and no concurrency bound of its own: the HSS
+// quota is per user and per API, so the pace belongs to whoever sees every
+// call of that user, across replicas (the bridge's shared limiter), and a
+// second limit here could only disagree with it. Without a Pacer the
+// client sends at once, as it should when its caller takes the permit
+// before calling (package scanner does, so that the queue packs a call
+// only once it may go).
+type Pacer interface {
 	Wait(ctx context.Context) error
 }
 
-// Defaults of the HSS quota: "a single user or IP address can access an
-// API for up to five times/minute" (Limitations and Constraints,
-// https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html).
-const (
-	DefaultCallsPerMinute = 5
-	// DefaultBurst is 1, not 5. The gateway's window is not documented: a
-	// token bucket of 5 per minute with a burst of 5 lets 5 calls through
-	// at once and then one every 12 s, which puts 9 calls in the minute
-	// after the burst and is refused by a sliding one-minute window. With
-	// a burst of 1 (one call every 12 s) no 60-second window, sliding or
-	// fixed, holds more than 5 calls. The price is up to 12 s of extra
-	// latency for the second call of a quiet spell; the queue batches
-	// images meanwhile, so the call carries more of them.
-	DefaultBurst = 1
-)
+// noPacer is the Pacer of a client given none: it never waits, but a call
+// whose ctx is already done is not sent.
+type noPacer struct{}
 
-// NewRateLimiter returns a process-local token bucket of callsPerMinute
-// with the given burst.
-func NewRateLimiter(callsPerMinute float64, burst int) Limiter {
-	return rateLimiter{rate.NewLimiter(rate.Limit(callsPerMinute/60), burst)}
-}
-
-type rateLimiter struct{ l *rate.Limiter }
-
-func (r rateLimiter) Wait(ctx context.Context) error {
-	if err := r.l.Wait(ctx); err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return fmt.Errorf("wait for rate limit: %w", ctxErr)
-		}
-		// rate.Limiter refuses at once when the wait would outlast ctx's
-		// deadline; say so in the terms of the Limiter contract.
-		return fmt.Errorf("wait for rate limit: %w: %w", context.DeadlineExceeded, err)
-	}
-	return nil
-}
-
-// Unlimited is a Limiter that never waits: for the in-process simulator
-// and tests. Never use it against the real HSS.
-var Unlimited Limiter = unlimited{}
-
-type unlimited struct{}
-
-func (unlimited) Wait(ctx context.Context) error {
+func (noPacer) Wait(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("wait for rate limit: %w", err)
+		return fmt.Errorf("before sending: %w", err)
 	}
 	return nil
 }
-
-// semaphore bounds the calls in flight.
-type semaphore chan struct{}
-
-func (s semaphore) acquire(ctx context.Context) error {
-	select {
-	case s <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("wait for a call slot: %w", ctx.Err())
-	}
-}
-
-func (s semaphore) release() { <-s }
 
 // Call describes one BatchScan for an Observer.
 type Call struct {
@@ -101,9 +51,9 @@ type Call struct {
 	// sent again.
 	Attempts int
 	// Duration is the time spent in HTTP exchanges (token fetches
-	// included), without the waits for a slot and for the rate limit.
+	// included), without the Pacer's waits.
 	Duration time.Duration
-	// Wait is the time spent waiting for a call slot and the rate limit.
+	// Wait is the time spent waiting for the Pacer (0 without one).
 	Wait time.Duration
 }
 

@@ -104,8 +104,7 @@ func ourClient(t *testing.T, endpoint, securityToken string, opts ...hssclient.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := hssclient.New(hssclient.Config{Auth: pinnedDate{s}, Endpoint: endpoint, UserAgent: sdkUA},
-		append([]hssclient.Option{hssclient.WithLimiter(hssclient.Unlimited)}, opts...)...)
+	c, err := hssclient.New(hssclient.Config{Auth: pinnedDate{s}, Endpoint: endpoint, UserAgent: sdkUA}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func (r *tokenRig) Tokens() []string {
 	return append([]string(nil), r.tokens...)
 }
 
-func newTokenRig(t *testing.T, lifetime time.Duration, password string, logger *slog.Logger) (*tokenRig, *hssclient.Client, *recorder) {
+func newTokenRig(t *testing.T, lifetime time.Duration, password string, logger *slog.Logger, opts ...hssclient.Option) (*tokenRig, *hssclient.Client, *recorder) {
 	t.Helper()
 	rig := &tokenRig{fake: hsstest.New(hsstest.Options{Users: []hsstest.User{iamUser}, TokenLifetime: lifetime})}
 	hc := &http.Client{Transport: rig}
@@ -68,8 +68,8 @@ func newTokenRig(t *testing.T, lifetime time.Duration, password string, logger *
 		t.Fatal(err)
 	}
 	obs := &recorder{}
-	c, err := hssclient.New(hssclient.Config{Auth: auth, Endpoint: "http://hss.test", MaxConcurrent: 16},
-		hssclient.WithHTTPClient(hc), hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithObserver(obs))
+	c, err := hssclient.New(hssclient.Config{Auth: auth, Endpoint: "http://hss.test"},
+		append([]hssclient.Option{hssclient.WithHTTPClient(hc), hssclient.WithObserver(obs)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +159,22 @@ func TestARefusedTokenIsRefreshedAndTheCallRetriedOnce(t *testing.T) {
 	})
 }
 
+func TestThePacerIsAskedAgainBeforeTheRetryAfterA401(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &gatePacer{}
+		rig, c, obs := newTokenRig(t, 24*time.Hour, iamUser.Password, nil, hssclient.WithPacer(p))
+		mustNot(t, scanOne(t, c))
+		rig.fake.RevokeTokens()
+		mustNot(t, scanOne(t, c))
+		if calls := obs.Calls(); calls[1].Attempts != 2 {
+			t.Fatalf("second call observed as %+v, want 2 attempts", calls[1])
+		}
+		if n := p.Waits(); n != 3 {
+			t.Fatalf("the pacer was asked %d times, want 3: one per request sent", n)
+		}
+	})
+}
+
 func TestASecond401IsReturnedAsAnAuthFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		rig, c, obs := newTokenRig(t, 24*time.Hour, iamUser.Password, nil)
@@ -184,7 +200,7 @@ func TestAStaticTokenIsNotRetried(t *testing.T) {
 	mustNot(t, err)
 	obs := &recorder{}
 	c, err := hssclient.New(hssclient.Config{Auth: auth, Endpoint: "http://hss.test"},
-		hssclient.WithHTTPClient(&http.Client{Transport: fake.Transport()}), hssclient.WithLimiter(hssclient.Unlimited), hssclient.WithObserver(obs))
+		hssclient.WithHTTPClient(&http.Client{Transport: fake.Transport()}), hssclient.WithObserver(obs))
 	mustNot(t, err)
 	if err := scanOne(t, c); hssclient.Classify(err) != hssclient.ClassAuth {
 		t.Fatalf("BatchScan = %v, want an auth failure", err)

@@ -7,12 +7,22 @@ import (
 	"time"
 )
 
-// Defaults. The ceiling and burst are the HSS ones (five calls per minute
-// per user and API, a burst of 1 so that no sliding minute holds more than
-// five calls; see hssclient.DefaultBurst for the arithmetic).
+// Defaults. The ceiling and burst are the HSS ones.
 const (
+	// DefaultCallsPerMinute is the HSS quota: "a single user or IP address
+	// can access an API for up to five times/minute" (Limitations and
+	// Constraints,
+	// https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html).
 	DefaultCallsPerMinute = 5
-	DefaultBurst          = 1
+	// DefaultBurst is 1, not 5. The gateway's window is not documented: a
+	// token bucket of 5 per minute with a burst of 5 lets 5 calls through
+	// at once and then one every 12 s, which puts 9 calls in the minute
+	// after the burst and is refused by a sliding one-minute window. With
+	// a burst of 1 (one call every 12 s) no 60-second window, sliding or
+	// fixed, holds more than 5 calls. The price is up to 12 s of extra
+	// latency for the second call of a quiet spell; the queue batches
+	// images meanwhile, so the call carries more of them.
+	DefaultBurst = 1
 	// DefaultFloorPerMinute is one call every five minutes. Halving from
 	// 5/min reaches it after five cuts (2.5, 1.25, 0.625, 0.3125, 0.2). It
 	// is not zero: a limiter that stops calling never sees the success that

@@ -1,6 +1,6 @@
 // Package ratelimit paces the bridge's calls to a rate-limited API (HSS
 // batch-scan) and adapts the pace to the API's refusals. Its limiters'
-// Wait is hssclient.Limiter; Feedback tells them how each call ended.
+// Wait is hssclient.Pacer; Feedback tells them how each call ended.
 //
 // Why: HSS allows a user five calls per minute per API (600 per minute per
 // API over all users), and its API gateway answers 429 APIGW.0308 beyond
@@ -80,7 +80,8 @@
 // to some thousands of permits a second, far above any HSS quota.
 //
 // Dependencies: the standard library, golang.org/x/time/rate and nats.go
-// (jetstream). It must not import hssclient, queue, handlers or cmd/bridge:
-// cmd/bridge wires it in (Wait in hssBackend.Acquire, Feedback after each
-// BatchScan with throttled = status 429) so that it stays a leaf.
+// (jetstream). It must not import hssclient, queue, scanner, handlers or
+// cmd/bridge: the scanner package wires it in (Wait in scanner.HSS.Acquire,
+// Feedback after each BatchScan with throttled = status 429) so that it
+// stays a leaf.
 package ratelimit

@@ -8,7 +8,7 @@ import (
 )
 
 // Limiter paces calls to a rate-limited API and adapts to its refusals.
-// Adaptive and Shared implement it; its Wait is hssclient.Limiter.
+// Adaptive and Shared implement it; its Wait is hssclient.Pacer.
 type Limiter interface {
 	// Wait blocks until one call may be made or ctx is done. It returns a
 	// non-nil error, matching context.Canceled or context.DeadlineExceeded

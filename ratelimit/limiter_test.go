@@ -255,8 +255,8 @@ func TestWaitWithDoneContextGrantsNothing(t *testing.T) {
 	}
 }
 
-// Both limiters are what hssclient and the bridge's hssBackend wait on.
+// Both limiters are what hssclient and scanner.HSS wait on.
 var (
-	_ hssclient.Limiter = (*Adaptive)(nil)
-	_ hssclient.Limiter = (*Shared)(nil)
+	_ hssclient.Pacer = (*Adaptive)(nil)
+	_ hssclient.Pacer = (*Shared)(nil)
 )

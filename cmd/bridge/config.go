@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strings"
 	"time"
@@ -16,12 +15,13 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/queue"
+	"github.com/scan-bridge/scan-bridge/scanner"
 )
 
 // envPrefix starts every environment variable the bridge reads for its
 // own settings. A double underscore separates levels, because single
-// underscores occur inside setting names: BRIDGE_HSS__RATE_PER_MINUTE is
-// hss.rate_per_minute.
+// underscores occur inside setting names: BRIDGE_HSS__CALLS_PER_MINUTE is
+// hss.calls_per_minute.
 const envPrefix = "BRIDGE_"
 
 // Config is the whole configuration: the YAML file, then BRIDGE_*
@@ -32,8 +32,10 @@ type Config struct {
 	// Queue is the JetStream stream, dead-letter stream and batching
 	// consumer (see the queue package for each setting).
 	Queue queue.Config `koanf:"queue"`
-	HSS   HSSConfig    `koanf:"hss"`
-	Log   LogConfig    `koanf:"log"`
+	// HSS is how to reach HSS, the default target and the rate limit
+	// (see the scanner package for each setting).
+	HSS scanner.Config `koanf:"hss"`
+	Log LogConfig      `koanf:"log"`
 	// DryRun replaces HSS by the in-process fake (hsstest), which checks
 	// and logs every request. Never on unless asked for.
 	DryRun bool `koanf:"dry_run"`
@@ -105,7 +107,7 @@ func DefaultConfig() Config {
 			ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
 		NATS:  NATSConfig{DataDir: "data/nats", Listen: "127.0.0.1:4222"},
 		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
-		HSS:   DefaultHSSConfig(),
+		HSS:   scanner.DefaultConfig(),
 		Log:   LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -182,17 +184,4 @@ func (c Config) Validate() error {
 func settingName(ns string) string {
 	_, name, _ := strings.Cut(ns, ".")
 	return name
-}
-
-// readSecret returns value, or the trimmed content of file when value is
-// empty, so every secret can come from a mounted file.
-func readSecret(value, file string) (string, error) {
-	if value != "" || file == "" {
-		return value, nil
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", fmt.Errorf("read secret file: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }

@@ -113,28 +113,9 @@ func TestServeWithoutCredentialsNamesTheSettings(t *testing.T) {
 	t.Setenv("CLOUD_SDK_AK", "")
 	t.Setenv("CLOUD_SDK_SK", "")
 	cfg := DefaultConfig()
-	_, err := newHSSBackend(cfg.HSS, false, nil, testLogger(t))
+	_, err := newHSS(cfg, nil, testLogger(t))
 	if err == nil || !strings.Contains(err.Error(), "HUAWEICLOUD_SDK_AK") || !strings.Contains(err.Error(), "--dry-run") {
 		t.Fatalf("err = %v, want the missing settings named", err)
-	}
-}
-
-func TestParseImageArg(t *testing.T) {
-	tests := []struct {
-		in, ns, image, tag string
-		ok                 bool
-	}{
-		{"team/app:1.0", "team", "app", "1.0", true},
-		{"team/sub/app:v2", "team", "sub/app", "v2", true},
-		{"registry:5000/team/app", "", "", "", false},
-		{"app:1.0", "", "", "", false},
-		{"team/app:", "", "", "", false},
-	}
-	for _, tt := range tests {
-		ns, image, tag, err := parseImageArg(tt.in)
-		if (err == nil) != tt.ok || ns != tt.ns || image != tt.image || tag != tt.tag {
-			t.Errorf("parseImageArg(%q) = %q %q %q %v", tt.in, ns, image, tag, err)
-		}
 	}
 }
 

@@ -380,16 +380,16 @@ func TestE2ENATSIntakeReachesHSS(t *testing.T) {
 
 func TestE2EThrottlingCutsTheRateAndLosesNothing(t *testing.T) {
 	e := newE2E(t)
-	ceiling := e.app.hss.limiter.Rate()
+	ceiling := e.app.hss.Rate()
 	e.hss.Inject(hsstest.Fault{Status: http.StatusTooManyRequests, Times: 2})
 	for i := range 4 {
 		if code, _ := e.post(harborPush("ops", "api", fmt.Sprintf("t%d", i)), testToken); code != http.StatusAccepted {
 			t.Fatalf("push %d: %d", i, code)
 		}
 	}
-	eventually(t, "a 429 seen by the limiter", func() bool { return e.app.hss.limiter.Rate() < ceiling })
+	eventually(t, "a 429 seen by the limiter", func() bool { return e.app.hss.Rate() < ceiling })
 	eventually(t, "delivery after the throttling", func() bool { return len(delivered(e.hss)) == 4 })
-	if r := e.app.hss.limiter.Rate(); r > ceiling {
+	if r := e.app.hss.Rate(); r > ceiling {
 		t.Fatalf("rate %v above the ceiling %v", r, ceiling)
 	}
 }

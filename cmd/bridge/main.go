@@ -3,11 +3,11 @@
 // JetStream, and batches the jobs into rate-limited HSS batch-scan calls.
 //
 // This package is the only one that knows every part: it reads the
-// configuration and wires handlers, queue and hssclient together.
+// configuration and wires handlers, queue and scanner (the HSS side)
+// together.
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -68,5 +68,3 @@ func loadConfig(path string, override func(*Config)) (Config, error) {
 	}
 	return cfg, nil
 }
-
-var _ = context.Background

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -12,11 +11,13 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/scanjob"
+	"github.com/scan-bridge/scan-bridge/scanner"
 )
 
 // scanFlags are the options of `bridge scan`.
 type scanFlags struct {
 	config                  string
+	natsURL                 string
 	dryRun                  bool
 	all                     bool
 	region, project, epsID  string
@@ -30,7 +31,8 @@ type scanFlags struct {
 }
 
 // newScanCmd lets an operator ask HSS for a scan by hand, through the same
-// validation, authentication and rate limit as the bridge.
+// validation, authentication and rate limit as the bridge: with
+// hss.shared_limit on, the running bridge's own limiter, over its NATS.
 func newScanCmd() *cobra.Command {
 	var f scanFlags
 	cmd := &cobra.Command{
@@ -51,11 +53,9 @@ func newScanCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			target := hssclient.Target{
-				Region:              firstNonEmpty(f.region, cfg.HSS.Region),
-				ProjectID:           firstNonEmpty(f.project, cfg.HSS.ProjectID, os.Getenv("HUAWEICLOUD_SDK_PROJECT_ID")),
-				EnterpriseProjectID: firstNonEmpty(f.epsID, cfg.HSS.EnterpriseProjectID),
-			}
+			t := cfg.HSS.FillTarget(scanjob.Target{Region: f.region, ProjectID: f.project, EnterpriseProjectID: f.epsID,
+				ImageType: scanjob.ImageType(f.imageType)})
+			target := hssclient.Target{Region: t.Region, ProjectID: t.ProjectID, EnterpriseProjectID: t.EnterpriseProjectID}
 			if err := target.Validate(); err != nil {
 				return fmt.Errorf("target (--region, --project or hss.region, hss.project_id): %w", err)
 			}
@@ -63,13 +63,18 @@ func newScanCmd() *cobra.Command {
 				return fmt.Errorf("request: %w", err)
 			}
 			log := newLogger(cmd.ErrOrStderr(), cfg.Log)
-			b, err := newHSSBackend(cfg.HSS, cfg.DryRun, prometheus.NewRegistry(), log)
+			h, err := newHSS(cfg, prometheus.NewRegistry(), log)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			if err := b.send(ctx, target, req); err != nil {
+			closeNATS, err := joinSharedLimit(ctx, cfg, f.natsURL, h, log)
+			if err != nil {
+				return err
+			}
+			defer closeNATS()
+			if err := h.Send(ctx, target, req); err != nil {
 				return fmt.Errorf("scan: %w", err)
 			}
 			what := fmt.Sprintf("%d image(s)", len(req.ImageInfoList))
@@ -83,6 +88,7 @@ func newScanCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&f.config, "config", "c", "", "YAML config file (for credentials and defaults)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "send to the built-in simulator instead of HSS")
+	fl.StringVar(&f.natsURL, "nats-url", "", "the bridge's NATS, for the shared rate limit (default nats.url, else nats://<nats.listen>)")
 	fl.BoolVar(&f.all, "all", false, "full scan (operate_all) of every image matching the filters")
 	fl.StringVar(&f.region, "region", "", "region (default hss.region)")
 	fl.StringVar(&f.project, "project", "", "project id (default hss.project_id)")
@@ -129,39 +135,5 @@ func (f scanFlags) request(cmd *cobra.Command, args []string) (hssclient.BatchSc
 	if len(args) == 0 {
 		return hssclient.BatchScanRequest{}, fmt.Errorf("name at least one NAMESPACE/IMAGE:TAG, or use --all")
 	}
-	infos := make([]hssclient.ImageInfo, 0, len(args))
-	for _, a := range args {
-		ns, image, tag, err := parseImageArg(a)
-		if err != nil {
-			return hssclient.BatchScanRequest{}, err
-		}
-		infos = append(infos, hssclient.ImageInfo{Namespace: ns, ImageName: image, ImageVersion: tag, InstanceID: f.instanceID, InstanceURL: f.instanceURL})
-	}
-	return hssclient.TargetedScan(it, infos...), nil
-}
-
-// parseImageArg splits "team/sub/app:1.0" into team, sub/app and 1.0.
-func parseImageArg(a string) (ns, image, tag string, err error) {
-	slash := strings.LastIndex(a, "/")
-	colon := strings.LastIndex(a, ":")
-	if colon < slash || colon < 0 {
-		return "", "", "", fmt.Errorf("%q: give NAMESPACE/IMAGE:TAG (HSS scans tags)", a)
-	}
-	ns, image = scanjob.SplitRepository(a[:colon])
-	if ns == "" || image == "" || colon == len(a)-1 {
-		return "", "", "", fmt.Errorf("%q: give NAMESPACE/IMAGE:TAG", a)
-	}
-	return ns, image, a[colon+1:], nil
-}
-
-// send makes one call under the rate limit, as the consumer does.
-func (b *hssBackend) send(ctx context.Context, t hssclient.Target, req hssclient.BatchScanRequest) error {
-	release, err := b.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	err = b.client.BatchScan(ctx, t, req)
-	b.feedback(ctx, err)
-	return err
+	return scanner.TargetedRequest(it, f.instanceID, f.instanceURL, args...)
 }

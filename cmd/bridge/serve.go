@@ -25,6 +25,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
+	"github.com/scan-bridge/scan-bridge/scanner"
 )
 
 func newServeCmd() *cobra.Command {
@@ -69,7 +70,7 @@ type app struct {
 	ns       *server.Server // nil with an external NATS
 	nc       *nats.Conn
 	q        *queue.Queue
-	hss      *hssBackend
+	hss      *scanner.HSS
 	consumer *queue.Consumer
 	http     *http.Server
 	ln       net.Listener
@@ -102,7 +103,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 
 	// HSS first: missing credentials are the commonest start-up mistake
 	// and need no NATS to report.
-	if a.hss, err = newHSSBackend(cfg.HSS, cfg.DryRun, reg, log); err != nil {
+	if a.hss, err = newHSS(cfg, reg, log); err != nil {
 		return a, err
 	}
 	if cfg.DryRun {
@@ -136,7 +137,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	}
 	if cfg.HSS.SharedLimit {
 		if err := retryJetStream(octx, log, "open shared rate limit", func(ctx context.Context) error {
-			return a.hss.useSharedLimit(ctx, js, cfg.HSS, a.q.Config().Stream.Replicas)
+			return a.hss.UseSharedLimit(ctx, js, a.q.Config().Stream.Replicas)
 		}); err != nil {
 			return a, err
 		}
@@ -253,32 +254,15 @@ func (p publisher) Publish(ctx context.Context, j scanjob.Job) (bool, error) {
 // receivers fills each receiver's empty target fields from the hss
 // defaults, so a single-tenant setup names its project once.
 func (c Config) receivers() ([]handlers.ReceiverConfig, error) {
-	project := c.HSS.ProjectID
-	if project == "" {
-		project = os.Getenv("HUAWEICLOUD_SDK_PROJECT_ID")
-	}
 	out := make([]handlers.ReceiverConfig, len(c.Receivers))
 	for i, r := range c.Receivers {
-		t := &r.Target
-		t.Region = firstNonEmpty(t.Region, c.HSS.Region)
-		t.ProjectID = firstNonEmpty(t.ProjectID, project)
-		t.EnterpriseProjectID = firstNonEmpty(t.EnterpriseProjectID, c.HSS.EnterpriseProjectID)
-		t.ImageType = scanjob.ImageType(firstNonEmpty(string(t.ImageType), c.HSS.ImageType))
+		r.Target = c.HSS.FillTarget(r.Target)
 		out[i] = r
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no receivers configured: add at least one under receivers (see README)")
 	}
 	return out, nil
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // jetstreamAttempt bounds one try of a JetStream set-up request. On a

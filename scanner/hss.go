@@ -1,0 +1,222 @@
+package scanner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scan-bridge/scan-bridge/hssclient"
+	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/queue"
+	"github.com/scan-bridge/scan-bridge/ratelimit"
+	"github.com/scan-bridge/scan-bridge/scanjob"
+)
+
+// Options are the optional dependencies of NewHSS.
+type Options struct {
+	// DryRun replaces HSS by the in-process simulator (hsstest), which
+	// checks and logs every request: the request path, validation and
+	// limits stay the real ones.
+	DryRun bool
+	// Registry receives the HSS metrics; nil registers none.
+	Registry prometheus.Registerer
+	// Logger is the process logger; nil discards. The parts that name
+	// their own component (ratelimit, hssclient, the simulator) log
+	// through it.
+	Logger *slog.Logger
+	// UserAgent is the User-Agent of every call (signed, as in the SDK);
+	// empty leaves hssclient's default.
+	UserAgent string
+}
+
+// HSS is the HSS side of the bridge: the client (talking, in a dry run, to
+// the simulator), the one rate limiter and the call slots. It implements
+// queue.Scanner and is safe for concurrent use.
+type HSS struct {
+	cfg     Config
+	client  *hssclient.Client
+	limiter ratelimit.Limiter
+	slots   chan struct{}
+	metrics *metrics
+	log     *slog.Logger // component=hss
+	root    *slog.Logger // for parts that name their own component
+}
+
+var _ queue.Scanner = (*HSS)(nil)
+
+// NewHSS builds the HSS side from c. It reads secret files but calls
+// nobody: credentials missing from c and the environment are reported
+// here, before anything else starts, as the commonest start-up mistake.
+//
+// The limiter starts process-local; UseSharedLimit swaps in the
+// cluster-wide one once NATS is up.
+func NewHSS(c Config, o Options) (*HSS, error) {
+	root := o.Logger
+	if root == nil {
+		root = slog.New(slog.DiscardHandler)
+	}
+	var (
+		auth hssclient.Authenticator
+		hc   *http.Client
+	)
+	if o.DryRun {
+		// The simulator knows the token; the client reaches it through
+		// its transport, so nothing listens and nothing leaves the process.
+		fake := hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root})
+		var err error
+		if auth, err = hssclient.StaticToken(hssclient.NewSecret("dry-run")); err != nil {
+			return nil, err
+		}
+		c.Endpoint = "http://hss-simulator.invalid"
+		hc = &http.Client{Transport: fake.Transport()}
+	} else {
+		var err error
+		if auth, err = c.authenticator(root.With("component", "hss")); err != nil {
+			return nil, err
+		}
+	}
+	return newHSS(c, o, auth, hc)
+}
+
+// newHSS builds an HSS that authenticates with auth and sends through hc
+// (nil: hssclient's default client). Tests use it to put a fake HSS behind
+// the real path.
+func newHSS(c Config, o Options, auth hssclient.Authenticator, hc *http.Client) (*HSS, error) {
+	root := o.Logger
+	if root == nil {
+		root = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxConcurrent < 1 {
+		return nil, fmt.Errorf("hss.max_concurrent %d: must be at least 1", c.MaxConcurrent)
+	}
+	local, err := ratelimit.NewAdaptive(c.rateConfig(), ratelimit.WithLogger(root))
+	if err != nil {
+		return nil, fmt.Errorf("hss rate limit: %w", err)
+	}
+	h := &HSS{
+		cfg:     c,
+		limiter: local,
+		slots:   make(chan struct{}, c.MaxConcurrent),
+		metrics: newMetrics(o.Registry),
+		log:     root.With("component", "hss"),
+		root:    root,
+	}
+	h.metrics.rate(h.Rate)
+	cfg := hssclient.Config{Auth: auth, Endpoint: c.Endpoint, UserAgent: o.UserAgent, CallTimeout: c.CallTimeout}
+	// No hssclient.WithPacer: Acquire takes the call slot and the permit
+	// before the queue packs a call, so the client must not wait again.
+	opts := []hssclient.Option{hssclient.WithLogger(root), hssclient.WithObserver(h.metrics)}
+	if hc != nil {
+		opts = append(opts, hssclient.WithHTTPClient(hc))
+	}
+	if h.client, err = hssclient.New(cfg, opts...); err != nil {
+		return nil, fmt.Errorf("hss client: %w", err)
+	}
+	return h, nil
+}
+
+// UseSharedLimit replaces the process-local limiter by the one every
+// replica shares through JetStream KV (hss.limit_kv). replicas is the KV
+// bucket's replica count when hss.limit_kv.replicas leaves it 0: the job
+// stream's. Call it before the first Acquire.
+func (h *HSS) UseSharedLimit(ctx context.Context, js jetstream.JetStream, replicas int) error {
+	kv := h.cfg.LimitKV
+	if kv.Replicas == 0 {
+		kv.Replicas = replicas
+	}
+	shared, err := ratelimit.OpenShared(ctx, js, h.cfg.rateConfig(), kv, ratelimit.WithLogger(h.root))
+	if err != nil {
+		return fmt.Errorf("shared hss rate limit: %w", err)
+	}
+	h.limiter = shared
+	return nil
+}
+
+// Rate is the limiter's current rate in calls per minute: the ceiling, or
+// less after 429s.
+func (h *HSS) Rate() float64 { return h.limiter.Rate() }
+
+// Acquire implements queue.Scanner: a call slot, then a rate permit.
+func (h *HSS) Acquire(ctx context.Context) (func(), error) {
+	start := time.Now()
+	defer func() { h.metrics.wait.Observe(time.Since(start).Seconds()) }()
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := h.limiter.Wait(ctx); err != nil {
+		<-h.slots
+		return nil, err
+	}
+	return func() { <-h.slots }, nil
+}
+
+// Scan implements queue.Scanner: one targeted batch scan of the items.
+func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
+	infos := make([]hssclient.ImageInfo, len(items))
+	for i, j := range items {
+		infos[i] = hssclient.ImageInfo{Namespace: j.Namespace, ImageName: j.Image, ImageVersion: j.Tag,
+			InstanceID: j.InstanceID, InstanceURL: j.InstanceURL}
+	}
+	req := hssclient.TargetedScan(hssclient.ImageType(t.ImageType), infos...)
+	err := h.client.BatchScan(ctx, hssTarget(t), req)
+	h.feedback(ctx, err)
+	return err
+}
+
+// Send makes one call under a slot and a permit, as the consumer does: a
+// scan asked for by hand (bridge scan). It blocks until the permit or ctx.
+func (h *HSS) Send(ctx context.Context, t hssclient.Target, req hssclient.BatchScanRequest) error {
+	release, err := h.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	err = h.client.BatchScan(ctx, t, req)
+	h.feedback(ctx, err)
+	return err
+}
+
+// feedback tells the limiter whether HSS throttled the call: a 429 cuts
+// the rate, a success lets it climb back; other failures say nothing
+// about the rate.
+func (h *HSS) feedback(ctx context.Context, err error) {
+	var api *hssclient.APIError
+	throttled := errors.As(err, &api) && api.StatusCode == http.StatusTooManyRequests
+	if err != nil && !throttled {
+		return
+	}
+	if ferr := h.limiter.Feedback(ctx, throttled); ferr != nil {
+		h.log.Warn("rate limit feedback lost", "throttled", throttled, "error", ferr)
+	}
+}
+
+// Judge implements queue.Scanner. Auth and quota refusals are not the
+// images' fault: they are retried (and alerted on), never dead-lettered.
+func (h *HSS) Judge(err error) queue.Verdict {
+	v := queue.Verdict{Class: queue.Retry}
+	switch hssclient.Classify(err) {
+	case hssclient.ClassOK:
+		v.Class = queue.Accepted
+	case hssclient.ClassPermanent:
+		v.Class = queue.Permanent
+	}
+	var api *hssclient.APIError
+	if errors.As(err, &api) {
+		v.Status, v.Code, v.Message, v.RequestID = api.StatusCode, api.ErrorCode, api.ErrorMsg, api.RequestID
+	} else if err != nil {
+		v.Message = err.Error()
+	}
+	return v
+}
+
+func hssTarget(t scanjob.Target) hssclient.Target {
+	return hssclient.Target{Region: t.Region, ProjectID: t.ProjectID, EnterpriseProjectID: t.EnterpriseProjectID}
+}
