@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // These tests send the names of an outside attack (CR LF, NUL, spaces, '*',
@@ -183,7 +185,7 @@ func TestRoutedNamesAreCheckedAfterRouting(t *testing.T) {
 }
 
 func TestNATSIntakeRefusesNamesOutsideTheGrammar(t *testing.T) {
-	nc := startNATS(t)
+	nc := natstest.Start(t).Connect()
 	pub := &memPublisher{}
 	cfg := DefaultConfig()
 	cfg.Receivers = []ReceiverConfig{{Name: "ci", Format: "job", Target: target, Auth: AuthConfig{Method: AuthNone}}}

@@ -27,8 +27,9 @@
 // or Term + dead letter.
 //
 // Dependencies: queue imports scanjob, nats.go (jetstream) and the
-// Prometheus client. It must not import handlers, hssclient or cmd/bridge:
-// it reaches HSS only through the Scanner interface that cmd/bridge
-// implements on top of hssclient, so the dependency arrows keep pointing one
-// way (cmd/bridge → handlers → queue → Scanner ← hssclient).
+// Prometheus client. It must not import handlers, hssclient, scanner or
+// cmd/bridge: it reaches HSS only through the Scanner interface that package
+// scanner implements on top of hssclient, so the dependency arrows keep
+// pointing one way (cmd/bridge → admin → queue; cmd/bridge → scanner →
+// queue.Scanner; scanner → hssclient).
 package queue

@@ -6,8 +6,9 @@ import (
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
-// Scanner is what the consumer needs of HSS. cmd/bridge implements it on
-// top of hssclient (and a shared rate limiter); tests use an in-memory fake.
+// Scanner is what the consumer needs of HSS. Package scanner implements it
+// on top of hssclient and the shared rate limiter (scanner/hss.go); tests
+// use an in-memory fake.
 type Scanner interface {
 	// Acquire blocks until one more HSS call may start (rate limit and
 	// concurrency limit) or ctx is done, and returns an error only then.

@@ -24,7 +24,7 @@
 // Dependencies: hssclient (and hsstest, the in-process simulator of a dry
 // run), ratelimit, scanjob, queue for the Scanner contract and the Verdict
 // and Class types it implements, nats.go's jetstream (for the shared
-// limiter's bucket) and the Prometheus client. It must not import handlers
-// or cmd/bridge, and queue must never import it: the consumer knows HSS
-// only through queue.Scanner.
+// limiter's bucket) and the Prometheus client. It must not import handlers,
+// admin or cmd/bridge. The arrow between queue and scanner points one way:
+// the consumer knows HSS only through queue.Scanner.
 package scanner

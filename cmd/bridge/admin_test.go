@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/scan-bridge/scan-bridge/admin"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 func TestAdminTokens(t *testing.T) {
@@ -78,7 +80,7 @@ func TestE2EAdminAPI(t *testing.T) {
 	if code, _ := e.post(harborPush("team", "bad", "1.0"), testToken); code != http.StatusAccepted {
 		t.Fatalf("push: %d", code)
 	}
-	eventually(t, "the dead letter", func() bool {
+	natstest.Eventually(t, 30*time.Second, "the dead letter", func() bool {
 		code, ans := get(e, "Bearer "+token)
 		return code == http.StatusOK && ans.Count == 1
 	})

@@ -15,11 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scan-bridge/scan-bridge/admin"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
@@ -100,32 +99,6 @@ type dlqEnv struct {
 	seqs   map[string]uint64      // dead-letter seq by label, as set up
 }
 
-func startDLQNATS(t *testing.T) (*server.Server, jetstream.JetStream) {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("nats server: %v", err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats server not ready")
-	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatalf("jetstream: %v", err)
-	}
-	t.Cleanup(func() {
-		nc.Close()
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return s, js
-}
-
 func writeDLQConfig(t *testing.T, yaml string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bridge.yaml")
@@ -143,8 +116,9 @@ func dlqConfigYAML(url string) string {
 
 func newDLQEnv(t *testing.T) *dlqEnv {
 	t.Helper()
-	s, js := startDLQNATS(t)
-	e := &dlqEnv{t: t, js: js, config: writeDLQConfig(t, dlqConfigYAML(s.ClientURL())), jobs: map[string]scanjob.Job{}}
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	e := &dlqEnv{t: t, js: js, config: writeDLQConfig(t, dlqConfigYAML(ns.URL())), jobs: map[string]scanjob.Job{}}
 	cfg, err := LoadConfig(e.config, func() []string { return nil })
 	if err != nil {
 		t.Fatalf("load config: %v", err)
@@ -185,7 +159,7 @@ func (e *dlqEnv) runConsumer(s queue.Scanner, done func() bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- c.Run(ctx) }()
-	eventually(e.t, "the consumer's work", func() bool { return done() && len(e.jobStream()) == 0 })
+	natstest.Eventually(e.t, 30*time.Second, "the consumer's work", func() bool { return done() && len(e.jobStream()) == 0 })
 	cancel()
 	if err := <-ran; err != nil {
 		e.t.Fatalf("consumer run: %v", err)
@@ -527,8 +501,9 @@ func TestDLQRefusesToChangeTheBridgesSetup(t *testing.T) {
 	}
 
 	// A NATS without the bridge's streams is not set up by the CLI.
-	bare, bareJS := startDLQNATS(t)
-	_, _, err = runDLQCLI(t, "dlq", "list", "-c", e.config, "--nats-url", bare.ClientURL())
+	bare := natstest.Start(t)
+	bareJS := bare.JetStream()
+	_, _, err = runDLQCLI(t, "dlq", "list", "-c", e.config, "--nats-url", bare.URL())
 	if !errors.Is(err, jetstream.ErrStreamNotFound) {
 		t.Fatalf("list on a bare server = %v, want stream not found", err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/queue"
 )
 
@@ -129,18 +130,6 @@ func (e *e2eEnv) post(body, token string) (int, handlers.Answer) {
 	return resp.StatusCode, ans
 }
 
-// eventually polls cond until it holds; the bound only ends a hung test.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // delivered counts HSS items per "ns/image:tag".
 func delivered(hss *hsstest.Server) map[string]int {
 	out := map[string]int{}
@@ -170,7 +159,7 @@ func TestE2EBatchesByNamespace(t *testing.T) {
 			want[fmt.Sprintf("%s/app:v%d", ns, i)] = 1
 		}
 	}
-	eventually(t, "every job at HSS", func() bool { return len(e.hss.Items()) >= namespaces*perNS })
+	natstest.Eventually(t, 30*time.Second, "every job at HSS", func() bool { return len(e.hss.Items()) >= namespaces*perNS })
 
 	reqs := e.hss.Requests()
 	if len(reqs) != namespaces {
@@ -206,13 +195,13 @@ func TestE2ERetriedDeliveryIsOneJob(t *testing.T) {
 			t.Fatalf("delivery %d: %d %+v", i, code, ans)
 		}
 	}
-	eventually(t, "the job at HSS", func() bool { return len(e.hss.Items()) == 1 })
+	natstest.Eventually(t, 30*time.Second, "the job at HSS", func() bool { return len(e.hss.Items()) == 1 })
 	// A later flush must not bring a second copy.
 	code, _ := e.post(harborPush("team", "app", "2.0"), testToken)
 	if code != http.StatusAccepted {
 		t.Fatalf("second image: %d", code)
 	}
-	eventually(t, "the second image", func() bool { return len(e.hss.Items()) == 2 })
+	natstest.Eventually(t, 30*time.Second, "the second image", func() bool { return len(e.hss.Items()) == 2 })
 	if got := delivered(e.hss); got["team/app:1.0"] != 1 {
 		t.Fatalf("team/app:1.0 delivered %d times, want 1", got["team/app:1.0"])
 	}
@@ -265,14 +254,14 @@ func TestE2ERestartMidwayLosesNothing(t *testing.T) {
 	}
 	// Calls are now held inside HSS; stop the bridge with a short grace so
 	// they are cut off and nakked, never acked.
-	eventually(t, "a call in flight", func() bool { return e.hss.InFlight() > 0 })
+	natstest.Eventually(t, 30*time.Second, "a call in flight", func() bool { return e.hss.InFlight() > 0 })
 	e.app.cfg.HTTP.ShutdownGrace = 300 * time.Millisecond
 	e.stop()
 	close(hold)
 	remove()
 	held := len(e.hss.Items()) // calls that completed after the cut-off still count
 	e.start()
-	eventually(t, "every job at HSS after restart", func() bool {
+	natstest.Eventually(t, 30*time.Second, "every job at HSS after restart", func() bool {
 		got := delivered(e.hss)
 		for k := range want {
 			if got[k] == 0 {
@@ -295,7 +284,7 @@ func TestE2EOutageIsRetried(t *testing.T) {
 		}
 		want[fmt.Sprintf("ops/api:r%d", i)] = 1
 	}
-	eventually(t, "delivery after the outage", func() bool { return len(delivered(e.hss)) == len(want) })
+	natstest.Eventually(t, 30*time.Second, "delivery after the outage", func() bool { return len(delivered(e.hss)) == len(want) })
 	if refusals := len(e.hss.Refusals()); refusals == 0 {
 		t.Fatal("HSS refused nothing: the outage was not exercised")
 	}
@@ -314,9 +303,9 @@ func TestE2EBadItemIsDeadLettered(t *testing.T) {
 			t.Fatalf("push %v: %d", p, code)
 		}
 	}
-	eventually(t, "the good images at HSS", func() bool { return len(delivered(e.hss)) == 3 })
+	natstest.Eventually(t, 30*time.Second, "the good images at HSS", func() bool { return len(delivered(e.hss)) == 3 })
 	var dls []queue.DeadLetter
-	eventually(t, "the dead letter", func() bool {
+	natstest.Eventually(t, 30*time.Second, "the dead letter", func() bool {
 		var err error
 		dls, err = e.app.q.DeadLetters().List(context.Background(), queue.Filter{})
 		return err == nil && len(dls) == 1
@@ -375,7 +364,7 @@ func TestE2ENATSIntakeReachesHSS(t *testing.T) {
 	if err := json.Unmarshal(reply.Data, &ans); err != nil || ans.Code != http.StatusAccepted {
 		t.Fatalf("reply %s (%v), want code 202", reply.Data, err)
 	}
-	eventually(t, "the job at HSS", func() bool { return delivered(e.hss)["svc/worker:7.1"] == 1 })
+	natstest.Eventually(t, 30*time.Second, "the job at HSS", func() bool { return delivered(e.hss)["svc/worker:7.1"] == 1 })
 }
 
 func TestE2EThrottlingCutsTheRateAndLosesNothing(t *testing.T) {
@@ -387,8 +376,8 @@ func TestE2EThrottlingCutsTheRateAndLosesNothing(t *testing.T) {
 			t.Fatalf("push %d: %d", i, code)
 		}
 	}
-	eventually(t, "a 429 seen by the limiter", func() bool { return e.app.hss.Rate() < ceiling })
-	eventually(t, "delivery after the throttling", func() bool { return len(delivered(e.hss)) == 4 })
+	natstest.Eventually(t, 30*time.Second, "a 429 seen by the limiter", func() bool { return e.app.hss.Rate() < ceiling })
+	natstest.Eventually(t, 30*time.Second, "delivery after the throttling", func() bool { return len(delivered(e.hss)) == 4 })
 	if r := e.app.hss.Rate(); r > ceiling {
 		t.Fatalf("rate %v above the ceiling %v", r, ceiling)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/handlers/formats"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
@@ -670,7 +671,7 @@ func (e *e2eEnv) runFormatCase(t *testing.T, tc formatCase, project string, want
 	if t.Failed() {
 		return len(seenIDs) // an answer was wrong: HSS may never see what this case waits for
 	}
-	eventually(t, "the images of "+tc.format+" at HSS", func() bool {
+	natstest.Eventually(t, 30*time.Second, "the images of "+tc.format+" at HSS", func() bool {
 		got := itemsOf(e.hss, project)
 		for img := range want {
 			if len(got[img]) == 0 {

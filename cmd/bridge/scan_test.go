@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/ratelimit"
 )
 
@@ -65,8 +66,9 @@ func limitState(t *testing.T, js jetstream.JetStream) (rev uint64, tat time.Time
 }
 
 func TestScanTakesItsPermitFromTheBridgesSharedLimit(t *testing.T) {
-	s, js := startDLQNATS(t)
-	cfg := writeDLQConfig(t, scanConfigYAML(s.ClientURL()))
+	ns := natstest.Start(t)
+	js := ns.JetStream()
+	cfg := writeDLQConfig(t, scanConfigYAML(ns.URL()))
 
 	out, _, err := runScanCLI(t.Context(), "--dry-run", "-c", cfg, "team/app:1.0")
 	if err != nil || !strings.Contains(out, "HSS accepted the scan of 1 image(s)") {
