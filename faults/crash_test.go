@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // TestCrashLosesNoAcceptedJob kills the bridge with SIGKILL at the three
@@ -32,7 +33,7 @@ func TestCrashLosesNoAcceptedJob(t *testing.T) {
 			name: "SIGKILL while webhooks are in flight",
 			crash: func(t *testing.T, r *rig) string {
 				stop := r.d.flood(8, 1)
-				waitFor(t, "150 accepted webhooks", 30*time.Second, func() bool { return len(r.l.acceptedKeys()) >= 150 })
+				natstest.Eventually(t, 30*time.Second, "150 accepted webhooks", func() bool { return len(r.l.acceptedKeys()) >= 150 })
 				r.b.kill()
 				stop()
 				return fmt.Sprintf("%d webhooks without an answer (cut off by the kill, or refused after it)", r.l.unanswered())
@@ -50,7 +51,7 @@ func TestCrashLosesNoAcceptedJob(t *testing.T) {
 			crash: func(t *testing.T, r *rig) string {
 				r.d.send(t, 80, 4, 4, 202)
 				var held float64
-				waitFor(t, "a first call and 20 jobs held for permits", 30*time.Second, func() bool {
+				natstest.Eventually(t, 30*time.Second, "a first call and 20 jobs held for permits", func() bool {
 					held = r.b.metrics()["scanbridge_queue_consumer_held"]
 					return len(r.hss.Requests()) >= 1 && held >= 20
 				})
@@ -68,7 +69,7 @@ func TestCrashLosesNoAcceptedJob(t *testing.T) {
 				hold := make(chan struct{})
 				remove := r.hss.Inject(hsstest.Fault{Hold: hold})
 				r.d.send(t, 60, 3, 4, 202)
-				waitFor(t, "two HSS calls in flight", 30*time.Second, func() bool { return r.hss.InFlight() >= 2 })
+				natstest.Eventually(t, 30*time.Second, "two HSS calls in flight", func() bool { return r.hss.InFlight() >= 2 })
 				inFlight := r.hss.InFlight()
 				r.b.kill()
 				// The held calls see their caller gone and are refused: HSS
@@ -76,7 +77,7 @@ func TestCrashLosesNoAcceptedJob(t *testing.T) {
 				// them scanned. Release the hold only then; released first,
 				// HSS would take them after the caller died (a duplicate, not
 				// the case tested here).
-				waitFor(t, "the fake to see the killed callers go", 30*time.Second, func() bool { return r.hss.InFlight() == 0 })
+				natstest.Eventually(t, 30*time.Second, "the fake to see the killed callers go", func() bool { return r.hss.InFlight() == 0 })
 				close(hold)
 				remove()
 				return fmt.Sprintf("killed with %d calls in flight", inFlight)

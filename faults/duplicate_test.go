@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // TestRetriedDeliveryIsOneScan sends one registry delivery (a Harbor push,
@@ -82,7 +84,7 @@ func TestRetriedDeliveryIsOneScan(t *testing.T) {
 			if stored := countStored(answers); stored != 1 {
 				t.Fatalf("%d of %d simultaneous copies answered as newly stored, want 1", stored, tc.copies)
 			}
-			waitFor(t, "the first delivery at HSS", drainBound, func() bool { return deliveries(r.hss)[img.key()] > 0 })
+			natstest.Eventually(t, drainBound, "the first delivery at HSS", func() bool { return deliveries(r.hss)[img.key()] > 0 })
 			first := time.Now()
 			if tc.between != nil {
 				tc.between(t, r)
@@ -112,7 +114,7 @@ func TestRetriedDeliveryIsOneScan(t *testing.T) {
 			if status, _, err := r.d.pushGeneric(ctx, []image{marker}); err != nil || status != http.StatusAccepted {
 				t.Fatalf("marker: %d %v", status, err)
 			}
-			waitFor(t, "the marker at HSS", drainBound, func() bool { return deliveries(r.hss)[marker.key()] > 0 })
+			natstest.Eventually(t, drainBound, "the marker at HSS", func() bool { return deliveries(r.hss)[marker.key()] > 0 })
 			scans := deliveries(r.hss)[img.key()]
 			// The retry, when stored again, was settled before the marker
 			// was handed on, so this count is final.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // rateGauge is the rate the bridge's HSS limiter allows now (calls per
@@ -51,7 +52,7 @@ func TestHSSOutageAndThrottlingLoseNothing(t *testing.T) {
 		remove := r.hss.Inject(p.fault)
 		// Keep jobs arriving through the phase.
 		r.d.send(t, 30, 3, 3, http.StatusAccepted)
-		waitFor(t, fmt.Sprintf("phase %d (%s): %d refused calls", i, p.name, p.refusals), drainBound, func() bool {
+		natstest.Eventually(t, drainBound, fmt.Sprintf("phase %d (%s): %d refused calls", i, p.name, p.refusals), func() bool {
 			return len(r.hss.Refusals())-seen >= p.refusals
 		})
 		remove()

@@ -358,18 +358,6 @@ func (r *rig) outcome(excused map[string]bool) outcome {
 	return o
 }
 
-// waitFor polls cond every 20ms until it holds; bound only ends a hang.
-func waitFor(t *testing.T, what string, bound time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %s waiting for %s", bound, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // drainBound is how long a scenario waits for the accepted images to reach
 // HSS once the fault is over: far beyond any honest drain, so only a lost
 // job or a stuck bridge reaches it.

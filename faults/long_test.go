@@ -57,7 +57,7 @@ func TestLongBacklog100kWhileHSSIsDown(t *testing.T) {
 			intake := time.Since(began)
 			// Let the backlog sit through several retry rounds (counted).
 			seen := len(r.hss.Refusals())
-			waitFor(t, "10 refused retries with the backlog queued", 5*time.Minute, func() bool {
+			natstest.Eventually(t, 5*time.Minute, "10 refused retries with the backlog queued", func() bool {
 				return len(r.hss.Refusals())-seen >= 10
 			})
 			queuedHWM, queuedRSS := r.b.memory()

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // TestNATSDownAnswers503AndRecovers shuts the NATS server down under the
@@ -24,11 +26,11 @@ func TestNATSDownAnswers503AndRecovers(t *testing.T) {
 	r.b.start()
 
 	r.d.send(t, 40, 2, 4, http.StatusAccepted)
-	waitFor(t, "the first jobs at HSS", drainBound, func() bool { return r.outcome(nil).lost == 0 })
+	natstest.Eventually(t, drainBound, "the first jobs at HSS", func() bool { return r.outcome(nil).lost == 0 })
 	before := r.b.metrics()
 
 	r.nats.Stop()
-	waitFor(t, "/readyz to report NATS down", 30*time.Second, func() bool {
+	natstest.Eventually(t, 30*time.Second, "/readyz to report NATS down", func() bool {
 		code, _, _ := r.b.get("/readyz")
 		return code == http.StatusServiceUnavailable
 	})
@@ -59,7 +61,7 @@ func TestNATSDownAnswers503AndRecovers(t *testing.T) {
 
 	r.nats.Restart()
 	back := time.Now()
-	waitFor(t, "the bridge to reconnect by itself (/readyz 200)", 30*time.Second, func() bool {
+	natstest.Eventually(t, 30*time.Second, "the bridge to reconnect by itself (/readyz 200)", func() bool {
 		code, _, _ := r.b.get("/readyz")
 		return code == http.StatusOK
 	})

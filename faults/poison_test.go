@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/queue"
 )
 
@@ -42,7 +43,7 @@ func TestPoisonItemIsIsolatedAndRedriven(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), drainBound)
 	defer cancel()
 	var dls []deadLetter
-	waitFor(t, "the poison in the dead-letter stream", drainBound, func() bool {
+	natstest.Eventually(t, drainBound, "the poison in the dead-letter stream", func() bool {
 		dls = listDeadLetters(ctx, t, r.b)
 		return len(dls) > 0
 	})

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // TestRestartWithAHigherRateUsesIt is the minimal case of what the "wait
@@ -23,7 +25,7 @@ func TestRestartWithAHigherRateUsesIt(t *testing.T) {
 	r.b.set("hss.burst", 1)
 	r.b.start()
 	r.d.send(t, 4, 1, 1, http.StatusAccepted)
-	waitFor(t, "the first jobs at HSS", drainBound, func() bool { return r.outcome(nil).lost == 0 })
+	natstest.Eventually(t, drainBound, "the first jobs at HSS", func() bool { return r.outcome(nil).lost == 0 })
 	if got := r.b.metrics()[rateGauge]; got != before {
 		t.Fatalf("rate %.0f/min before the restart, want %d", got, before)
 	}
@@ -34,7 +36,7 @@ func TestRestartWithAHigherRateUsesIt(t *testing.T) {
 	r.b.start()
 	// One call after the restart, so the limiter has read its stored state.
 	r.d.send(t, 1, 1, 1, http.StatusAccepted)
-	waitFor(t, "the job at HSS after the restart", drainBound, func() bool { return r.outcome(nil).lost == 0 })
+	natstest.Eventually(t, drainBound, "the job at HSS after the restart", func() bool { return r.outcome(nil).lost == 0 })
 	got := r.b.metrics()[rateGauge]
 	if got == after {
 		return

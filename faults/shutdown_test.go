@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
 // TestSIGTERMUnderLoad stops the bridge with SIGTERM while webhooks keep
@@ -58,7 +59,7 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 			removeHold := r.hss.Inject(hsstest.Fault{Hold: hold})
 			stopLoad := r.d.flood(6, 1)
 			var held float64
-			waitFor(t, "two held calls and 30 more jobs held", 30*time.Second, func() bool {
+			natstest.Eventually(t, 30*time.Second, "two held calls and 30 more jobs held", func() bool {
 				held = r.b.metrics()["scanbridge_queue_consumer_held"]
 				return r.hss.InFlight() >= 2 && held >= 40
 			})

@@ -243,7 +243,8 @@ func (c *Client) send(ctx context.Context, t Target, u string, body []byte) (*ht
 	if err != nil {
 		return nil, 0, fmt.Errorf("build request: %w", err)
 	}
-	// The headers the SDK sends (notes §1.1); the Authenticator adds its own.
+	// The headers the SDK sends (sdk_test.go compares them with the SDK's own
+	// request); the Authenticator adds its own.
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(headerRegion, t.Region)
 	req.Header.Set("User-Agent", c.cfg.UserAgent)

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -171,43 +172,35 @@ const (
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
 	s := &c.Stream
-	s.Name = or(s.Name, DefaultStreamName)
-	s.SubjectPrefix = or(s.SubjectPrefix, DefaultSubjectPrefix)
-	s.Replicas = or(s.Replicas, 1)
-	s.MaxAge = or(s.MaxAge, DefaultMaxAge)
-	s.Duplicates = or(s.Duplicates, DefaultDuplicates)
-	s.MaxBytes = or(s.MaxBytes, -1)
-	s.Storage = or(s.Storage, "file")
+	s.Name = cmp.Or(s.Name, DefaultStreamName)
+	s.SubjectPrefix = cmp.Or(s.SubjectPrefix, DefaultSubjectPrefix)
+	s.Replicas = cmp.Or(s.Replicas, 1)
+	s.MaxAge = cmp.Or(s.MaxAge, DefaultMaxAge)
+	s.Duplicates = cmp.Or(s.Duplicates, DefaultDuplicates)
+	s.MaxBytes = cmp.Or(s.MaxBytes, -1)
+	s.Storage = cmp.Or(s.Storage, "file")
 
 	d := &c.DLQ
-	d.Name = or(d.Name, DefaultDLQName)
-	d.SubjectPrefix = or(d.SubjectPrefix, DefaultDLQPrefix)
-	d.MaxAge = or(d.MaxAge, DefaultDLQMaxAge)
-	d.Replicas = or(d.Replicas, s.Replicas)
+	d.Name = cmp.Or(d.Name, DefaultDLQName)
+	d.SubjectPrefix = cmp.Or(d.SubjectPrefix, DefaultDLQPrefix)
+	d.MaxAge = cmp.Or(d.MaxAge, DefaultDLQMaxAge)
+	d.Replicas = cmp.Or(d.Replicas, s.Replicas)
 
-	c.Accepted.Bucket = or(c.Accepted.Bucket, DefaultAcceptedBucket)
+	c.Accepted.Bucket = cmp.Or(c.Accepted.Bucket, DefaultAcceptedBucket)
 
 	k := &c.Consumer
-	k.Durable = or(k.Durable, DefaultDurable)
-	k.MaxItems = or(k.MaxItems, DefaultMaxItems)
-	k.MaxItemsPerCall = or(k.MaxItemsPerCall, DefaultMaxItemsPerCall)
-	k.Linger = or(k.Linger, DefaultLinger)
-	k.BackoffBase = or(k.BackoffBase, DefaultBackoffBase)
-	k.BackoffCap = or(k.BackoffCap, DefaultBackoffCap)
-	k.BackoffJitter = or(k.BackoffJitter, DefaultBackoffJitter)
-	k.Heartbeat = or(k.Heartbeat, DefaultHeartbeat)
-	k.CallTimeout = or(k.CallTimeout, DefaultCallTimeout)
-	k.MaxHeld = or(k.MaxHeld, 2*k.MaxItemsPerCall)
-	k.InfoInterval = or(k.InfoInterval, DefaultInfoInterval)
+	k.Durable = cmp.Or(k.Durable, DefaultDurable)
+	k.MaxItems = cmp.Or(k.MaxItems, DefaultMaxItems)
+	k.MaxItemsPerCall = cmp.Or(k.MaxItemsPerCall, DefaultMaxItemsPerCall)
+	k.Linger = cmp.Or(k.Linger, DefaultLinger)
+	k.BackoffBase = cmp.Or(k.BackoffBase, DefaultBackoffBase)
+	k.BackoffCap = cmp.Or(k.BackoffCap, DefaultBackoffCap)
+	k.BackoffJitter = cmp.Or(k.BackoffJitter, DefaultBackoffJitter)
+	k.Heartbeat = cmp.Or(k.Heartbeat, DefaultHeartbeat)
+	k.CallTimeout = cmp.Or(k.CallTimeout, DefaultCallTimeout)
+	k.MaxHeld = cmp.Or(k.MaxHeld, 2*k.MaxItemsPerCall)
+	k.InfoInterval = cmp.Or(k.InfoInterval, DefaultInfoInterval)
 	return c
-}
-
-func or[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // ErrInvalidConfig is wrapped by every Validate error.

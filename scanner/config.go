@@ -41,7 +41,8 @@ type Config struct {
 	// IAM is the login for auth: password.
 	IAM IAMConfig `koanf:"iam"`
 	// CallsPerMinute is the HSS rate limit for the deployment: HSS allows
-	// each user 5 calls per minute per API (see the API notes). The rate
+	// each user 5 calls per minute per API ("Limitations and Constraints",
+	// https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html). The rate
 	// halves on a 429 and climbs back after successes (ratelimit package).
 	// At most 600, the API's total over all users.
 	CallsPerMinute float64 `koanf:"calls_per_minute" validate:"gt=0,lte=600"`
