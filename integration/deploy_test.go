@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/labels"
@@ -52,12 +53,18 @@ func deployDir(t *testing.T) string {
 // bridgeFile is the part of a bridge config the deployment checks read.
 type bridgeFile struct {
 	NATS struct {
-		URL string `yaml:"url"`
+		URL          string `yaml:"url"`
+		User         string `yaml:"user"`
+		PasswordFile string `yaml:"password_file"`
+		CredsFile    string `yaml:"creds_file"`
 	} `yaml:"nats"`
 	HTTP struct {
 		Listen        string `yaml:"listen"`
 		ShutdownGrace string `yaml:"shutdown_grace"`
 	} `yaml:"http"`
+	Admin struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"admin"`
 	Queue struct {
 		Stream struct {
 			Replicas int `yaml:"replicas"`
@@ -79,6 +86,11 @@ func readBridgeFile(path string) (bridgeFile, map[string]any, error) {
 	if err != nil {
 		return bridgeFile{}, nil, err
 	}
+	return parseBridgeFile(data, path)
+}
+
+// parseBridgeFile parses a bridge config read from path (or a ConfigMap).
+func parseBridgeFile(data []byte, path string) (bridgeFile, map[string]any, error) {
 	var b bridgeFile
 	if err := yaml.Unmarshal(data, &b); err != nil {
 		return b, nil, fmt.Errorf("%s: %w", path, err)
@@ -112,6 +124,11 @@ func secretPaths(b bridgeFile, env map[string]string) []string {
 	var paths []string
 	for _, r := range b.Receivers {
 		paths = append(paths, r.Auth.SecretFiles...)
+	}
+	for _, f := range []string{b.NATS.PasswordFile, b.NATS.CredsFile} {
+		if f != "" {
+			paths = append(paths, f)
+		}
 	}
 	for k, v := range env {
 		if strings.HasSuffix(k, "_FILE") {
@@ -332,11 +349,12 @@ type kustomizeImage struct {
 // manifests are the Kubernetes objects of deploy/kubernetes, each decoded
 // strictly into its API type.
 type manifests struct {
-	deployments []*appsv1.Deployment
-	services    []*corev1.Service
-	pdbs        []*policyv1.PodDisruptionBudget
-	configMaps  []*corev1.ConfigMap
-	secrets     []*corev1.Secret
+	deployments     []*appsv1.Deployment
+	services        []*corev1.Service
+	pdbs            []*policyv1.PodDisruptionBudget
+	configMaps      []*corev1.ConfigMap
+	secrets         []*corev1.Secret
+	networkPolicies []*networkingv1.NetworkPolicy
 }
 
 // decode adds every document of a YAML stream to m. A kind this
@@ -375,6 +393,9 @@ func (m *manifests) decode(data []byte, source string) error {
 		case "v1 Secret":
 			s := &corev1.Secret{}
 			m.secrets, obj = append(m.secrets, s), s
+		case "networking.k8s.io/v1 NetworkPolicy":
+			n := &networkingv1.NetworkPolicy{}
+			m.networkPolicies, obj = append(m.networkPolicies, n), n
 		default:
 			return fmt.Errorf("%s document %d: unexpected kind %q", source, i, kind)
 		}
@@ -424,14 +445,18 @@ func loadKustomization(dir string) (kustomization, *manifests, error) {
 	return k, m, nil
 }
 
-// TestKubernetesManifests checks deploy/kubernetes offline: each manifest
-// decodes strictly into its API type; the Deployment runs two hardened
-// replicas whose probes, Service, PodDisruptionBudget, ConfigMap and Secret
-// all refer to what exists; the bridge config names the NATS chart's
-// Service and matches the Compose one but for that; the values for the
-// official NATS chart make a three-server JetStream cluster. Where kubectl
-// is installed, kustomize renders the directory and the rendered objects
-// pass the same decoding.
+// TestKubernetesManifests checks deploy/kubernetes offline (the files are
+// rendered from the Helm chart deploy/helm/scan-bridge; deploy/helm/gen's
+// test keeps them equal to a fresh render): each manifest decodes strictly
+// into its API type; the Deployment runs two hardened replicas whose
+// probes, Services, PodDisruptionBudget, NetworkPolicy, ConfigMap and
+// Secrets all refer to what exists; the bridge config names the NATS
+// chart's Service and matches the Compose one but for NATS, the admin
+// listener and where secrets are mounted; the values for the official NATS
+// chart make a three-server JetStream cluster whose only user is the
+// bridge, with the password the bridge reads. Where kubectl is installed,
+// kustomize renders the directory and the rendered objects pass the same
+// decoding.
 func TestKubernetesManifests(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(deployDir(t), "kubernetes")
@@ -447,17 +472,27 @@ func TestKubernetesManifests(t *testing.T) {
 	if err := example.decode(data, "secret.example.yaml"); err != nil {
 		t.Fatal(err)
 	}
-	if len(m.deployments) != 1 || len(m.services) != 1 || len(m.pdbs) != 1 || len(m.configMaps) != 1 || len(example.secrets) != 1 {
-		t.Fatalf("want one Deployment, Service, PodDisruptionBudget, ConfigMap and example Secret; got %d, %d, %d, %d, %d",
-			len(m.deployments), len(m.services), len(m.pdbs), len(m.configMaps), len(example.secrets))
+	if len(m.deployments) != 1 || len(m.services) != 2 || len(m.pdbs) != 1 || len(m.configMaps) != 1 ||
+		len(m.networkPolicies) != 1 || len(example.secrets) != 2 {
+		t.Fatalf("want one Deployment, two Services (webhooks, admin), one PodDisruptionBudget, ConfigMap and NetworkPolicy, "+
+			"and two example Secrets; got %d, %d, %d, %d, %d, %d",
+			len(m.deployments), len(m.services), len(m.pdbs), len(m.configMaps), len(m.networkPolicies), len(example.secrets))
 	}
-	dep, svc, pdb, cm, secret := m.deployments[0], m.services[0], m.pdbs[0], m.configMaps[0], example.secrets[0]
+	dep, pdb, cm, np := m.deployments[0], m.pdbs[0], m.configMaps[0], m.networkPolicies[0]
+	secrets := map[string][]string{} // example Secret name → its keys
+	for _, s := range example.secrets {
+		secrets[s.Name] = keys(s.StringData)
+	}
 	pod := dep.Spec.Template.Spec
 	if len(pod.Containers) != 1 {
 		t.Fatalf("the pod has %d containers, want 1", len(pod.Containers))
 	}
 	ctr := pod.Containers[0]
-	bridge, bridgeRaw, err := readBridgeFile(filepath.Join(dir, "bridge.yaml"))
+	bridgeYAML, ok := cm.Data["bridge.yaml"]
+	if !ok {
+		t.Fatalf("ConfigMap %s has no bridge.yaml (keys: %v)", cm.Name, keys(cm.Data))
+	}
+	bridge, bridgeRaw, err := parseBridgeFile([]byte(bridgeYAML), "ConfigMap "+cm.Name+" bridge.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,6 +505,20 @@ func TestKubernetesManifests(t *testing.T) {
 		env[e.Name] = e.Value
 	}
 	podLabels := labels.Set(dep.Spec.Template.Labels)
+	_, httpPort, httpErr := splitListen(bridge.HTTP.Listen)
+	_, adminPort, adminErr := splitListen(bridge.Admin.Listen)
+	// The Services by the port they expose.
+	var webhookSvc, adminSvc *corev1.Service
+	for _, s := range m.services {
+		for _, p := range s.Spec.Ports {
+			switch got, _ := containerPort(ctr, p.TargetPort); got {
+			case httpPort:
+				webhookSvc = s
+			case adminPort:
+				adminSvc = s
+			}
+		}
+	}
 
 	checks := []struct {
 		name  string
@@ -489,10 +538,12 @@ func TestKubernetesManifests(t *testing.T) {
 			},
 		},
 		{
-			name: "the Service and the PodDisruptionBudget select the Deployment's pods",
+			name: "the Services, the PodDisruptionBudget and the NetworkPolicy select the Deployment's pods",
 			check: func() error {
-				if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
-					return fmt.Errorf("Service selector %v, pod labels %v", svc.Spec.Selector, podLabels)
+				for _, svc := range m.services {
+					if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
+						return fmt.Errorf("Service %s selector %v, pod labels %v", svc.Name, svc.Spec.Selector, podLabels)
+					}
 				}
 				if pdb.Spec.Selector == nil || !labels.SelectorFromSet(pdb.Spec.Selector.MatchLabels).Matches(podLabels) {
 					return fmt.Errorf("PodDisruptionBudget selector %v, pod labels %v", pdb.Spec.Selector, podLabels)
@@ -500,35 +551,97 @@ func TestKubernetesManifests(t *testing.T) {
 				if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() < 1 || pdb.Spec.MinAvailable.IntValue() >= 2 {
 					return fmt.Errorf("PodDisruptionBudget minAvailable %v, want 1 of 2", pdb.Spec.MinAvailable)
 				}
+				if !labels.SelectorFromSet(np.Spec.PodSelector.MatchLabels).Matches(podLabels) || len(np.Spec.PodSelector.MatchLabels) == 0 {
+					return fmt.Errorf("NetworkPolicy podSelector %v, pod labels %v", np.Spec.PodSelector, podLabels)
+				}
 				return nil
 			},
 		},
 		{
-			name: "the Service and both probes reach the port the bridge listens on",
+			name: "one Service reaches the webhook listener, the other the admin listener, and the probes the webhook listener",
 			check: func() error {
-				_, port, err := splitListen(bridge.HTTP.Listen)
-				if err != nil {
+				if err := errors.Join(httpErr, adminErr); err != nil {
 					return err
 				}
-				for _, p := range svc.Spec.Ports {
-					if got, err := containerPort(ctr, p.TargetPort); err != nil || got != port {
-						return fmt.Errorf("Service port %s targets %v (%v), the bridge listens on %d", p.Name, p.TargetPort.String(), err, port)
+				if webhookSvc == nil || adminSvc == nil || webhookSvc == adminSvc {
+					return fmt.Errorf("want one Service for the webhook port %d and another for the admin port %d", httpPort, adminPort)
+				}
+				for _, svc := range []*corev1.Service{webhookSvc, adminSvc} {
+					if len(svc.Spec.Ports) != 1 {
+						return fmt.Errorf("Service %s has %d ports, want 1: the admin port must not be exposed with the webhooks", svc.Name, len(svc.Spec.Ports))
 					}
 				}
 				for _, pr := range []struct {
 					name  string
 					probe *corev1.Probe
 					path  string
-				}{{"liveness", ctr.LivenessProbe, "/healthz"}, {"readiness", ctr.ReadinessProbe, "/readyz"}} {
+				}{{"startup", ctr.StartupProbe, "/readyz"}, {"liveness", ctr.LivenessProbe, "/healthz"}, {"readiness", ctr.ReadinessProbe, "/readyz"}} {
 					if pr.probe == nil || pr.probe.HTTPGet == nil {
 						return fmt.Errorf("no %s HTTP probe", pr.name)
 					}
 					if pr.probe.HTTPGet.Path != pr.path {
 						return fmt.Errorf("%s probe GET %s, want %s", pr.name, pr.probe.HTTPGet.Path, pr.path)
 					}
-					if got, err := containerPort(ctr, pr.probe.HTTPGet.Port); err != nil || got != port {
-						return fmt.Errorf("%s probe port %s is %d (%v), want %d", pr.name, pr.probe.HTTPGet.Port.String(), got, err, port)
+					if got, err := containerPort(ctr, pr.probe.HTTPGet.Port); err != nil || got != httpPort {
+						return fmt.Errorf("%s probe port %s is %d (%v), want %d", pr.name, pr.probe.HTTPGet.Port.String(), got, err, httpPort)
 					}
+				}
+				if p := ctr.StartupProbe; time.Duration(p.PeriodSeconds*p.FailureThreshold)*time.Second < 2*time.Minute {
+					return fmt.Errorf("startup probe allows %d × %d s, less than the 2 minutes a first cluster start can take", p.FailureThreshold, p.PeriodSeconds)
+				}
+				return nil
+			},
+		},
+		{
+			name: "the NetworkPolicy lets in webhooks and admin requests on their ports only, and out NATS, DNS and HTTPS only",
+			check: func() error {
+				if !slices.Equal(np.Spec.PolicyTypes, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress}) {
+					return fmt.Errorf("policyTypes %v, want Ingress and Egress", np.Spec.PolicyTypes)
+				}
+				var in []int32
+				for _, r := range np.Spec.Ingress {
+					if len(r.From) == 0 {
+						return fmt.Errorf("an ingress rule admits everyone: %v", r)
+					}
+					for _, p := range r.Ports {
+						if p.Port == nil {
+							return errors.New("an ingress rule admits every port")
+						}
+						got, err := containerPort(ctr, *p.Port)
+						if err != nil {
+							return err
+						}
+						in = append(in, got)
+					}
+				}
+				if slices.Sort(in); !slices.Equal(in, []int32{httpPort, adminPort}) {
+					return fmt.Errorf("ingress ports %v, want the webhook and admin ports %d, %d", in, httpPort, adminPort)
+				}
+				hosts, err := natsHosts(bridge.NATS.URL)
+				if err != nil {
+					return err
+				}
+				_, natsPort, err := splitListen(hosts[0])
+				if err != nil {
+					return err
+				}
+				var out []string
+				for _, r := range np.Spec.Egress {
+					if len(r.To) == 0 {
+						return fmt.Errorf("an egress rule reaches everyone: %v", r)
+					}
+					for _, p := range r.Ports {
+						if p.Port == nil {
+							return errors.New("an egress rule opens every port")
+						}
+						out = append(out, fmt.Sprintf("%s/%s", deref(p.Protocol), p.Port.String()))
+					}
+				}
+				slices.Sort(out)
+				want := []string{fmt.Sprintf("TCP/%d", natsPort), "TCP/443", "TCP/53", "UDP/53"}
+				slices.Sort(want)
+				if !slices.Equal(out, want) {
+					return fmt.Errorf("egress ports %v, want %v (NATS, HTTPS, DNS)", out, want)
 				}
 				return nil
 			},
@@ -543,6 +656,8 @@ func TestKubernetesManifests(t *testing.T) {
 				switch {
 				case psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot, psc.RunAsUser == nil || *psc.RunAsUser != 65532:
 					return fmt.Errorf("pod runAsNonRoot %s, runAsUser %s", deref(psc.RunAsNonRoot), deref(psc.RunAsUser))
+				case psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+					return fmt.Errorf("pod seccompProfile %v, want RuntimeDefault", psc.SeccompProfile)
 				case sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot, sc.RunAsUser == nil || *sc.RunAsUser != 65532:
 					return fmt.Errorf("container runAsNonRoot %s, runAsUser %s", deref(sc.RunAsNonRoot), deref(sc.RunAsUser))
 				case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem:
@@ -553,6 +668,23 @@ func TestKubernetesManifests(t *testing.T) {
 					return fmt.Errorf("capabilities %v do not drop ALL", sc.Capabilities)
 				case pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken:
 					return errors.New("the service account token is mounted; the bridge does not call the Kubernetes API")
+				}
+				return nil
+			},
+		},
+		{
+			name: "GOMEMLIMIT is below the memory limit",
+			check: func() error {
+				limit, ok := ctr.Resources.Limits[corev1.ResourceMemory]
+				if !ok {
+					return errors.New("no memory limit")
+				}
+				var soft int64
+				if _, err := fmt.Sscan(env["GOMEMLIMIT"], &soft); err != nil {
+					return fmt.Errorf("GOMEMLIMIT %q: %w", env["GOMEMLIMIT"], err)
+				}
+				if soft <= 0 || soft >= limit.Value() {
+					return fmt.Errorf("GOMEMLIMIT %d, memory limit %d: want a soft limit below the hard one", soft, limit.Value())
 				}
 				return nil
 			},
@@ -572,7 +704,7 @@ func TestKubernetesManifests(t *testing.T) {
 			},
 		},
 		{
-			name: "the container runs serve with the ConfigMap's bridge.yaml",
+			name: "the container runs serve with the ConfigMap's bridge.yaml, and a changed config rolls the pods",
 			check: func() error {
 				i := slices.Index(ctr.Args, "--config")
 				if len(ctr.Args) == 0 || ctr.Args[0] != "serve" || i < 0 || i+1 >= len(ctr.Args) {
@@ -588,23 +720,25 @@ func TestKubernetesManifests(t *testing.T) {
 				if _, ok := cm.Data[key]; !ok {
 					return fmt.Errorf("ConfigMap %s has no key %s (keys: %v)", cm.Name, key, keys(cm.Data))
 				}
+				if dep.Spec.Template.Annotations["checksum/config"] == "" {
+					return errors.New("the pod template has no checksum/config annotation: a changed config would not roll the pods")
+				}
 				return nil
 			},
 		},
 		{
-			name: "every secret file and secret reference names a key of the Secret",
+			name: "every secret file and secret reference names a key of an example Secret",
 			check: func() error {
-				have := keys(secret.StringData)
 				for _, p := range secretPaths(bridge, env) {
 					vol, key, err := mountedFile(pod, ctr, p)
 					if err != nil {
 						return err
 					}
-					if vol.Secret == nil || vol.Secret.SecretName != secret.Name {
-						return fmt.Errorf("%s is in volume %s, not Secret %s", p, vol.Name, secret.Name)
+					if vol.Secret == nil || secrets[vol.Secret.SecretName] == nil {
+						return fmt.Errorf("%s is in volume %s, not one of the Secrets %v", p, vol.Name, keys(secrets))
 					}
-					if !slices.Contains(have, key) {
-						return fmt.Errorf("%s: Secret %s has no key %s (keys: %v)", p, secret.Name, key, have)
+					if have := secrets[vol.Secret.SecretName]; !slices.Contains(have, key) {
+						return fmt.Errorf("%s: Secret %s has no key %s (keys: %v)", p, vol.Secret.SecretName, key, have)
 					}
 					if m := vol.Secret.DefaultMode; m == nil || *m&0o007 != 0 {
 						return fmt.Errorf("Secret volume mode %s lets others read the secrets (want 0440)", deref(m))
@@ -615,8 +749,8 @@ func TestKubernetesManifests(t *testing.T) {
 						continue
 					}
 					ref := e.ValueFrom.SecretKeyRef
-					if ref.Name != secret.Name || !slices.Contains(have, ref.Key) {
-						return fmt.Errorf("env %s refers to %s/%s, not a key of Secret %s %v", e.Name, ref.Name, ref.Key, secret.Name, have)
+					if !slices.Contains(secrets[ref.Name], ref.Key) {
+						return fmt.Errorf("env %s refers to %s/%s, not a key of the Secrets %v", e.Name, ref.Name, ref.Key, secrets)
 					}
 				}
 				return nil
@@ -655,13 +789,13 @@ func TestKubernetesManifests(t *testing.T) {
 			},
 		},
 		{
-			name: "the bridge config is the Compose one but for nats.url",
+			name: "the bridge config is the Compose one but for NATS, the admin listener and where secrets are mounted",
 			check: func() error {
-				a, b := clearNATSURL(bridgeRaw), clearNATSURL(composeRaw)
+				a, b := comparableConfig(bridgeRaw), comparableConfig(composeRaw)
 				ja, _ := json.Marshal(a)
 				jb, _ := json.Marshal(b)
 				if !bytes.Equal(ja, jb) {
-					return fmt.Errorf("kubernetes/bridge.yaml and bridge.yaml differ beyond nats.url:\n %s\n %s", ja, jb)
+					return fmt.Errorf("the ConfigMap's bridge.yaml and bridge.yaml differ beyond those:\n %s\n %s", ja, jb)
 				}
 				return nil
 			},
@@ -669,16 +803,28 @@ func TestKubernetesManifests(t *testing.T) {
 		{
 			name: "the Deployment's image is the one the kustomization sets",
 			check: func() error {
-				if !slices.ContainsFunc(k.Images, func(i kustomizeImage) bool { return i.Name == ctr.Image }) {
+				name, _, _ := strings.Cut(ctr.Image, "@")
+				if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+					name = name[:i]
+				}
+				if !slices.ContainsFunc(k.Images, func(i kustomizeImage) bool { return i.Name == name }) {
 					return fmt.Errorf("image %q is not under the kustomization's images", ctr.Image)
 				}
 				return nil
 			},
 		},
 		{
-			name: "the values for the official NATS chart make a three-server JetStream cluster on volumes",
+			name: "the values for the official NATS chart make a three-server JetStream cluster whose user bridge has the bridge's password",
 			check: func() error {
-				return checkNATSValues(filepath.Join(dir, "nats-values.yaml"), bridge.Queue.Stream.Replicas)
+				if bridge.NATS.User == "" || bridge.NATS.PasswordFile == "" {
+					return fmt.Errorf("nats.user %q, nats.password_file %q: the bridge would connect anonymously", bridge.NATS.User, bridge.NATS.PasswordFile)
+				}
+				vol, key, err := mountedFile(pod, ctr, bridge.NATS.PasswordFile)
+				if err != nil || vol.Secret == nil {
+					return fmt.Errorf("nats.password_file %s is not a Secret's file (%v)", bridge.NATS.PasswordFile, err)
+				}
+				return checkNATSValues(filepath.Join(dir, "nats-values.yaml"), bridge.Queue.Stream.Replicas,
+					bridge.NATS.User, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: vol.Secret.SecretName}, Key: key})
 			},
 		},
 	}
@@ -705,18 +851,15 @@ func TestKubernetesManifests(t *testing.T) {
 		if err := r.decode(stdout.Bytes(), "kubectl kustomize"); err != nil {
 			t.Fatal(err)
 		}
-		if len(r.deployments) != 1 || len(r.configMaps) != 1 || len(r.services) != 1 || len(r.pdbs) != 1 {
-			t.Fatalf("rendered %d Deployments, %d ConfigMaps, %d Services, %d PodDisruptionBudgets; want one each",
-				len(r.deployments), len(r.configMaps), len(r.services), len(r.pdbs))
+		if len(r.deployments) != 1 || len(r.configMaps) != 1 || len(r.services) != 2 || len(r.pdbs) != 1 || len(r.networkPolicies) != 1 {
+			t.Fatalf("rendered %d Deployments, %d ConfigMaps, %d Services, %d PodDisruptionBudgets, %d NetworkPolicies; want 1, 1, 2, 1, 1",
+				len(r.deployments), len(r.configMaps), len(r.services), len(r.pdbs), len(r.networkPolicies))
 		}
 		rdep, rcm := r.deployments[0], r.configMaps[0]
-		for _, obj := range []string{rdep.Namespace, rcm.Namespace, r.services[0].Namespace, r.pdbs[0].Namespace} {
+		for _, obj := range []string{rdep.Namespace, rcm.Namespace, r.services[0].Namespace, r.services[1].Namespace, r.pdbs[0].Namespace, r.networkPolicies[0].Namespace} {
 			if obj != k.Namespace {
 				t.Errorf("rendered object in namespace %q, want %q", obj, k.Namespace)
 			}
-		}
-		if !strings.HasPrefix(rcm.Name, cm.Name+"-") {
-			t.Errorf("rendered ConfigMap %s, want %s with a content hash", rcm.Name, cm.Name)
 		}
 		refs := 0
 		for _, v := range rdep.Spec.Template.Spec.Volumes {
@@ -731,7 +874,7 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("rendered Deployment mounts %d ConfigMaps, want 1", refs)
 		}
 		if rcm.Data["bridge.yaml"] != cm.Data["bridge.yaml"] {
-			t.Error("rendered ConfigMap's bridge.yaml differs from kubernetes/bridge.yaml")
+			t.Error("rendered ConfigMap's bridge.yaml differs from configmap.yaml's")
 		}
 		if img := rdep.Spec.Template.Spec.Containers[0].Image; !strings.Contains(img, ":") {
 			t.Errorf("rendered image %q has no tag", img)
@@ -747,20 +890,49 @@ func deref[T any](p *T) string {
 	return fmt.Sprint(*p)
 }
 
-// clearNATSURL returns a copy of a parsed bridge config without nats.url.
-func clearNATSURL(cfg map[string]any) map[string]any {
+// comparableConfig returns a copy of a parsed bridge config without what
+// differs between Compose and Kubernetes by design: the NATS connection,
+// the admin listener, the directory secret files are mounted in, and an
+// empty routes list.
+func comparableConfig(cfg map[string]any) map[string]any {
 	out := map[string]any{}
 	for k, v := range cfg {
 		out[k] = v
 	}
-	if n, ok := cfg["nats"].(map[string]any); ok {
-		nn := map[string]any{}
-		for k, v := range n {
-			if k != "url" {
-				nn[k] = v
+	delete(out, "nats")
+	delete(out, "admin")
+	if r, ok := out["routes"].([]any); ok && len(r) == 0 {
+		delete(out, "routes")
+	}
+	if recvs, ok := cfg["receivers"].([]any); ok {
+		var rs []any
+		for _, r := range recvs {
+			rm, ok := r.(map[string]any)
+			if !ok {
+				rs = append(rs, r)
+				continue
 			}
+			rc := map[string]any{}
+			for k, v := range rm {
+				rc[k] = v
+			}
+			if auth, ok := rm["auth"].(map[string]any); ok {
+				ac := map[string]any{}
+				for k, v := range auth {
+					ac[k] = v
+				}
+				if files, ok := auth["secret_files"].([]any); ok {
+					var names []any
+					for _, f := range files {
+						names = append(names, filepath.Base(fmt.Sprint(f)))
+					}
+					ac["secret_files"] = names
+				}
+				rc["auth"] = ac
+			}
+			rs = append(rs, rc)
 		}
-		out["nats"] = nn
+		out["receivers"] = rs
 	}
 	return out
 }
@@ -792,7 +964,8 @@ func containerPort(c corev1.Container, p intstr.IntOrString) (int32, error) {
 }
 
 // mountedFile finds the volume that holds path in the container and the
-// key (file name) path has in it.
+// key (of the Secret or ConfigMap) path is a copy of: the file name, or the
+// key an item projects to that name.
 func mountedFile(pod corev1.PodSpec, c corev1.Container, path string) (corev1.Volume, string, error) {
 	for _, vm := range c.VolumeMounts {
 		rel, ok := strings.CutPrefix(path, strings.TrimSuffix(vm.MountPath, "/")+"/")
@@ -800,9 +973,25 @@ func mountedFile(pod corev1.PodSpec, c corev1.Container, path string) (corev1.Vo
 			continue
 		}
 		for _, v := range pod.Volumes {
-			if v.Name == vm.Name {
+			if v.Name != vm.Name {
+				continue
+			}
+			var items []corev1.KeyToPath
+			switch {
+			case v.Secret != nil:
+				items = v.Secret.Items
+			case v.ConfigMap != nil:
+				items = v.ConfigMap.Items
+			}
+			if len(items) == 0 {
 				return v, rel, nil
 			}
+			for _, it := range items {
+				if it.Path == rel {
+					return v, it.Key, nil
+				}
+			}
+			return corev1.Volume{}, "", fmt.Errorf("%s: volume %s projects no item to %s", path, v.Name, rel)
 		}
 		return corev1.Volume{}, "", fmt.Errorf("mount %s names no volume %s", vm.MountPath, vm.Name)
 	}
@@ -813,12 +1002,21 @@ func mountedFile(pod corev1.PodSpec, c corev1.Container, path string) (corev1.Vo
 // whose keys are documented in its values.yaml
 // (https://github.com/nats-io/k8s/blob/main/helm/charts/nats/values.yaml):
 // config.cluster.{enabled,replicas}, config.jetstream.{enabled,fileStore.
-// {enabled,dir,pvc.{enabled,size}}} and podTemplate.topologySpreadConstraints
-// as a map keyed by topology key.
-func checkNATSValues(path string, streamReplicas int) error {
+// {enabled,dir,pvc.{enabled,size}}}, config.merge (merged into nats.conf:
+// the accounts), container.env (a map of variable name to value or
+// valueFrom), podTemplate.topologySpreadConstraints as a map keyed by
+// topology key and natsBox.enabled. The accounts must have user (the
+// bridge's nats.user) in an account with JetStream, its password taken from
+// password (the Secret key the bridge's nats.password_file is) through an
+// environment variable, and no anonymous user.
+func checkNATSValues(path string, streamReplicas int, user string, password corev1.SecretKeySelector) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
+	}
+	type natsUser struct {
+		User     string `yaml:"user"`
+		Password string `yaml:"password"`
 	}
 	var v struct {
 		Config struct {
@@ -838,13 +1036,33 @@ func checkNATSValues(path string, streamReplicas int) error {
 					} `yaml:"pvc"`
 				} `yaml:"fileStore"`
 			} `yaml:"jetstream"`
+			Merge struct {
+				Accounts map[string]struct {
+					JetStream string     `yaml:"jetstream"`
+					Users     []natsUser `yaml:"users"`
+				} `yaml:"accounts"`
+				NoAuthUser string `yaml:"no_auth_user"`
+			} `yaml:"merge"`
 		} `yaml:"config"`
+		Container struct {
+			Env map[string]struct {
+				ValueFrom struct {
+					SecretKeyRef *struct {
+						Name string `yaml:"name"`
+						Key  string `yaml:"key"`
+					} `yaml:"secretKeyRef"`
+				} `yaml:"valueFrom"`
+			} `yaml:"env"`
+		} `yaml:"container"`
 		PodTemplate struct {
 			TopologySpreadConstraints map[string]struct {
 				MaxSkew           int    `yaml:"maxSkew"`
 				WhenUnsatisfiable string `yaml:"whenUnsatisfiable"`
 			} `yaml:"topologySpreadConstraints"`
 		} `yaml:"podTemplate"`
+		NatsBox struct {
+			Enabled bool `yaml:"enabled"`
+		} `yaml:"natsBox"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -861,6 +1079,10 @@ func checkNATSValues(path string, streamReplicas int) error {
 		return errors.New("config.jetstream.enabled is false")
 	case js.FileStore.Enabled != nil && !*js.FileStore.Enabled, js.FileStore.PVC.Enabled != nil && !*js.FileStore.PVC.Enabled:
 		return errors.New("JetStream file store or its PVC is disabled: a restarted server would lose its streams")
+	case v.Config.Merge.NoAuthUser != "":
+		return fmt.Errorf("config.merge.no_auth_user %q lets clients in without credentials", v.Config.Merge.NoAuthUser)
+	case len(v.Config.Merge.Accounts) == 0:
+		return errors.New("config.merge.accounts is empty: every client would be anonymous")
 	}
 	size, err := resource.ParseQuantity(js.FileStore.PVC.Size)
 	if err != nil {
@@ -868,6 +1090,38 @@ func checkNATSValues(path string, streamReplicas int) error {
 	}
 	if size.Cmp(resource.MustParse("1Gi")) < 0 {
 		return fmt.Errorf("config.jetstream.fileStore.pvc.size %s < 1Gi", size.String())
+	}
+	found := false
+	for name, acct := range v.Config.Merge.Accounts {
+		for _, u := range acct.Users {
+			if u.User != user {
+				continue
+			}
+			found = true
+			if acct.JetStream != "enabled" {
+				return fmt.Errorf("account %s of user %s: jetstream %q, want enabled", name, user, acct.JetStream)
+			}
+			variable, ok := strings.CutPrefix(u.Password, "<< $")
+			variable, ok2 := strings.CutSuffix(variable, " >>")
+			if !ok || !ok2 {
+				return fmt.Errorf("user %s: password %q is not an environment variable (<< $NAME >>)", user, u.Password)
+			}
+			env, ok := v.Container.Env[variable]
+			src := env.ValueFrom
+			if !ok || src.SecretKeyRef == nil {
+				return fmt.Errorf("user %s: container.env.%s does not come from a Secret", user, variable)
+			}
+			if src.SecretKeyRef.Name != password.Name || src.SecretKeyRef.Key != password.Key {
+				return fmt.Errorf("user %s: the servers read the password from %s/%s, the bridge from %s/%s",
+					user, src.SecretKeyRef.Name, src.SecretKeyRef.Key, password.Name, password.Key)
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("no account has the user %q the bridge connects as", user)
+	}
+	if v.NatsBox.Enabled {
+		return errors.New("natsBox.enabled: nats-box has no credentials for the accounts")
 	}
 	tsc, ok := v.PodTemplate.TopologySpreadConstraints["kubernetes.io/hostname"]
 	if !ok || tsc.MaxSkew != 1 || tsc.WhenUnsatisfiable != "DoNotSchedule" {
