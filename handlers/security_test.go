@@ -2,7 +2,12 @@ package handlers
 
 import (
 	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestMatchAnyComparesDigests(t *testing.T) {
@@ -22,6 +27,58 @@ func TestMatchAnyComparesDigests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := matchAny([]byte(tt.got), candidates); got != tt.want {
 				t.Fatalf("matchAny(%q) = %t, want %t", tt.got, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestJWKSRedirectIsNotFollowed serves a valid key set behind a redirect:
+// the bridge must not fetch it (a redirect could lead to plain http or
+// another host), so the token cannot be checked and the sender is told to
+// retry, not accepted.
+func TestJWKSRedirectIsNotFollowed(t *testing.T) {
+	keys := newTestKeys(t)
+	real := keys.serve(t, keys.k1)
+	redirector := httptest.NewServer(http.RedirectHandler(real.URL, http.StatusFound))
+	t.Cleanup(redirector.Close)
+
+	v, err := newVerifier(AuthConfig{Method: AuthJWT, JWKSURL: redirector.URL, Audience: "aud-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := keys.mint(t, keys.k1, "k1", pubsubClaims(time.Now()))
+	_, err = v.verify(t.Context(), authRequest{header: http.Header{"Authorization": {"Bearer " + tok}}})
+	if !errors.Is(err, errAuthUnavailable) || !strings.Contains(err.Error(), "redirected") {
+		t.Fatalf("verify through a redirecting key server: err = %v, want errAuthUnavailable naming the redirect", err)
+	}
+	if n := real.hits.Load(); n != 0 {
+		t.Fatalf("the redirect target was fetched %d times", n)
+	}
+}
+
+func TestJWKSURLMustBeHTTPSOrLoopback(t *testing.T) {
+	tests := []struct {
+		url    string
+		wantOK bool
+	}{
+		{"https://www.googleapis.com/oauth2/v3/certs", true},
+		{"http://127.0.0.1:8081/certs", true},
+		{"http://[::1]:8081/certs", true},
+		{"http://localhost:8081/certs", true},
+		{"http://www.googleapis.com/oauth2/v3/certs", false},
+		{"http://127.0.0.1.nip.io/certs", false},
+		{"http://10.0.0.7/certs", false},
+		{"ftp://127.0.0.1/certs", false},
+		{"/certs", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			_, err := newVerifier(AuthConfig{Method: AuthJWT, JWKSURL: tt.url, Audience: "aud-1"})
+			if (err == nil) != tt.wantOK {
+				t.Fatalf("newVerifier(jwks_url %s) error = %v, want ok %t", tt.url, err, tt.wantOK)
+			}
+			if err != nil && !strings.Contains(err.Error(), "jwks_url") {
+				t.Fatalf("the error does not name the setting: %v", err)
 			}
 		})
 	}
