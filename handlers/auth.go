@@ -268,13 +268,13 @@ func newVerifier(c AuthConfig) (verifier, error) {
 	case AuthNone:
 		a.check = noAuth{}
 	case AuthToken:
-		a.check, err = newTokenAuth(c, secrets)
+		a.check, err = newTokenAuth(c, values(secrets))
 	case AuthBasic:
-		a.check, err = newBasicAuth(c, secrets)
+		a.check, err = newBasicAuth(c, values(secrets))
 	case AuthPathToken:
 		a.check, err = newPathTokenAuth(secrets)
 	case AuthHMAC:
-		a.check, err = newHMACAuth(c, secrets)
+		a.check, err = newHMACAuth(c, values(secrets))
 		timestamps = c.TimestampHeader != ""
 	case AuthStandardWebhooks:
 		a.check, err = newStandardWebhooks(secrets)
@@ -308,23 +308,39 @@ func newVerifier(c AuthConfig) (verifier, error) {
 	return a, nil
 }
 
+// secret is one accepted credential and the setting it came from, so a
+// start-up error can name the setting without quoting the secret.
+type secret struct {
+	setting string // "secrets[0]", or "secret_files[1] (/run/secrets/hook)"
+	value   []byte
+}
+
+// minSecretBytes is the shortest shared secret the token, basic and hmac
+// methods accept, and the shortest standard-webhooks key once decoded. A
+// one-character secret falls to a few hundred guesses, and any short HMAC
+// key to an offline search from one captured signed body. 16 bytes is a
+// floor, not a target: RFC 2104 §3 advises HMAC keys at least as long as
+// the hash output (32 bytes for SHA-256, e.g. openssl rand -hex 32).
+// path-token has its own, higher floor (minPathToken).
+const minSecretBytes = 16
+
 // loadSecrets returns the configured secrets and the trimmed content of
-// each secret file. Errors name the file, never a secret.
-func loadSecrets(c AuthConfig) ([][]byte, error) {
-	secrets := make([][]byte, 0, len(c.Secrets)+len(c.SecretFiles))
-	for _, s := range c.Secrets {
-		secrets = append(secrets, []byte(s))
+// each secret file. Errors name the setting (and the file), never a secret.
+func loadSecrets(c AuthConfig) ([]secret, error) {
+	secrets := make([]secret, 0, len(c.Secrets)+len(c.SecretFiles))
+	for i, s := range c.Secrets {
+		secrets = append(secrets, secret{setting: fmt.Sprintf("secrets[%d]", i), value: []byte(s)})
 	}
-	for _, f := range c.SecretFiles {
+	for i, f := range c.SecretFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read secret file: %w", err)
+			return nil, fmt.Errorf("secret_files[%d]: %w", i, err)
 		}
-		secrets = append(secrets, []byte(strings.TrimSpace(string(b))))
+		secrets = append(secrets, secret{setting: fmt.Sprintf("secret_files[%d] (%s)", i, f), value: []byte(strings.TrimSpace(string(b)))})
 	}
 	for _, s := range secrets {
-		if len(s) == 0 {
-			return nil, errors.New("an empty secret is not allowed")
+		if len(s.value) == 0 {
+			return nil, fmt.Errorf("%s: an empty secret is not allowed", s.setting)
 		}
 	}
 	switch c.Method {
@@ -337,7 +353,28 @@ func loadSecrets(c AuthConfig) ([][]byte, error) {
 			return nil, fmt.Errorf("secrets: method %s uses none", c.Method)
 		}
 	}
+	switch c.Method {
+	case AuthToken, AuthBasic, AuthHMAC:
+		var errs []error
+		for _, s := range secrets {
+			if len(s.value) < minSecretBytes {
+				errs = append(errs, fmt.Errorf("%s: %d bytes; at least %d are required", s.setting, len(s.value), minSecretBytes))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
 	return secrets, nil
+}
+
+// values returns the secrets' bytes.
+func values(secrets []secret) [][]byte {
+	out := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		out[i] = s.value
+	}
+	return out
 }
 
 // fieldMethods says which methods use each optional field; the rest refuse

@@ -94,13 +94,13 @@ var pathTokenChars = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 // string, far beyond guessing.
 const minPathToken = 32
 
-func newPathTokenAuth(secrets [][]byte) (pathTokenAuth, error) {
+func newPathTokenAuth(secrets []secret) (pathTokenAuth, error) {
 	var a pathTokenAuth
-	for i, s := range secrets {
-		if len(s) < minPathToken || !pathTokenChars.Match(s) {
-			return a, fmt.Errorf("path-token secret %d: use at least %d characters of A-Z a-z 0-9 . _ ~ - (e.g. openssl rand -hex 24)", i+1, minPathToken)
+	for _, s := range secrets {
+		if len(s.value) < minPathToken || !pathTokenChars.Match(s.value) {
+			return a, fmt.Errorf("%s: use at least %d characters of A-Z a-z 0-9 . _ ~ - (e.g. openssl rand -hex 24)", s.setting, minPathToken)
 		}
-		a.expected = append(a.expected, sha256.Sum256(s))
+		a.expected = append(a.expected, sha256.Sum256(s.value))
 	}
 	return a, nil
 }

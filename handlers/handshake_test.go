@@ -15,9 +15,9 @@ func TestEventGridValidationIsEchoedAndStoresNothing(t *testing.T) {
 	}
 	pub := &memPublisher{}
 	e := newTestServer(t, pub, ReceiverConfig{Name: "acr", Format: "acr-eventgrid", Target: target,
-		Auth: AuthConfig{Method: AuthToken, Header: "X-Bridge-Token", Secrets: []string{"s"}}})
+		Auth: AuthConfig{Method: AuthToken, Header: "X-Bridge-Token", Secrets: []string{"handshake-token-01"}}})
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/acr", strings.NewReader(string(body)))
-	req.Header.Set("X-Bridge-Token", "s")
+	req.Header.Set("X-Bridge-Token", "handshake-token-01")
 	rec := httptest.NewRecorder()
 	e.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"validationResponse":"512d38b6-c7b8-40c8-89fe-f46f9e9622b6"`) {

@@ -41,7 +41,9 @@ type receiver struct {
 	auth   verifier
 }
 
-func newReceiver(c ReceiverConfig) (*receiver, error) {
+// newReceiver checks c, the i-th receiver of the configuration; errors
+// start with receivers[i] and the name, so the setting can be found.
+func newReceiver(i int, c ReceiverConfig) (*receiver, error) {
 	var errs []error
 	if !receiverName.MatchString(c.Name) {
 		errs = append(errs, fmt.Errorf("name %q: use 1-64 letters, digits, '-' or '_'", c.Name))
@@ -67,7 +69,7 @@ func newReceiver(c ReceiverConfig) (*receiver, error) {
 		errs = append(errs, errors.New("default_namespace is over the HSS limit of 64 characters"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("receiver %q: %w", c.Name, err)
+		return nil, fmt.Errorf("receivers[%d] %q: %w", i, c.Name, err)
 	}
 	return &receiver{cfg: c, decode: decode, auth: auth}, nil
 }

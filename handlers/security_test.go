@@ -2,9 +2,12 @@ package handlers
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +82,68 @@ func TestJWKSURLMustBeHTTPSOrLoopback(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "jwks_url") {
 				t.Fatalf("the error does not name the setting: %v", err)
+			}
+		})
+	}
+}
+
+// TestShortSecretsStopTheStart checks the minimum secret lengths: the
+// error names the receiver and the setting, never the secret.
+func TestShortSecretsStopTheStart(t *testing.T) {
+	shortFile := filepath.Join(t.TempDir(), "hook")
+	if err := os.WriteFile(shortFile, []byte("tiny-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sixteen := "0123456789abcdef"
+	shortKey := "whsec_" + base64.StdEncoding.EncodeToString([]byte("8 bytes!"))
+	tests := []struct {
+		name    string
+		auth    AuthConfig
+		wantErr string // "" when the config must be accepted
+	}{
+		{"a five-byte token", AuthConfig{Method: AuthToken, Secrets: []string{"s3cre"}},
+			`receivers[2] "c": auth: secrets[0]: 5 bytes; at least 16 are required`},
+		{"a sixteen-byte token", AuthConfig{Method: AuthToken, Secrets: []string{sixteen}}, ""},
+		{"a short second secret during rotation", AuthConfig{Method: AuthToken, Secrets: []string{sixteen, "k1"}},
+			"secrets[1]: 2 bytes; at least 16 are required"},
+		{"a fifteen-byte Basic password", AuthConfig{Method: AuthBasic, User: "eventbridge", Secrets: []string{sixteen[:15]}},
+			"secrets[0]: 15 bytes; at least 16 are required"},
+		{"a one-character HMAC key", AuthConfig{Method: AuthHMAC, Secrets: []string{"k"}},
+			"secrets[0]: 1 bytes; at least 16 are required"},
+		{"a short HMAC key from a file", AuthConfig{Method: AuthHMAC, SecretFiles: []string{shortFile}},
+			"secret_files[0] (" + shortFile + "): 9 bytes; at least 16 are required"},
+		{"a standard-webhooks key of eight bytes", AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{shortKey}},
+			"secrets[0]: the key decodes to 8 bytes; at least 16 are required"},
+		{"a standard-webhooks key of sixteen bytes", AuthConfig{Method: AuthStandardWebhooks,
+			Secrets: []string{"whsec_" + base64.StdEncoding.EncodeToString([]byte(sixteen))}}, ""},
+		{"a short path token", AuthConfig{Method: AuthPathToken, Secrets: []string{sixteen}}, "secrets[0]: use at least 32 characters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			none := AuthConfig{Method: AuthNone}
+			cfg.Receivers = []ReceiverConfig{
+				{Name: "a", Format: "generic", Target: target, Auth: none},
+				{Name: "b", Format: "generic", Target: target, Auth: none},
+				{Name: "c", Format: "generic", Target: target, Auth: tt.auth},
+			}
+			_, err := New(cfg, Options{Publisher: &memPublisher{}})
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), `receivers[2] "c"`) {
+				t.Fatalf("New() error = %v, want it to name receivers[2] and say %q", err, tt.wantErr)
+			}
+			for _, s := range tt.auth.Secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("the error quotes the secret: %v", err)
+				}
+			}
+			if strings.Contains(err.Error(), "tiny-file") {
+				t.Fatalf("the error quotes the file's secret: %v", err)
 			}
 		})
 	}

@@ -78,14 +78,14 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts}
 	var errs []error
-	for _, rc := range cfg.Receivers {
-		r, err := newReceiver(rc)
+	for i, rc := range cfg.Receivers {
+		r, err := newReceiver(i, rc)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if _, dup := s.receivers[rc.Name]; dup {
-			errs = append(errs, fmt.Errorf("receiver %q: defined twice", rc.Name))
+			errs = append(errs, fmt.Errorf("receivers[%d] %q: defined twice", i, rc.Name))
 			continue
 		}
 		warnWeakAuth(opts.Logger, rc)

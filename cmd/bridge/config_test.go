@@ -152,7 +152,7 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	example, _, _ := strings.Cut(rest, "```")
 	dir := t.TempDir()
-	example = strings.ReplaceAll(example, "/run/secrets/swr-hook", writeSecret(t, dir, "swr-hook", "s3cret"))
+	example = strings.ReplaceAll(example, "/run/secrets/swr-hook", writeSecret(t, dir, "swr-hook", "swr-hook-secret-0123"))
 	cfg, err := LoadConfig(writeFile(t, example), func() []string { return []string{"BRIDGE_HSS__REGION=cn-north-4", "BRIDGE_HSS__PROJECT_ID=p1"} })
 	if err != nil {
 		t.Fatal(err)
