@@ -109,7 +109,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 // Register adds the routes to e: the webhook route, /healthz, /readyz and,
 // when a registry was given, /metrics.
 func (s *Server) Register(e *echo.Echo) {
-	e.Use(middleware.RequestID())
+	e.Use(requestID())
 	e.POST("/webhooks/:receiver", s.webhook)
 	e.POST("/webhooks/:receiver/:token", s.webhook) // auth method path-token
 	e.OPTIONS("/webhooks/:receiver", s.abuseProtection)
