@@ -3,6 +3,8 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -440,8 +442,33 @@ func (s *Server) refuseAuth(c echo.Context, name, reqID string, err error) error
 			Reason: errAuthUnavailable.Error() + "; retry later"})
 	}
 	s.in.metrics.webhook(name, "unauthorized")
-	s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "error", err, "remote", c.RealIP())
-	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: errUnauthorized.Error()})
+	s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "error", err, "remote", clip(c.RealIP(), 64))
+	return unauthorized(c, reqID)
+}
+
+// refuseUnknown answers a request for a receiver that does not exist
+// exactly as a failed credential check (status, body and reason), after a
+// credential check of the same cost against a secret nobody knows: a
+// different answer, or a faster one, would let anyone list the receiver
+// names by probing. The metrics and the debug log still tell them apart.
+func (s *Server) refuseUnknown(c echo.Context, name, reqID string) error {
+	_, _ = s.decoy.check(c.Request().Context(), authRequest{header: c.Request().Header})
+	s.in.metrics.webhook("", "unknown_receiver")
+	s.in.log.Debug("webhook refused", "request_id", reqID, "reason", "unknown_receiver", "receiver_asked", clip(name, 64))
+	return unauthorized(c, reqID)
+}
+
+// unauthorized is the one 401 answer, for wrong credentials and unknown
+// receivers alike. It names no receiver: the sender knows which URL it
+// called, and a name in the answer would differ between the two cases.
+func unauthorized(c echo.Context, reqID string) error {
+	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
+}
+
+// newDecoy is the check run for unknown receivers: a token check against
+// a random secret made at start, which no request can match.
+func newDecoy() tokenAuth {
+	return tokenAuth{header: "Authorization", expected: []digest{sha256.Sum256([]byte(rand.Text()))}}
 }
 
 // answerReplayed answers a delivery id already answered 2xx: 200, nothing

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -144,6 +145,58 @@ func TestShortSecretsStopTheStart(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "tiny-file") {
 				t.Fatalf("the error quotes the file's secret: %v", err)
+			}
+		})
+	}
+}
+
+// TestUnknownReceiverAnswersLikeFailedAuth checks that a prober cannot
+// tell a receiver name that does not exist from one whose credentials it
+// lacks: same status, same body apart from the request id, same headers.
+func TestUnknownReceiverAnswersLikeFailedAuth(t *testing.T) {
+	recvs := []ReceiverConfig{
+		{Name: "harbor", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthToken, Secrets: []string{"harbor-token-0123456789"}}},
+		{Name: "gh", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthHMAC, Prefix: "sha256=", Secrets: []string{"gh-webhook-secret-1"}}},
+		{Name: "hub", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthPathToken, Secrets: []string{pathToken}}},
+	}
+	e := newTestServer(t, &memPublisher{}, recvs...)
+	answer := func(path string, hdr map[string]string) (int, string, http.Header) {
+		t.Helper()
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(push))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, req)
+		body := strings.Replace(rec.Body.String(), rec.Header().Get("X-Request-Id"), "<id>", 1)
+		h := rec.Header().Clone()
+		h.Del("X-Request-Id")
+		return rec.Code, body, h
+	}
+	wantCode, wantBody, wantHeader := answer("/webhooks/nope", map[string]string{"Authorization": "guess"})
+	if wantCode != http.StatusUnauthorized || !strings.Contains(wantBody, errUnauthorized.Error()) {
+		t.Fatalf("unknown receiver: %d %s, want 401 %q", wantCode, wantBody, errUnauthorized.Error())
+	}
+	tests := []struct {
+		name string
+		path string
+		hdr  map[string]string
+	}{
+		{"an unknown receiver without credentials", "/webhooks/nope", nil},
+		{"an unknown receiver with a path token", "/webhooks/nope/" + pathToken, nil},
+		{"a wrong token", "/webhooks/harbor", map[string]string{"Authorization": "guess"}},
+		{"no token", "/webhooks/harbor", nil},
+		{"a wrong signature", "/webhooks/gh", map[string]string{"X-Signature-256": sign("not-the-secret-at-all", push)}},
+		{"a wrong path token", "/webhooks/hub/" + strings.ToLower(pathToken), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body, hdr := answer(tt.path, tt.hdr)
+			if code != wantCode || body != wantBody {
+				t.Fatalf("got %d %s, want the unknown receiver's %d %s", code, body, wantCode, wantBody)
+			}
+			if fmt.Sprint(hdr) != fmt.Sprint(wantHeader) {
+				t.Fatalf("headers %v differ from the unknown receiver's %v", hdr, wantHeader)
 			}
 		})
 	}

@@ -65,6 +65,8 @@ type Server struct {
 	receivers map[string]*receiver
 	in        *intake
 	opts      Options
+	// decoy is checked for unknown receivers (see refuseUnknown).
+	decoy tokenAuth
 }
 
 // New checks every receiver (all errors at once, naming each field) and
@@ -76,7 +78,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts}
+	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts, decoy: newDecoy()}
 	var errs []error
 	for i, rc := range cfg.Receivers {
 		r, err := newReceiver(i, rc)
@@ -139,8 +141,7 @@ func (s *Server) webhook(c echo.Context) error {
 	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
 	r, ok := s.receivers[name]
 	if !ok {
-		s.in.metrics.webhook("", "unknown_receiver")
-		return c.JSON(http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)})
+		return s.refuseUnknown(c, name, reqID)
 	}
 	defer func() { s.in.metrics.observe(name, time.Since(start).Seconds()) }()
 
@@ -174,10 +175,11 @@ func (s *Server) webhook(c echo.Context) error {
 // schema): the sender asks with OPTIONS and WebHook-Request-Origin and may
 // deliver only when the origin is echoed back in WebHook-Allowed-Origin.
 // https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/http-webhook.md#4-abuse-protection
+//
+// The answer is the same for every receiver name, known or not: it grants
+// nothing (each POST is still authenticated), and a different answer for
+// unknown names would let anyone list the receivers.
 func (s *Server) abuseProtection(c echo.Context) error {
-	if _, ok := s.receivers[c.Param("receiver")]; !ok {
-		return c.NoContent(http.StatusNotFound)
-	}
 	origin := c.Request().Header.Get("WebHook-Request-Origin")
 	if origin == "" {
 		return c.NoContent(http.StatusBadRequest)

@@ -107,7 +107,7 @@ func TestWebhookAuth(t *testing.T) {
 		{"a signature with another key is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("k2", push)}, 401, 0},
 		{"a signature of another body is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("sig-secret-0000001", push+" ")}, 401, 0},
 		{"a signature that is not hex is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": "sha256=zz"}, 401, 0},
-		{"an unknown receiver is 404", "/webhooks/nope", nil, 404, 0},
+		{"an unknown receiver is refused like a wrong secret", "/webhooks/nope", nil, 401, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
