@@ -179,6 +179,9 @@ type verifier interface {
 	// wrapping errUnauthorized or errAuthUnavailable otherwise. The
 	// delivery says whether the request repeats one already accepted.
 	verify(ctx context.Context, r authRequest) (delivery, error)
+	// readsBody reports whether verify looks at r.body. When it does
+	// not, verify is called before the body is read, with r.body nil.
+	readsBody() bool
 }
 
 // checker is one method's credential check.
@@ -224,6 +227,11 @@ type authenticator struct {
 	idHeader string
 	// ids remembers accepted delivery ids; nil when the sender gives none.
 	ids *seenIDs
+}
+
+// readsBody is true for the methods that sign the body.
+func (a *authenticator) readsBody() bool {
+	return a.method == AuthHMAC || a.method == AuthStandardWebhooks
 }
 
 func (a *authenticator) verify(ctx context.Context, r authRequest) (delivery, error) {
@@ -462,6 +470,7 @@ func (s *Server) refuseUnknown(c echo.Context, name, reqID string) error {
 // receivers alike. It names no receiver: the sender knows which URL it
 // called, and a name in the answer would differ between the two cases.
 func unauthorized(c echo.Context, reqID string) error {
+	closeAfter(c)
 	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
 }
 

@@ -142,10 +142,10 @@ func (s *Server) natsProcess(ctx context.Context, name string, m *nats.Msg, reqI
 		s.in.metrics.webhook("", "unknown_receiver")
 		return http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)}
 	}
-	if int64(len(m.Data)) > s.cfg.MaxBodyBytes {
+	if int64(len(m.Data)) > r.maxBody {
 		s.in.metrics.webhook(name, "too_large")
 		return http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
-			Reason: fmt.Sprintf("body is over %d bytes", s.cfg.MaxBodyBytes)}
+			Reason: fmt.Sprintf("body is over %d bytes", r.maxBody)}
 	}
 	if f := m.Header.Get(FormatHeader); f != "" && f != r.cfg.Format {
 		alt, err := r.withFormat(f)

@@ -30,6 +30,11 @@ type ReceiverConfig struct {
 	// segment (e.g. "alpine" on a plain distribution registry), which
 	// have no SWR organization of their own.
 	DefaultNamespace string `koanf:"default_namespace" json:"default_namespace,omitempty"`
+	// MaxBodyBytes overrides http.max_body_bytes for this receiver, e.g.
+	// lower for a sender known to send small events (0: the http
+	// setting). For hmac and standard-webhooks it is what an
+	// unauthenticated sender can make the bridge read.
+	MaxBodyBytes int64 `koanf:"max_body_bytes" json:"max_body_bytes,omitempty"`
 }
 
 var receiverName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -39,6 +44,8 @@ type receiver struct {
 	cfg    ReceiverConfig
 	decode formats.Decoder
 	auth   verifier
+	// maxBody is the body budget: cfg.MaxBodyBytes or http.max_body_bytes.
+	maxBody int64
 }
 
 // newReceiver checks c, the i-th receiver of the configuration; errors
@@ -64,6 +71,9 @@ func newReceiver(i int, c ReceiverConfig) (*receiver, error) {
 	}
 	if c.Target.ImageType == scanjob.InstanceImage && c.InstanceID == "" {
 		errs = append(errs, errors.New("instance_id is required for image_type instance_image"))
+	}
+	if c.MaxBodyBytes != 0 && c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max_body_bytes %d: use 0 (the http setting) or at least 1024", c.MaxBodyBytes))
 	}
 	if len(c.DefaultNamespace) > 64 {
 		errs = append(errs, errors.New("default_namespace is over the HSS limit of 64 characters"))

@@ -51,7 +51,7 @@ receivers:
 	if cfg.Queue.Consumer.MaxItems != 50 || cfg.Queue.Consumer.Linger != 2*time.Second {
 		t.Errorf("queue.consumer = %+v", cfg.Queue.Consumer)
 	}
-	if cfg.HSS.Burst != 1 || cfg.HTTP.MaxBodyBytes != 1<<20 {
+	if cfg.HSS.Burst != 1 || cfg.HTTP.MaxBodyBytes != 64<<10 {
 		t.Errorf("defaults lost: burst %d, max_body_bytes %d", cfg.HSS.Burst, cfg.HTTP.MaxBodyBytes)
 	}
 	if len(cfg.Receivers) != 1 || cfg.Receivers[0].Format != "harbor" {
