@@ -14,7 +14,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scanbridge_webhooks_total",
-			Help: "Webhook requests by receiver and result (accepted, ignored, handshake, duplicate_delivery, malformed, invalid, unauthorized, auth_unavailable, too_large, too_many_jobs, unavailable, unknown_receiver, busy).",
+			Help: "Webhook requests by receiver and result (accepted, ignored, handshake, duplicate_delivery, malformed, invalid, unauthorized, auth_unavailable, too_large, too_many_jobs, unavailable, unknown_receiver, busy, rate_limited).",
 		}, []string{"receiver", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scanbridge_webhook_duration_seconds",

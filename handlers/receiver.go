@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/scan-bridge/scan-bridge/handlers/formats"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -41,7 +44,30 @@ type ReceiverConfig struct {
 	// more is refused whole with 413 before anything is routed or stored.
 	// 0: the default, 1000.
 	MaxJobs int `koanf:"max_jobs" json:"max_jobs,omitempty"`
+	// RateLimit bounds the authenticated requests per second.
+	RateLimit RateLimitConfig `koanf:"rate_limit" json:"rate_limit,omitzero"`
 }
+
+// RateLimitConfig is a token bucket for one receiver's requests. It is
+// taken from after the sender is authenticated, so unauthenticated
+// requests (a flood from anyone who knows the URL) cannot use up the
+// legitimate sender's budget; they are bounded by http.max_in_flight
+// instead. Past it a request gets 429 with Retry-After, which registries
+// retry.
+type RateLimitConfig struct {
+	// PerSecond is the sustained rate. Default 50: a registry sends one
+	// request per push, and 50 a second is a push every 20 ms for as long
+	// as it lasts.
+	PerSecond float64 `koanf:"per_second" json:"per_second,omitempty"`
+	// Burst is how many requests may come at once above the rate. Default
+	// 100 (a replication or a CI matrix pushing many tags together).
+	Burst int `koanf:"burst" json:"burst,omitempty"`
+}
+
+const (
+	defaultRatePerSecond = 50
+	defaultRateBurst     = 100
+)
 
 // defaultMaxJobs is far above what a real delivery holds (one push, or a
 // multi-arch index with its few platforms), yet keeps one request to a
@@ -60,6 +86,8 @@ type receiver struct {
 	maxBody int64
 	// maxJobs is cfg.MaxJobs or defaultMaxJobs.
 	maxJobs int
+	// limiter is cfg.RateLimit with the defaults filled in.
+	limiter *rate.Limiter
 }
 
 // newReceiver checks c, the i-th receiver of the configuration; errors
@@ -89,6 +117,9 @@ func newReceiver(i int, c ReceiverConfig) (*receiver, error) {
 	if c.MaxBodyBytes != 0 && c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max_body_bytes %d: use 0 (the http setting) or at least 1024", c.MaxBodyBytes))
 	}
+	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 {
+		errs = append(errs, errors.New("rate_limit: per_second and burst must not be negative (0: the defaults)"))
+	}
 	if c.MaxJobs < 0 {
 		errs = append(errs, fmt.Errorf("max_jobs %d: use 0 (the default, %d) or more", c.MaxJobs, defaultMaxJobs))
 	}
@@ -98,7 +129,19 @@ func newReceiver(i int, c ReceiverConfig) (*receiver, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("receivers[%d] %q: %w", i, c.Name, err)
 	}
-	return &receiver{cfg: c, decode: decode, auth: auth, maxJobs: cmp.Or(c.MaxJobs, defaultMaxJobs)}, nil
+	limiter := rate.NewLimiter(rate.Limit(cmp.Or(c.RateLimit.PerSecond, defaultRatePerSecond)), cmp.Or(c.RateLimit.Burst, defaultRateBurst))
+	return &receiver{cfg: c, decode: decode, auth: auth, maxJobs: cmp.Or(c.MaxJobs, defaultMaxJobs), limiter: limiter}, nil
+}
+
+// allow takes one request from the receiver's rate limit, or reports how
+// long until the next one would be allowed.
+func (r *receiver) allow() (wait time.Duration, ok bool) {
+	res := r.limiter.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel() // a refused request takes nothing
+		return d, false
+	}
+	return 0, true
 }
 
 // job normalizes one decoded push into a job for this receiver, before

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -185,6 +187,9 @@ func (s *Server) webhook(c echo.Context) error {
 		if d, err = r.auth.verify(c.Request().Context(), req); err != nil {
 			return s.refuseAuth(c, name, reqID, err)
 		}
+		if wait, ok := r.allow(); !ok {
+			return s.refuseRate(c, r, reqID, wait)
+		}
 	}
 	if req.body, err = readBody(c, r.maxBody); err != nil {
 		return s.refuseBody(c, name, reqID, r.maxBody, err)
@@ -192,6 +197,9 @@ func (s *Server) webhook(c echo.Context) error {
 	if !early {
 		if d, err = r.auth.verify(c.Request().Context(), req); err != nil {
 			return s.refuseAuth(c, name, reqID, err)
+		}
+		if wait, ok := r.allow(); !ok {
+			return s.refuseRate(c, r, reqID, wait)
 		}
 	}
 	if d.replayed {
@@ -240,6 +248,17 @@ func (s *Server) refuseBusy(c echo.Context, reqID string) error {
 	c.Response().Header().Set("Retry-After", "1")
 	return c.JSON(http.StatusServiceUnavailable, Answer{Status: "error", RequestID: reqID,
 		Reason: "too many webhook requests in flight; retry later"})
+}
+
+// refuseRate answers an authenticated request over the receiver's rate
+// limit: 429, with Retry-After in whole seconds (at least 1).
+func (s *Server) refuseRate(c echo.Context, r *receiver, reqID string, wait time.Duration) error {
+	s.in.metrics.webhook(r.cfg.Name, "rate_limited")
+	s.in.log.Debug("webhook refused", "receiver", r.cfg.Name, "request_id", reqID, "reason", "rate_limited", "retry_after", wait.String())
+	closeAfter(c)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
+	return c.JSON(http.StatusTooManyRequests, Answer{Status: "error", Receiver: r.cfg.Name, RequestID: reqID,
+		Reason: fmt.Sprintf("over this receiver's rate limit of %g requests per second; retry later", float64(r.limiter.Limit()))})
 }
 
 // closeAfter makes the server close the connection after this answer
