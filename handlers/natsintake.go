@@ -30,6 +30,19 @@ type NATSIntakeConfig struct {
 	QueueGroup string `koanf:"queue_group"`
 	// MaxInFlight bounds the messages handled at once. Default 64.
 	MaxInFlight int `koanf:"max_in_flight"`
+	// MaxPendingMessages and MaxPendingBytes bound the messages received
+	// and waiting for a handler (the subscription's pending limits). Past
+	// either, NATS drops what arrives, reports the subscription a slow
+	// consumer, and scanbridge_nats_intake_dropped_total counts the
+	// drops: a publisher using request-reply sees a timeout and retries,
+	// a fire-and-forget publish is lost. With the defaults, 1024 messages
+	// and 8 MiB, a flood holds at most 8 MiB waiting plus MaxInFlight
+	// messages in hand, each refused at once when over the receiver's
+	// max_body_bytes; the client's own defaults (500,000 messages,
+	// 64 MiB) or no limit let 400 large messages take the bridge past
+	// 1 GiB.
+	MaxPendingMessages int `koanf:"max_pending_messages"`
+	MaxPendingBytes    int `koanf:"max_pending_bytes"`
 }
 
 // FormatHeader names, on a NATS message, the payload format when it is not
@@ -54,6 +67,12 @@ func (c NATSIntakeConfig) WithDefaults() NATSIntakeConfig {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 64
+	}
+	if c.MaxPendingMessages <= 0 {
+		c.MaxPendingMessages = 1024
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 8 << 20
 	}
 	return c
 }
@@ -87,15 +106,18 @@ func (s *Server) ServeNATS(nc *nats.Conn, cfg NATSIntakeConfig) (*NATSIntake, er
 		cancel()
 		return nil, fmt.Errorf("subscribe %s*: %w", prefix, err)
 	}
-	// The default pending limits (64k messages) would drop messages
-	// silently under a burst; with no limit the server's slow-consumer
-	// protection applies instead and publishers see it.
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
+	// Bounded, so that a flood costs dropped messages (counted, and
+	// reported to the connection's error handler as a slow consumer)
+	// rather than memory; see MaxPendingMessages.
+	if err := sub.SetPendingLimits(cfg.MaxPendingMessages, cfg.MaxPendingBytes); err != nil {
 		cancel()
+		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("pending limits: %w", err)
 	}
 	in.sub = sub
-	s.opts.Logger.Info("nats intake listening", "subject", prefix+"<receiver>", "queue_group", cfg.QueueGroup)
+	s.in.metrics.watchNATSIntake(sub)
+	s.opts.Logger.Info("nats intake listening", "subject", prefix+"<receiver>", "queue_group", cfg.QueueGroup,
+		"max_pending_messages", cfg.MaxPendingMessages, "max_pending_bytes", cfg.MaxPendingBytes)
 	return in, nil
 }
 
