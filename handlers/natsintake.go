@@ -38,9 +38,10 @@ type NATSIntakeConfig struct {
 	// a fire-and-forget publish is lost. With the defaults, 1024 messages
 	// and 8 MiB, a flood holds at most 8 MiB waiting plus MaxInFlight
 	// messages in hand, each refused at once when over the receiver's
-	// max_body_bytes. No limit, as before, let 400 large messages take
-	// the bridge past 1 GiB; the client's defaults (500,000 messages,
-	// 64 MiB) are far more than a few seconds of intake.
+	// max_body_bytes. No limit, as before, let a flood of large messages
+	// (up to the server's max_payload, 1 MiB by default, each) grow the
+	// bridge's memory without bound; the client's defaults (500,000
+	// messages, 64 MiB) are far more than a few seconds of intake.
 	MaxPendingMessages int `koanf:"max_pending_messages"`
 	MaxPendingBytes    int `koanf:"max_pending_bytes"`
 }

@@ -71,8 +71,9 @@ const (
 
 // defaultMaxJobs is far above what a real delivery holds (one push, or a
 // multi-arch index with its few platforms), yet keeps one request to a
-// bounded answer: a 989 KB Quay body with 110,000 tags once became
-// 110,000 jobs, a 7.9 MB answer and 110,000 log lines.
+// bounded answer: a Quay body of under 1 MB can name 110,000 tags
+// (TestJobsPerRequestCap builds one), which uncapped would be 110,000
+// jobs, an answer of megabytes and as many log lines.
 const defaultMaxJobs = 1000
 
 var receiverName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
