@@ -3,6 +3,8 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -179,6 +181,9 @@ type verifier interface {
 	// wrapping errUnauthorized or errAuthUnavailable otherwise. The
 	// delivery says whether the request repeats one already accepted.
 	verify(ctx context.Context, r authRequest) (delivery, error)
+	// readsBody reports whether verify looks at r.body. When it does
+	// not, verify is called before the body is read, with r.body nil.
+	readsBody() bool
 }
 
 // checker is one method's credential check.
@@ -226,6 +231,11 @@ type authenticator struct {
 	ids *seenIDs
 }
 
+// readsBody is true for the methods that sign the body.
+func (a *authenticator) readsBody() bool {
+	return a.method == AuthHMAC || a.method == AuthStandardWebhooks
+}
+
 func (a *authenticator) verify(ctx context.Context, r authRequest) (delivery, error) {
 	if r.pathToken != "" && a.method != AuthPathToken {
 		// A secret in the URL of a receiver that expects it elsewhere is
@@ -270,13 +280,13 @@ func newVerifier(c AuthConfig) (verifier, error) {
 	case AuthNone:
 		a.check = noAuth{}
 	case AuthToken:
-		a.check, err = newTokenAuth(c, secrets)
+		a.check, err = newTokenAuth(c, values(secrets))
 	case AuthBasic:
-		a.check, err = newBasicAuth(c, secrets)
+		a.check, err = newBasicAuth(c, values(secrets))
 	case AuthPathToken:
 		a.check, err = newPathTokenAuth(secrets)
 	case AuthHMAC:
-		a.check, err = newHMACAuth(c, secrets)
+		a.check, err = newHMACAuth(c, values(secrets))
 		timestamps = c.TimestampHeader != ""
 	case AuthStandardWebhooks:
 		a.check, err = newStandardWebhooks(secrets)
@@ -310,23 +320,39 @@ func newVerifier(c AuthConfig) (verifier, error) {
 	return a, nil
 }
 
+// secret is one accepted credential and the setting it came from, so a
+// start-up error can name the setting without quoting the secret.
+type secret struct {
+	setting string // "secrets[0]", or "secret_files[1] (/run/secrets/hook)"
+	value   []byte
+}
+
+// minSecretBytes is the shortest shared secret the token, basic and hmac
+// methods accept, and the shortest standard-webhooks key once decoded. A
+// one-character secret falls to a few hundred guesses, and any short HMAC
+// key to an offline search from one captured signed body. 16 bytes is a
+// floor, not a target: RFC 2104 §3 advises HMAC keys at least as long as
+// the hash output (32 bytes for SHA-256, e.g. openssl rand -hex 32).
+// path-token has its own, higher floor (minPathToken).
+const minSecretBytes = 16
+
 // loadSecrets returns the configured secrets and the trimmed content of
-// each secret file. Errors name the file, never a secret.
-func loadSecrets(c AuthConfig) ([][]byte, error) {
-	secrets := make([][]byte, 0, len(c.Secrets)+len(c.SecretFiles))
-	for _, s := range c.Secrets {
-		secrets = append(secrets, []byte(s))
+// each secret file. Errors name the setting (and the file), never a secret.
+func loadSecrets(c AuthConfig) ([]secret, error) {
+	secrets := make([]secret, 0, len(c.Secrets)+len(c.SecretFiles))
+	for i, s := range c.Secrets {
+		secrets = append(secrets, secret{setting: fmt.Sprintf("secrets[%d]", i), value: []byte(s)})
 	}
-	for _, f := range c.SecretFiles {
+	for i, f := range c.SecretFiles {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("read secret file: %w", err)
+			return nil, fmt.Errorf("secret_files[%d]: %w", i, err)
 		}
-		secrets = append(secrets, []byte(strings.TrimSpace(string(b))))
+		secrets = append(secrets, secret{setting: fmt.Sprintf("secret_files[%d] (%s)", i, f), value: []byte(strings.TrimSpace(string(b)))})
 	}
 	for _, s := range secrets {
-		if len(s) == 0 {
-			return nil, errors.New("an empty secret is not allowed")
+		if len(s.value) == 0 {
+			return nil, fmt.Errorf("%s: an empty secret is not allowed", s.setting)
 		}
 	}
 	switch c.Method {
@@ -339,7 +365,28 @@ func loadSecrets(c AuthConfig) ([][]byte, error) {
 			return nil, fmt.Errorf("secrets: method %s uses none", c.Method)
 		}
 	}
+	switch c.Method {
+	case AuthToken, AuthBasic, AuthHMAC:
+		var errs []error
+		for _, s := range secrets {
+			if len(s.value) < minSecretBytes {
+				errs = append(errs, fmt.Errorf("%s: %d bytes; at least %d are required", s.setting, len(s.value), minSecretBytes))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
 	return secrets, nil
+}
+
+// values returns the secrets' bytes.
+func values(secrets []secret) [][]byte {
+	out := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		out[i] = s.value
+	}
+	return out
 }
 
 // fieldMethods says which methods use each optional field; the rest refuse
@@ -405,8 +452,34 @@ func (s *Server) refuseAuth(c echo.Context, name, reqID string, err error) error
 			Reason: errAuthUnavailable.Error() + "; retry later"})
 	}
 	s.in.metrics.webhook(name, "unauthorized")
-	s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "error", err, "remote", c.RealIP())
-	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: errUnauthorized.Error()})
+	s.in.log.Info("webhook refused", "receiver", name, "request_id", reqID, "reason", "unauthorized", "error", err, "remote", formats.Clip(c.RealIP(), 64))
+	return unauthorized(c, reqID)
+}
+
+// refuseUnknown answers a request for a receiver that does not exist
+// exactly as a failed credential check (status, body and reason), after a
+// credential check of the same cost against a secret nobody knows: a
+// different answer, or a faster one, would let anyone list the receiver
+// names by probing. The metrics and the debug log still tell them apart.
+func (s *Server) refuseUnknown(c echo.Context, name, reqID string) error {
+	_, _ = s.decoy.check(c.Request().Context(), authRequest{header: c.Request().Header})
+	s.in.metrics.webhook("", "unknown_receiver")
+	s.in.log.Debug("webhook refused", "request_id", reqID, "reason", "unknown_receiver", "receiver_asked", formats.Clip(name, 64))
+	return unauthorized(c, reqID)
+}
+
+// unauthorized is the one 401 answer, for wrong credentials and unknown
+// receivers alike. It names no receiver: the sender knows which URL it
+// called, and a name in the answer would differ between the two cases.
+func unauthorized(c echo.Context, reqID string) error {
+	closeAfter(c)
+	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
+}
+
+// newDecoy is the check run for unknown receivers: a token check against
+// a random secret made at start, which no request can match.
+func newDecoy() tokenAuth {
+	return tokenAuth{header: "Authorization", expected: []digest{sha256.Sum256([]byte(rand.Text()))}}
 }
 
 // answerReplayed answers a delivery id already answered 2xx: 200, nothing

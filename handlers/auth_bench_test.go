@@ -28,13 +28,13 @@ func BenchmarkVerify(b *testing.B) {
 		cfg    AuthConfig
 		header http.Header
 	}{
-		{"token", AuthConfig{Method: AuthToken, Secrets: []string{"secret-1", "secret-2"}},
-			http.Header{"Authorization": {"secret-2"}}},
-		{"basic", AuthConfig{Method: AuthBasic, User: "u", Secrets: []string{"p1", "p2"}},
-			http.Header{"Authorization": {basic("u", "p2")}}},
-		{"hmac-sha256 github", AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"k"},
+		{"token", AuthConfig{Method: AuthToken, Secrets: []string{"secret-1-0123456789", "secret-2-0123456789"}},
+			http.Header{"Authorization": {"secret-2-0123456789"}}},
+		{"basic", AuthConfig{Method: AuthBasic, User: "u", Secrets: []string{"password-1-0123456789", "password-2-0123456789"}},
+			http.Header{"Authorization": {basic("u", "password-2-0123456789")}}},
+		{"hmac-sha256 github", AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"hmac-key-0123456789"},
 			Replay: ReplayConfig{IDHeader: "X-GitHub-Delivery"}},
-			http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(hmacSHA256("k", push))}, "X-Github-Delivery": {"d-1"}}},
+			http.Header{"X-Hub-Signature-256": {"sha256=" + hex.EncodeToString(hmacSHA256("hmac-key-0123456789", push))}, "X-Github-Delivery": {"d-1"}}},
 		{"standard-webhooks", AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{whSecret}},
 			http.Header{"Webhook-Id": {"msg_1"}, "Webhook-Timestamp": {ts}, "Webhook-Signature": {signStandard(whKey, "msg_1", now.Unix(), push)}}},
 		{"jwt rs256", AuthConfig{Method: AuthJWT, JWKSFile: jwksFile, Audience: "aud-1"},

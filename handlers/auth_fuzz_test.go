@@ -39,18 +39,18 @@ func FuzzAuthHeaders(f *testing.F) {
 		v.(*authenticator).clock.now = func() time.Time { return at }
 		return v
 	}
-	token := mk(AuthConfig{Method: AuthToken, Prefix: "Bearer ", Secrets: []string{"tok-1", "tok-2"}})
-	basicV := mk(AuthConfig{Method: AuthBasic, User: "u", Secrets: []string{"p1"}})
-	hmacV := mk(AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"k"}})
+	token := mk(AuthConfig{Method: AuthToken, Prefix: "Bearer ", Secrets: []string{"tok-1-0123456789ab", "tok-2-0123456789ab"}})
+	basicV := mk(AuthConfig{Method: AuthBasic, User: "u", Secrets: []string{"password-1-0123456789"}})
+	hmacV := mk(AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"hmac-key-0123456789"}})
 	stamped := mk(AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", TimestampHeader: "X-Timestamp",
-		SignedPayload: "{timestamp}.{body}", Encoding: "base64", Secrets: []string{"k"}})
+		SignedPayload: "{timestamp}.{body}", Encoding: "base64", Secrets: []string{"hmac-key-0123456789"}})
 	stdwh := mk(AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{whSecret}})
 	jwtV := mk(AuthConfig{Method: AuthJWT, JWKSFile: jwksFile, Audience: "aud-1"})
 
 	validJWT := keys.mint(f, keys.k1, "k1", pubsubClaims(at))
 	body := []byte(push)
-	f.Add("Bearer tok-1", "sha256="+hex.EncodeToString(hmacSHA256("k", push)), ts, "msg_1", body)
-	f.Add(basic("u", "p1"), "v1,"+base64.StdEncoding.EncodeToString(hmacSHA256(string(whKey), "msg_1."+ts+"."+push)), ts, "msg_1", body)
+	f.Add("Bearer tok-1-0123456789ab", "sha256="+hex.EncodeToString(hmacSHA256("hmac-key-0123456789", push)), ts, "msg_1", body)
+	f.Add(basic("u", "password-1-0123456789"), "v1,"+base64.StdEncoding.EncodeToString(hmacSHA256(string(whKey), "msg_1."+ts+"."+push)), ts, "msg_1", body)
 	f.Add("Bearer "+validJWT, signStandard(whKey, "msg_1", at.Unix(), push)+" v1a,xx v1,", ts, "msg_1", body)
 	f.Add("bearer  ", "sha256=", "-1", "", []byte{})
 	f.Add("Basic dTo=", "v1,,v1 v1,====", "99999999999999999999", "a.b", []byte("{}"))
@@ -76,13 +76,13 @@ func FuzzAuthHeaders(f *testing.F) {
 				t.Fatalf("%s accepted forged credentials: Authorization %q, signature %q, timestamp %q, id %q", name, authz, sig, stamp, id)
 			}
 		}
-		check("token", token, authz == "Bearer tok-1" || authz == "Bearer tok-2")
+		check("token", token, authz == "Bearer tok-1-0123456789ab" || authz == "Bearer tok-2-0123456789ab")
 		u, p, ok := (&http.Request{Header: h}).BasicAuth()
-		check("basic", basicV, ok && u == "u" && p == "p1")
+		check("basic", basicV, ok && u == "u" && p == "password-1-0123456789")
 		got, err := hex.DecodeString(strings.TrimSpace(strings.TrimPrefix(sig, "sha256=")))
-		check("hmac", hmacV, strings.HasPrefix(sig, "sha256=") && err == nil && hmac.Equal(got, hmacSHA256("k", string(body))))
+		check("hmac", hmacV, strings.HasPrefix(sig, "sha256=") && err == nil && hmac.Equal(got, hmacSHA256("hmac-key-0123456789", string(body))))
 		got, err = base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
-		check("hmac with timestamp", stamped, err == nil && hmac.Equal(got, hmacSHA256("k", stamp+"."+string(body))))
+		check("hmac with timestamp", stamped, err == nil && hmac.Equal(got, hmacSHA256("hmac-key-0123456789", stamp+"."+string(body))))
 		m := hmac.New(sha256.New, whKey)
 		m.Write([]byte(id + "." + stamp + "."))
 		m.Write(body)

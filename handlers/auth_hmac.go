@@ -214,12 +214,15 @@ type standardWebhooks struct {
 // standardWebhooksSecretPrefix marks a Standard Webhooks symmetric key.
 const standardWebhooksSecretPrefix = "whsec_"
 
-func newStandardWebhooks(secrets [][]byte) (standardWebhooks, error) {
+func newStandardWebhooks(secrets []secret) (standardWebhooks, error) {
 	var a standardWebhooks
-	for i, s := range secrets {
-		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(string(s), standardWebhooksSecretPrefix))
+	for _, s := range secrets {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(string(s.value), standardWebhooksSecretPrefix))
 		if err != nil || len(key) == 0 {
-			return a, fmt.Errorf("standard-webhooks secret %d: not %s followed by base64", i+1, standardWebhooksSecretPrefix)
+			return a, fmt.Errorf("%s: not %s followed by base64", s.setting, standardWebhooksSecretPrefix)
+		}
+		if len(key) < minSecretBytes {
+			return a, fmt.Errorf("%s: the key decodes to %d bytes; at least %d are required", s.setting, len(key), minSecretBytes)
 		}
 		a.keys = append(a.keys, key)
 	}

@@ -84,7 +84,7 @@ func newJWTAuth(c AuthConfig, clk *clock) (*jwtAuth, error) {
 		if err := checkJWKSURL(c.JWKSURL); err != nil {
 			return nil, err
 		}
-		client := &http.Client{Timeout: jwksFetchTimeout}
+		client := &http.Client{Timeout: jwksFetchTimeout, CheckRedirect: refuseRedirect}
 		a.keys = &jwks{source: "jwks_url " + c.JWKSURL, clock: clk, load: httpJWKS(client, c.JWKSURL)}
 	}
 	return a, nil
@@ -217,6 +217,13 @@ func (k *jwks) refresh(ctx context.Context) error {
 	}
 	k.keys, k.fetched = keys, k.clock.now()
 	return nil
+}
+
+// refuseRedirect is the JWKS client's redirect policy: none is followed.
+// checkJWKSURL vouches only for the configured URL; a redirect could lead
+// to plain http or to another host, whose keys would then be trusted.
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("redirected to %s: a key set is fetched from its configured URL only", req.URL.Redacted())
 }
 
 // httpJWKS fetches a key set by GET.

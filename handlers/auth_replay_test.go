@@ -25,9 +25,9 @@ type replayStep struct {
 func TestReplayThroughTheRoute(t *testing.T) {
 	recvs := []ReceiverConfig{
 		{Name: "gh", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256",
-			Prefix: "sha256=", Secrets: []string{"gh"}, Replay: ReplayConfig{IDHeader: "X-GitHub-Delivery"}}},
+			Prefix: "sha256=", Secrets: []string{"gh-webhook-secret-1"}, Replay: ReplayConfig{IDHeader: "X-GitHub-Delivery"}}},
 		{Name: "gh2", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256",
-			Prefix: "sha256=", Secrets: []string{"gh"}, Replay: ReplayConfig{IDHeader: "X-GitHub-Delivery"}}},
+			Prefix: "sha256=", Secrets: []string{"gh-webhook-secret-1"}, Replay: ReplayConfig{IDHeader: "X-GitHub-Delivery"}}},
 		{Name: "sw", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{whSecret}}},
 	}
 	other := strings.Replace(push, "1.0", "3.0", 1)
@@ -98,7 +98,7 @@ func TestReplayThroughTheRoute(t *testing.T) {
 					h["webhook-id"], h["webhook-timestamp"] = st.id, strconv.FormatInt(signedAt, 10)
 					h["webhook-signature"] = signStandard(whKey, st.id, signedAt, body)
 				} else {
-					h["X-Hub-Signature-256"] = "sha256=" + hex.EncodeToString(hmacSHA256("gh", body))
+					h["X-Hub-Signature-256"] = "sha256=" + hex.EncodeToString(hmacSHA256("gh-webhook-secret-1", body))
 					if st.id != "" {
 						h["X-GitHub-Delivery"] = st.id
 					}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -23,13 +24,13 @@ func (noAuth) check(context.Context, authRequest) (proof, error) { return proof{
 // tokenAuth compares a whole header value with prefix + secret.
 type tokenAuth struct {
 	header   string
-	expected [][]byte
+	expected []digest
 }
 
 func newTokenAuth(c AuthConfig, secrets [][]byte) (tokenAuth, error) {
 	a := tokenAuth{header: cmp.Or(c.Header, "Authorization")}
 	for _, s := range secrets {
-		a.expected = append(a.expected, append([]byte(c.Prefix), s...))
+		a.expected = append(a.expected, sha256.Sum256(append([]byte(c.Prefix), s...)))
 	}
 	return a, nil
 }
@@ -44,9 +45,10 @@ func (a tokenAuth) check(_ context.Context, r authRequest) (proof, error) {
 // basicAuth checks RFC 7617 Basic credentials: one user, several accepted
 // passwords (rotation).
 type basicAuth struct {
-	// expected holds "user:password" per password, compared whole so the
-	// time taken tells neither which part nor which password differed.
-	expected [][]byte
+	// expected holds the digest of "user:password" per password, compared
+	// whole so the time taken tells neither which part nor which password
+	// differed.
+	expected []digest
 }
 
 func newBasicAuth(c AuthConfig, passwords [][]byte) (basicAuth, error) {
@@ -59,7 +61,7 @@ func newBasicAuth(c AuthConfig, passwords [][]byte) (basicAuth, error) {
 	}
 	var a basicAuth
 	for _, p := range passwords {
-		a.expected = append(a.expected, []byte(c.User+":"+string(p)))
+		a.expected = append(a.expected, sha256.Sum256([]byte(c.User+":"+string(p))))
 	}
 	return a, nil
 }
@@ -82,7 +84,7 @@ func (a basicAuth) check(_ context.Context, r authRequest) (proof, error) {
 // long, random, kept out of access logs (the bridge logs no paths) and
 // rotated.
 type pathTokenAuth struct {
-	expected [][]byte
+	expected []digest
 }
 
 // pathTokenChars are RFC 3986 unreserved characters: a token made of them
@@ -93,13 +95,13 @@ var pathTokenChars = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 // string, far beyond guessing.
 const minPathToken = 32
 
-func newPathTokenAuth(secrets [][]byte) (pathTokenAuth, error) {
+func newPathTokenAuth(secrets []secret) (pathTokenAuth, error) {
 	var a pathTokenAuth
-	for i, s := range secrets {
-		if len(s) < minPathToken || !pathTokenChars.Match(s) {
-			return a, fmt.Errorf("path-token secret %d: use at least %d characters of A-Z a-z 0-9 . _ ~ - (e.g. openssl rand -hex 24)", i+1, minPathToken)
+	for _, s := range secrets {
+		if len(s.value) < minPathToken || !pathTokenChars.Match(s.value) {
+			return a, fmt.Errorf("%s: use at least %d characters of A-Z a-z 0-9 . _ ~ - (e.g. openssl rand -hex 24)", s.setting, minPathToken)
 		}
-		a.expected = append(a.expected, s)
+		a.expected = append(a.expected, sha256.Sum256(s.value))
 	}
 	return a, nil
 }
@@ -114,13 +116,20 @@ func (a pathTokenAuth) check(_ context.Context, r authRequest) (proof, error) {
 	return proof{}, nil
 }
 
-// matchAny compares got with every candidate in constant time, all of
-// them, so the time taken does not tell which one (or whether an early
-// one) matched.
-func matchAny(got []byte, candidates [][]byte) bool {
+// digest is the SHA-256 of an accepted static credential.
+type digest = [sha256.Size]byte
+
+// matchAny reports whether got is one of the credentials whose digests are
+// candidates. It compares digests, not the values: subtle.ConstantTimeCompare
+// returns at once when the lengths differ, so comparing raw values would
+// tell an attacker the secret's length; digests are always 32 bytes. Every
+// candidate is compared, so the time taken does not tell which one (or
+// whether an early one) matched.
+func matchAny(got []byte, candidates []digest) bool {
+	g := sha256.Sum256(got)
 	ok := 0
 	for _, want := range candidates {
-		ok |= subtle.ConstantTimeCompare(got, want)
+		ok |= subtle.ConstantTimeCompare(g[:], want[:])
 	}
 	return ok == 1
 }

@@ -124,19 +124,19 @@ func TestAuthMethodsThroughTheRoute(t *testing.T) {
 
 	recvs := []ReceiverConfig{
 		{Name: "apikey", Format: "generic", Target: target,
-			Auth: AuthConfig{Method: AuthToken, Header: "X-Api-Key", Secrets: []string{"ecr-api-key"}}},
+			Auth: AuthConfig{Method: AuthToken, Header: "X-Api-Key", Secrets: []string{"ecr-api-key-0123456789"}}},
 		{Name: "basic", Format: "generic", Target: target,
-			Auth: AuthConfig{Method: AuthBasic, User: "eventbridge", Secrets: []string{"pw-new", "pw-old"}}},
+			Auth: AuthConfig{Method: AuthBasic, User: "eventbridge", Secrets: []string{"pw-new-0123456789", "pw-old-0123456789"}}},
 		{Name: "github", Format: "generic", Target: target,
-			Auth: AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"gh"}}},
+			Auth: AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"gh-webhook-secret-1"}}},
 		{Name: "nexus", Format: "generic", Target: target,
-			Auth: AuthConfig{Method: AuthHMAC, Header: "X-Nexus-Webhook-Signature", Algorithm: "sha1", Secrets: []string{"nx"}}},
+			Auth: AuthConfig{Method: AuthHMAC, Header: "X-Nexus-Webhook-Signature", Algorithm: "sha1", Secrets: []string{"nexus-secret-0001"}}},
 		{Name: "stamped", Format: "generic", Target: target,
 			Auth: AuthConfig{Method: AuthHMAC, Header: "X-Signature", TimestampHeader: "X-Timestamp",
-				SignedPayload: "{timestamp}.{body}", Secrets: []string{"st"}}},
+				SignedPayload: "{timestamp}.{body}", Secrets: []string{"stamped-secret-01"}}},
 		{Name: "idsigned", Format: "generic", Target: target,
 			Auth: AuthConfig{Method: AuthHMAC, Header: "X-Signature", Encoding: "base64", TimestampHeader: "X-Timestamp",
-				SignedPayload: "v0:{id}:{timestamp}:{body}", Secrets: []string{"is"}, Replay: ReplayConfig{IDHeader: "X-Delivery"}}},
+				SignedPayload: "v0:{id}:{timestamp}:{body}", Secrets: []string{"idsigned-secret-1"}, Replay: ReplayConfig{IDHeader: "X-Delivery"}}},
 		{Name: "stdwh", Format: "generic", Target: target,
 			Auth: AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{whSecret, base64.StdEncoding.EncodeToString(whKeyOld)}}},
 		{Name: "pubsub", Format: "generic", Target: target,
@@ -167,40 +167,40 @@ func TestAuthMethodsThroughTheRoute(t *testing.T) {
 		body       string // default push
 		wantCode   int
 	}{
-		{"an API key in its custom header is accepted", "/webhooks/apikey", map[string]string{"X-Api-Key": "ecr-api-key"}, "", 202},
-		{"an API key in Authorization instead is refused", "/webhooks/apikey", map[string]string{"Authorization": "ecr-api-key"}, "", 401},
+		{"an API key in its custom header is accepted", "/webhooks/apikey", map[string]string{"X-Api-Key": "ecr-api-key-0123456789"}, "", 202},
+		{"an API key in Authorization instead is refused", "/webhooks/apikey", map[string]string{"Authorization": "ecr-api-key-0123456789"}, "", 401},
 
-		{"basic with the current password is accepted", "/webhooks/basic", map[string]string{"Authorization": basic("eventbridge", "pw-new")}, "", 202},
-		{"basic with the previous password still works during rotation", "/webhooks/basic", map[string]string{"Authorization": basic("eventbridge", "pw-old")}, "", 202},
-		{"basic with a lower-case scheme is accepted", "/webhooks/basic", map[string]string{"Authorization": "basic " + base64.StdEncoding.EncodeToString([]byte("eventbridge:pw-new"))}, "", 202},
+		{"basic with the current password is accepted", "/webhooks/basic", map[string]string{"Authorization": basic("eventbridge", "pw-new-0123456789")}, "", 202},
+		{"basic with the previous password still works during rotation", "/webhooks/basic", map[string]string{"Authorization": basic("eventbridge", "pw-old-0123456789")}, "", 202},
+		{"basic with a lower-case scheme is accepted", "/webhooks/basic", map[string]string{"Authorization": "basic " + base64.StdEncoding.EncodeToString([]byte("eventbridge:pw-new-0123456789"))}, "", 202},
 		{"basic with a wrong password is refused", "/webhooks/basic", map[string]string{"Authorization": basic("eventbridge", "pw")}, "", 401},
-		{"basic with another user is refused", "/webhooks/basic", map[string]string{"Authorization": basic("admin", "pw-new")}, "", 401},
+		{"basic with another user is refused", "/webhooks/basic", map[string]string{"Authorization": basic("admin", "pw-new-0123456789")}, "", 401},
 		{"basic credentials that are not base64 are refused", "/webhooks/basic", map[string]string{"Authorization": "Basic !!!"}, "", 401},
-		{"a bearer token on a basic receiver is refused", "/webhooks/basic", map[string]string{"Authorization": "Bearer pw-new"}, "", 401},
+		{"a bearer token on a basic receiver is refused", "/webhooks/basic", map[string]string{"Authorization": "Bearer pw-new-0123456789"}, "", 401},
 		{"basic without credentials is refused", "/webhooks/basic", nil, "", 401},
 
-		{"a GitHub sha256= signature is accepted", "/webhooks/github", map[string]string{"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(hmacSHA256("gh", push))}, "", 202},
-		{"a GitHub signature in upper-case hex is accepted", "/webhooks/github", map[string]string{"X-Hub-Signature-256": "sha256=" + strings.ToUpper(hex.EncodeToString(hmacSHA256("gh", push)))}, "", 202},
-		{"a GitHub signature without its prefix is refused", "/webhooks/github", map[string]string{"X-Hub-Signature-256": hex.EncodeToString(hmacSHA256("gh", push))}, "", 401},
-		{"a GitHub sha1 signature in the sha256 header is refused", "/webhooks/github", map[string]string{"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(hmacSHA1("gh", push))}, "", 401},
+		{"a GitHub sha256= signature is accepted", "/webhooks/github", map[string]string{"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(hmacSHA256("gh-webhook-secret-1", push))}, "", 202},
+		{"a GitHub signature in upper-case hex is accepted", "/webhooks/github", map[string]string{"X-Hub-Signature-256": "sha256=" + strings.ToUpper(hex.EncodeToString(hmacSHA256("gh-webhook-secret-1", push)))}, "", 202},
+		{"a GitHub signature without its prefix is refused", "/webhooks/github", map[string]string{"X-Hub-Signature-256": hex.EncodeToString(hmacSHA256("gh-webhook-secret-1", push))}, "", 401},
+		{"a GitHub sha1 signature in the sha256 header is refused", "/webhooks/github", map[string]string{"X-Hub-Signature-256": "sha256=" + hex.EncodeToString(hmacSHA1("gh-webhook-secret-1", push))}, "", 401},
 
-		{"a Nexus hex HMAC-SHA1 of the body is accepted", "/webhooks/nexus", map[string]string{"X-Nexus-Webhook-Signature": hex.EncodeToString(hmacSHA1("nx", push))}, "", 202},
+		{"a Nexus hex HMAC-SHA1 of the body is accepted", "/webhooks/nexus", map[string]string{"X-Nexus-Webhook-Signature": hex.EncodeToString(hmacSHA1("nexus-secret-0001", push))}, "", 202},
 		{"a Nexus signature with another key is refused", "/webhooks/nexus", map[string]string{"X-Nexus-Webhook-Signature": hex.EncodeToString(hmacSHA1("other", push))}, "", 401},
 		{"a Nexus request without signature is refused", "/webhooks/nexus", nil, "", 401},
 
-		{"a fresh signed timestamp is accepted", "/webhooks/stamped", map[string]string{"X-Timestamp": ts, "X-Signature": hex.EncodeToString(hmacSHA256("st", ts+"."+push))}, "", 202},
-		{"a signed timestamp six minutes old is refused", "/webhooks/stamped", map[string]string{"X-Timestamp": old, "X-Signature": hex.EncodeToString(hmacSHA256("st", old+"."+push))}, "", 401},
-		{"a fresh timestamp on a signature of an old one is refused", "/webhooks/stamped", map[string]string{"X-Timestamp": ts, "X-Signature": hex.EncodeToString(hmacSHA256("st", old+"."+push))}, "", 401},
-		{"a signature of the body alone is refused when the timestamp is signed", "/webhooks/stamped", map[string]string{"X-Timestamp": ts, "X-Signature": hex.EncodeToString(hmacSHA256("st", push))}, "", 401},
-		{"a missing timestamp is refused", "/webhooks/stamped", map[string]string{"X-Signature": hex.EncodeToString(hmacSHA256("st", "."+push))}, "", 401},
-		{"a timestamp that is not Unix seconds is refused", "/webhooks/stamped", map[string]string{"X-Timestamp": now.Format(time.RFC3339), "X-Signature": hex.EncodeToString(hmacSHA256("st", now.Format(time.RFC3339)+"."+push))}, "", 401},
+		{"a fresh signed timestamp is accepted", "/webhooks/stamped", map[string]string{"X-Timestamp": ts, "X-Signature": hex.EncodeToString(hmacSHA256("stamped-secret-01", ts+"."+push))}, "", 202},
+		{"a signed timestamp six minutes old is refused", "/webhooks/stamped", map[string]string{"X-Timestamp": old, "X-Signature": hex.EncodeToString(hmacSHA256("stamped-secret-01", old+"."+push))}, "", 401},
+		{"a fresh timestamp on a signature of an old one is refused", "/webhooks/stamped", map[string]string{"X-Timestamp": ts, "X-Signature": hex.EncodeToString(hmacSHA256("stamped-secret-01", old+"."+push))}, "", 401},
+		{"a signature of the body alone is refused when the timestamp is signed", "/webhooks/stamped", map[string]string{"X-Timestamp": ts, "X-Signature": hex.EncodeToString(hmacSHA256("stamped-secret-01", push))}, "", 401},
+		{"a missing timestamp is refused", "/webhooks/stamped", map[string]string{"X-Signature": hex.EncodeToString(hmacSHA256("stamped-secret-01", "."+push))}, "", 401},
+		{"a timestamp that is not Unix seconds is refused", "/webhooks/stamped", map[string]string{"X-Timestamp": now.Format(time.RFC3339), "X-Signature": hex.EncodeToString(hmacSHA256("stamped-secret-01", now.Format(time.RFC3339)+"."+push))}, "", 401},
 
 		{"a signature over literal, id, timestamp and body is accepted", "/webhooks/idsigned", map[string]string{"X-Delivery": "d-1", "X-Timestamp": ts,
-			"X-Signature": base64.StdEncoding.EncodeToString(hmacSHA256("is", "v0:d-1:"+ts+":"+push))}, "", 202},
+			"X-Signature": base64.StdEncoding.EncodeToString(hmacSHA256("idsigned-secret-1", "v0:d-1:"+ts+":"+push))}, "", 202},
 		{"a signed id swapped for another is refused", "/webhooks/idsigned", map[string]string{"X-Delivery": "d-2", "X-Timestamp": ts,
-			"X-Signature": base64.StdEncoding.EncodeToString(hmacSHA256("is", "v0:d-1:"+ts+":"+push))}, "", 401},
+			"X-Signature": base64.StdEncoding.EncodeToString(hmacSHA256("idsigned-secret-1", "v0:d-1:"+ts+":"+push))}, "", 401},
 		{"a signed id left out is refused", "/webhooks/idsigned", map[string]string{"X-Timestamp": ts,
-			"X-Signature": base64.StdEncoding.EncodeToString(hmacSHA256("is", "v0::"+ts+":"+push))}, "", 401},
+			"X-Signature": base64.StdEncoding.EncodeToString(hmacSHA256("idsigned-secret-1", "v0::"+ts+":"+push))}, "", 401},
 
 		{"a Standard Webhooks signature is accepted", "/webhooks/stdwh", map[string]string{"webhook-id": "msg_1", "webhook-timestamp": ts, "webhook-signature": signStandard(whKey, "msg_1", now.Unix(), push)}, "", 202},
 		{"the svix- header names are accepted", "/webhooks/stdwh", map[string]string{"svix-id": "msg_2", "svix-timestamp": ts, "svix-signature": signStandard(whKey, "msg_2", now.Unix(), push)}, "", 202},
@@ -238,7 +238,7 @@ func TestAuthMethodsThroughTheRoute(t *testing.T) {
 		{"a wrong path token is refused", "/webhooks/hub/" + strings.Replace(pathToken, "X", "Y", 1), nil, "", 401},
 		{"a path token receiver without the token is refused", "/webhooks/hub", nil, "", 401},
 		{"a path token sent as a header is refused", "/webhooks/hub", map[string]string{"Authorization": pathToken}, "", 401},
-		{"a token in the path of a header-token receiver is refused", "/webhooks/apikey/ecr-api-key", map[string]string{"X-Api-Key": "ecr-api-key"}, "", 401},
+		{"a token in the path of a header-token receiver is refused", "/webhooks/apikey/ecr-api-key-0123456789", map[string]string{"X-Api-Key": "ecr-api-key-0123456789"}, "", 401},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,8 +331,8 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 		cfg  AuthConfig
 		want string
 	}{
-		{"basic without user", AuthConfig{Method: AuthBasic, Secrets: []string{"p"}}, "needs user"},
-		{"basic with a colon in the user", AuthConfig{Method: AuthBasic, User: "a:b", Secrets: []string{"p"}}, "':'"},
+		{"basic without user", AuthConfig{Method: AuthBasic, Secrets: []string{"password-0123456789"}}, "needs user"},
+		{"basic with a colon in the user", AuthConfig{Method: AuthBasic, User: "a:b", Secrets: []string{"password-0123456789"}}, "':'"},
 		{"basic without password", AuthConfig{Method: AuthBasic, User: "u"}, "at least one secret"},
 		{"a short path token", AuthConfig{Method: AuthPathToken, Secrets: []string{"short"}}, "at least 32"},
 		{"a path token with a slash", AuthConfig{Method: AuthPathToken, Secrets: []string{strings.Repeat("a", 32) + "/b"}}, "A-Z a-z 0-9"},
@@ -341,21 +341,21 @@ func TestNewVerifierRefusesBadConfig(t *testing.T) {
 		{"jwt with both key sets", AuthConfig{Method: AuthJWT, Audience: "a", JWKSFile: badJWKS, JWKSURL: "https://keys.example.com"}, "exactly one"},
 		{"jwt keys over plain http elsewhere than loopback", AuthConfig{Method: AuthJWT, Audience: "a", JWKSURL: "http://keys.example.com/certs"}, "use https"},
 		{"jwt with a key file without RSA keys", AuthConfig{Method: AuthJWT, Audience: "a", JWKSFile: badJWKS}, "no RSA signing key"},
-		{"jwt with secrets", AuthConfig{Method: AuthJWT, Audience: "a", JWKSFile: badJWKS, Secrets: []string{"s"}}, "uses none"},
-		{"a timestamp header without signed payload", AuthConfig{Method: AuthHMAC, TimestampHeader: "X-T", Secrets: []string{"k"}}, "unsigned timestamp"},
-		{"a timestamp header the payload does not sign", AuthConfig{Method: AuthHMAC, TimestampHeader: "X-T", SignedPayload: "{body}", Secrets: []string{"k"}}, "{timestamp} exactly when"},
-		{"a signed payload without body", AuthConfig{Method: AuthHMAC, SignedPayload: "x", Secrets: []string{"k"}}, "{body} must occur exactly once"},
-		{"a signed payload with an unknown placeholder", AuthConfig{Method: AuthHMAC, SignedPayload: "{nonce}.{body}", Secrets: []string{"k"}}, "unknown placeholder {nonce}"},
-		{"a signed payload with an unclosed placeholder", AuthConfig{Method: AuthHMAC, SignedPayload: "{body}.{id", Secrets: []string{"k"}}, "unclosed"},
-		{"a signed id without id header", AuthConfig{Method: AuthHMAC, SignedPayload: "{id}.{body}", Secrets: []string{"k"}}, "replay.id_header"},
+		{"jwt with secrets", AuthConfig{Method: AuthJWT, Audience: "a", JWKSFile: badJWKS, Secrets: []string{"token-0123456789ab"}}, "uses none"},
+		{"a timestamp header without signed payload", AuthConfig{Method: AuthHMAC, TimestampHeader: "X-T", Secrets: []string{"hmac-key-0123456789"}}, "unsigned timestamp"},
+		{"a timestamp header the payload does not sign", AuthConfig{Method: AuthHMAC, TimestampHeader: "X-T", SignedPayload: "{body}", Secrets: []string{"hmac-key-0123456789"}}, "{timestamp} exactly when"},
+		{"a signed payload without body", AuthConfig{Method: AuthHMAC, SignedPayload: "x", Secrets: []string{"hmac-key-0123456789"}}, "{body} must occur exactly once"},
+		{"a signed payload with an unknown placeholder", AuthConfig{Method: AuthHMAC, SignedPayload: "{nonce}.{body}", Secrets: []string{"hmac-key-0123456789"}}, "unknown placeholder {nonce}"},
+		{"a signed payload with an unclosed placeholder", AuthConfig{Method: AuthHMAC, SignedPayload: "{body}.{id", Secrets: []string{"hmac-key-0123456789"}}, "unclosed"},
+		{"a signed id without id header", AuthConfig{Method: AuthHMAC, SignedPayload: "{id}.{body}", Secrets: []string{"hmac-key-0123456789"}}, "replay.id_header"},
 		{"a window under twice the tolerance", AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{whSecret},
 			Replay: ReplayConfig{Tolerance: 10 * time.Minute, Window: 15 * time.Minute}}, "under 2 × replay.tolerance"},
-		{"a tolerance without a signed timestamp", AuthConfig{Method: AuthToken, Secrets: []string{"s"}, Replay: ReplayConfig{Tolerance: time.Minute}}, "checks no signed timestamp"},
-		{"a window without an id", AuthConfig{Method: AuthToken, Secrets: []string{"s"}, Replay: ReplayConfig{Window: time.Minute}}, "no delivery id"},
+		{"a tolerance without a signed timestamp", AuthConfig{Method: AuthToken, Secrets: []string{"token-0123456789ab"}, Replay: ReplayConfig{Tolerance: time.Minute}}, "checks no signed timestamp"},
+		{"a window without an id", AuthConfig{Method: AuthToken, Secrets: []string{"token-0123456789ab"}, Replay: ReplayConfig{Window: time.Minute}}, "no delivery id"},
 		{"a standard-webhooks secret that is not base64", AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{"whsec_***"}}, "not whsec_ followed by base64"},
 		{"an id header on standard-webhooks, which has its own", AuthConfig{Method: AuthStandardWebhooks, Secrets: []string{whSecret}, Replay: ReplayConfig{IDHeader: "X-Id"}}, "replay.id_header: not used"},
-		{"a user on a token receiver", AuthConfig{Method: AuthToken, User: "u", Secrets: []string{"s"}}, "user: not used by method token"},
-		{"an audience on an hmac receiver", AuthConfig{Method: AuthHMAC, Audience: "a", Secrets: []string{"s"}}, "audience: not used"},
+		{"a user on a token receiver", AuthConfig{Method: AuthToken, User: "u", Secrets: []string{"token-0123456789ab"}}, "user: not used by method token"},
+		{"an audience on an hmac receiver", AuthConfig{Method: AuthHMAC, Audience: "a", Secrets: []string{"token-0123456789ab"}}, "audience: not used"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -380,7 +380,7 @@ func TestStartupWarnings(t *testing.T) {
 	}{
 		{"a path-token receiver is warned about", AuthConfig{Method: AuthPathToken, Secrets: []string{pathToken}}, "protected only by an unguessable URL; keep it out of logs and rotate it"},
 		{"a receiver without auth is warned about", AuthConfig{Method: AuthNone}, "accepts unauthenticated webhooks"},
-		{"a signed receiver is not", AuthConfig{Method: AuthHMAC, Secrets: []string{"k"}}, ""},
+		{"a signed receiver is not", AuthConfig{Method: AuthHMAC, Secrets: []string{"hmac-key-0123456789"}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ func BenchmarkWebhookHarbor(b *testing.B) {
 	pub := &memPublisher{}
 	cfg := DefaultConfig()
 	cfg.Receivers = []ReceiverConfig{{Name: "h", Format: "harbor", Target: target,
-		Auth: AuthConfig{Method: AuthToken, Secrets: []string{"secret"}}}}
+		Auth: AuthConfig{Method: AuthToken, Secrets: []string{"bench-secret-0123456789"}}}}
 	s, err := New(cfg, Options{Publisher: pub})
 	if err != nil {
 		b.Fatal(err)
@@ -31,7 +31,7 @@ func BenchmarkWebhookHarbor(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		body := fmt.Sprintf(`{"type":"PUSH_ARTIFACT","occur_at":1700000000,"operator":"ci","event_data":{"resources":[{"digest":"sha256:%064d","tag":"t%d","resource_url":"harbor.local/team/app:t%d"}],"repository":{"name":"app","namespace":"team","repo_full_name":"team/app","repo_type":"private"}}}`, i, i, i)
 		req := httptest.NewRequest(http.MethodPost, "/webhooks/h", strings.NewReader(body))
-		req.Header.Set("Authorization", "secret")
+		req.Header.Set("Authorization", "bench-secret-0123456789")
 		rec := httptest.NewRecorder()
 		e.ServeHTTP(rec, req)
 		if rec.Code != http.StatusAccepted {

@@ -45,12 +45,30 @@ type plannedJob struct {
 	decision Decision
 }
 
+// tooManyEventsError is a body with more events than the receiver's
+// max_jobs; it is refused whole.
+type tooManyEventsError struct {
+	pushes, others, max int
+}
+
+func (e *tooManyEventsError) Error() string {
+	if e.others == 0 {
+		return fmt.Sprintf("body holds %d tagged pushes; this receiver accepts at most %d per request", e.pushes, e.max)
+	}
+	return fmt.Sprintf("body holds %d events (%d tagged pushes); this receiver accepts at most %d per request", e.pushes+e.others, e.pushes, e.max)
+}
+
 // plan decodes, normalizes, routes and validates one body. It stores
-// nothing, so `bridge route` can show what a body would become.
+// nothing, so `bridge route` can show what a body would become. A body
+// over the receiver's max_jobs is refused right after decoding, before
+// any job is routed or validated.
 func (in *intake) plan(r *receiver, h http.Header, body []byte) (plan, error) {
 	res, err := r.decode(body, h)
 	if err != nil {
 		return plan{}, err
+	}
+	if n := len(res.Pushes) + len(res.Skipped); n > r.maxJobs {
+		return plan{}, &tooManyEventsError{pushes: len(res.Pushes), others: len(res.Skipped), max: r.maxJobs}
 	}
 	var p plan
 	if res.Reply != nil {
@@ -97,6 +115,12 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 	ans = Answer{Receiver: r.cfg.Name, RequestID: reqID}
 
 	p, err := in.plan(r, h, body)
+	if tooMany := (*tooManyEventsError)(nil); errors.As(err, &tooMany) {
+		log.Info("webhook refused", "reason", "too_many_jobs", "pushes", tooMany.pushes, "other_events", tooMany.others, "max_jobs", tooMany.max)
+		in.metrics.webhook(r.cfg.Name, "too_many_jobs")
+		ans.Status, ans.Reason = "error", tooMany.Error()+"; nothing was stored"
+		return http.StatusRequestEntityTooLarge, ans, nil
+	}
 	if err != nil {
 		log.Info("webhook refused", "reason", "malformed", "error", err)
 		in.metrics.webhook(r.cfg.Name, "malformed")
@@ -130,6 +154,7 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 
 	pctx, cancel := context.WithTimeout(ctx, in.publishTimeout)
 	defer cancel()
+	duplicates := 0
 	for _, pj := range p.jobs {
 		j := pj.job
 		id := j.ID()
@@ -145,12 +170,35 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 			}
 			return http.StatusServiceUnavailable, ans, nil
 		}
-		log.Info("job stored", "job_id", id, "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID, "route", pj.decision.Rule)
+		log.Debug("job stored", "job_id", id, "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID, "route", pj.decision.Rule)
 		ans.Jobs = append(ans.Jobs, JobAnswer{ID: id, Image: j.Ref(), Duplicate: dup})
+		if dup {
+			duplicates++
+		}
 	}
+	// One line per request, whatever the number of jobs; each job's own
+	// line is at debug.
+	log.Info("webhook accepted", "jobs", len(ans.Jobs), "duplicates", duplicates, "skipped", len(ans.Skipped), "images", firstImages(ans.Jobs, summaryImages))
 	in.metrics.webhook(r.cfg.Name, "accepted")
 	ans.Status = "accepted"
 	return http.StatusAccepted, ans, nil
+}
+
+// summaryImages is how many images the summary line of a request names.
+const summaryImages = 5
+
+// firstImages returns the images of the first n jobs, and "…" when there
+// are more.
+func firstImages(jobs []JobAnswer, n int) []string {
+	out := make([]string, 0, min(len(jobs), n)+1)
+	for i, j := range jobs {
+		if i == n {
+			out = append(out, "…")
+			break
+		}
+		out = append(out, j.Image)
+	}
+	return out
 }
 
 // requestLog adds one request's attributes to each line it writes, only

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +30,20 @@ type NATSIntakeConfig struct {
 	QueueGroup string `koanf:"queue_group"`
 	// MaxInFlight bounds the messages handled at once. Default 64.
 	MaxInFlight int `koanf:"max_in_flight"`
+	// MaxPendingMessages and MaxPendingBytes bound the messages received
+	// and waiting for a handler (the subscription's pending limits). Past
+	// either, NATS drops what arrives, reports the subscription a slow
+	// consumer, and scanbridge_nats_intake_dropped_total counts the
+	// drops: a publisher using request-reply sees a timeout and retries,
+	// a fire-and-forget publish is lost. With the defaults, 1024 messages
+	// and 8 MiB, a flood holds at most 8 MiB waiting plus MaxInFlight
+	// messages in hand, each refused at once when over the receiver's
+	// max_body_bytes. No limit, as before, let a flood of large messages
+	// (up to the server's max_payload, 1 MiB by default, each) grow the
+	// bridge's memory without bound; the client's defaults (500,000
+	// messages, 64 MiB) are far more than a few seconds of intake.
+	MaxPendingMessages int `koanf:"max_pending_messages"`
+	MaxPendingBytes    int `koanf:"max_pending_bytes"`
 }
 
 // FormatHeader names, on a NATS message, the payload format when it is not
@@ -55,6 +68,12 @@ func (c NATSIntakeConfig) WithDefaults() NATSIntakeConfig {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 64
+	}
+	if c.MaxPendingMessages <= 0 {
+		c.MaxPendingMessages = 1024
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 8 << 20
 	}
 	return c
 }
@@ -88,15 +107,18 @@ func (s *Server) ServeNATS(nc *nats.Conn, cfg NATSIntakeConfig) (*NATSIntake, er
 		cancel()
 		return nil, fmt.Errorf("subscribe %s*: %w", prefix, err)
 	}
-	// The default pending limits (64k messages) would drop messages
-	// silently under a burst; with no limit the server's slow-consumer
-	// protection applies instead and publishers see it.
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
+	// Bounded, so that a flood costs dropped messages (counted, and
+	// reported to the connection's error handler as a slow consumer)
+	// rather than memory; see MaxPendingMessages.
+	if err := sub.SetPendingLimits(cfg.MaxPendingMessages, cfg.MaxPendingBytes); err != nil {
 		cancel()
+		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("pending limits: %w", err)
 	}
 	in.sub = sub
-	s.opts.Logger.Info("nats intake listening", "subject", prefix+"<receiver>", "queue_group", cfg.QueueGroup)
+	s.in.metrics.watchNATSIntake(sub)
+	s.opts.Logger.Info("nats intake listening", "subject", prefix+"<receiver>", "queue_group", cfg.QueueGroup,
+		"max_pending_messages", cfg.MaxPendingMessages, "max_pending_bytes", cfg.MaxPendingBytes)
 	return in, nil
 }
 
@@ -123,7 +145,7 @@ func (in *NATSIntake) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
-	reqID := cmp.Or(m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"), fmt.Sprintf("nats-%d", time.Now().UnixNano()))
+	reqID := keptRequestID(fmt.Sprintf("nats-%d", time.Now().UnixNano()), m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"))
 	code, ans := s.natsProcess(ctx, name, m, reqID)
 	if m.Reply == "" {
 		return // fire-and-forget publish: the answer has nowhere to go
@@ -143,10 +165,10 @@ func (s *Server) natsProcess(ctx context.Context, name string, m *nats.Msg, reqI
 		s.in.metrics.webhook("", "unknown_receiver")
 		return http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)}
 	}
-	if int64(len(m.Data)) > s.cfg.MaxBodyBytes {
+	if int64(len(m.Data)) > r.maxBody {
 		s.in.metrics.webhook(name, "too_large")
 		return http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
-			Reason: fmt.Sprintf("body is over %d bytes", s.cfg.MaxBodyBytes)}
+			Reason: fmt.Sprintf("body is over %d bytes", r.maxBody)}
 	}
 	if f := m.Header.Get(FormatHeader); f != "" && f != r.cfg.Format {
 		alt, err := r.withFormat(f)

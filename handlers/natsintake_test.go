@@ -14,7 +14,7 @@ import (
 func TestNATSIntakeAnswersLikeHTTP(t *testing.T) {
 	nc := natstest.Start(t).Connect()
 	pubHTTP, pubNATS := &memPublisher{}, &memPublisher{}
-	rc := ReceiverConfig{Name: "ci", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthToken, Secrets: []string{"s"}}}
+	rc := ReceiverConfig{Name: "ci", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthToken, Secrets: []string{"nats-token-012345"}}}
 	httpSrv := newTestServer(t, pubHTTP, rc)
 	cfg := DefaultConfig()
 	cfg.Receivers = []ReceiverConfig{rc}
@@ -69,7 +69,7 @@ func TestNATSIntakeAnswersLikeHTTP(t *testing.T) {
 	}
 	// The same body over HTTP gives the same jobs, with the same ids: the
 	// two intakes share one path, and the queue would store each once.
-	_, httpAns := send(t, httpSrv, "/webhooks/ci", push, map[string]string{"Authorization": "s"})
+	_, httpAns := send(t, httpSrv, "/webhooks/ci", push, map[string]string{"Authorization": "nats-token-012345"})
 	natsAns := request("scanbridge.intake.ci", push, nil)
 	if len(httpAns.Jobs) != 2 || len(natsAns.Jobs) != 2 {
 		t.Fatalf("jobs: http %+v nats %+v", httpAns.Jobs, natsAns.Jobs)

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/scan-bridge/scan-bridge/handlers/formats"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -31,7 +34,47 @@ type ReceiverConfig struct {
 	// segment (e.g. "alpine" on a plain distribution registry), which
 	// have no SWR organization of their own.
 	DefaultNamespace string `koanf:"default_namespace" json:"default_namespace,omitempty"`
+	// MaxBodyBytes overrides http.max_body_bytes for this receiver, e.g.
+	// lower for a sender known to send small events (0: the http
+	// setting). For hmac and standard-webhooks it is what an
+	// unauthenticated sender can make the bridge read.
+	MaxBodyBytes int64 `koanf:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// MaxJobs bounds the events one body may hold: the tagged pushes and
+	// the events passed over (each is a line in the answer). A body with
+	// more is refused whole with 413 before anything is routed or stored.
+	// 0: the default, 1000.
+	MaxJobs int `koanf:"max_jobs" json:"max_jobs,omitempty"`
+	// RateLimit bounds the authenticated requests per second.
+	RateLimit RateLimitConfig `koanf:"rate_limit" json:"rate_limit,omitzero"`
 }
+
+// RateLimitConfig is a token bucket for one receiver's requests. It is
+// taken from after the sender is authenticated, so unauthenticated
+// requests (a flood from anyone who knows the URL) cannot use up the
+// legitimate sender's budget; they are bounded by http.max_in_flight
+// instead. Past it a request gets 429 with Retry-After, which registries
+// retry.
+type RateLimitConfig struct {
+	// PerSecond is the sustained rate. Default 50: a registry sends one
+	// request per push, and 50 a second is a push every 20 ms for as long
+	// as it lasts.
+	PerSecond float64 `koanf:"per_second" json:"per_second,omitempty"`
+	// Burst is how many requests may come at once above the rate. Default
+	// 100 (a replication or a CI matrix pushing many tags together).
+	Burst int `koanf:"burst" json:"burst,omitempty"`
+}
+
+const (
+	defaultRatePerSecond = 50
+	defaultRateBurst     = 100
+)
+
+// defaultMaxJobs is far above what a real delivery holds (one push, or a
+// multi-arch index with its few platforms), yet keeps one request to a
+// bounded answer: a Quay body of under 1 MB can name 110,000 tags
+// (TestJobsPerRequestCap builds one), which uncapped would be 110,000
+// jobs, an answer of megabytes and as many log lines.
+const defaultMaxJobs = 1000
 
 var receiverName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
@@ -40,9 +83,17 @@ type receiver struct {
 	cfg    ReceiverConfig
 	decode formats.Decoder
 	auth   verifier
+	// maxBody is the body budget: cfg.MaxBodyBytes or http.max_body_bytes.
+	maxBody int64
+	// maxJobs is cfg.MaxJobs or defaultMaxJobs.
+	maxJobs int
+	// limiter is cfg.RateLimit with the defaults filled in.
+	limiter *rate.Limiter
 }
 
-func newReceiver(c ReceiverConfig) (*receiver, error) {
+// newReceiver checks c, the i-th receiver of the configuration; errors
+// start with receivers[i] and the name, so the setting can be found.
+func newReceiver(i int, c ReceiverConfig) (*receiver, error) {
 	var errs []error
 	if !receiverName.MatchString(c.Name) {
 		errs = append(errs, fmt.Errorf("name %q: use 1-64 letters, digits, '-' or '_'", c.Name))
@@ -64,13 +115,34 @@ func newReceiver(c ReceiverConfig) (*receiver, error) {
 	if c.Target.ImageType == scanjob.InstanceImage && c.InstanceID == "" {
 		errs = append(errs, errors.New("instance_id is required for image_type instance_image"))
 	}
+	if c.MaxBodyBytes != 0 && c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max_body_bytes %d: use 0 (the http setting) or at least 1024", c.MaxBodyBytes))
+	}
+	if c.RateLimit.PerSecond < 0 || c.RateLimit.Burst < 0 {
+		errs = append(errs, errors.New("rate_limit: per_second and burst must not be negative (0: the defaults)"))
+	}
+	if c.MaxJobs < 0 {
+		errs = append(errs, fmt.Errorf("max_jobs %d: use 0 (the default, %d) or more", c.MaxJobs, defaultMaxJobs))
+	}
 	if len(c.DefaultNamespace) > 64 {
 		errs = append(errs, errors.New("default_namespace is over the HSS limit of 64 characters"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("receiver %q: %w", c.Name, err)
+		return nil, fmt.Errorf("receivers[%d] %q: %w", i, c.Name, err)
 	}
-	return &receiver{cfg: c, decode: decode, auth: auth}, nil
+	limiter := rate.NewLimiter(rate.Limit(cmp.Or(c.RateLimit.PerSecond, defaultRatePerSecond)), cmp.Or(c.RateLimit.Burst, defaultRateBurst))
+	return &receiver{cfg: c, decode: decode, auth: auth, maxJobs: cmp.Or(c.MaxJobs, defaultMaxJobs), limiter: limiter}, nil
+}
+
+// allow takes one request from the receiver's rate limit, or reports how
+// long until the next one would be allowed.
+func (r *receiver) allow() (wait time.Duration, ok bool) {
+	res := r.limiter.Reserve()
+	if d := res.Delay(); d > 0 {
+		res.Cancel() // a refused request takes nothing
+		return d, false
+	}
+	return 0, true
 }
 
 // job normalizes one decoded push into a job for this receiver, before

@@ -1,12 +1,15 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -20,9 +23,21 @@ var validate = validator.New(validator.WithRequiredStructEnabled())
 
 // Config is the HTTP intake's configuration.
 type Config struct {
-	// MaxBodyBytes bounds a webhook body; larger ones get 413. Registry
-	// events are a few KiB; the default 1 MiB leaves room for big envelopes.
+	// MaxBodyBytes bounds a webhook body; larger ones get 413. A receiver
+	// may set its own (ReceiverConfig.MaxBodyBytes). The default, 64 KiB,
+	// is 17 times the largest real payload in handlers/formats/testdata (a
+	// distribution multi-arch push envelope of 3,812 bytes): registries
+	// send one event or a small batch per request. It also bounds the
+	// memory of the requests in flight: 256 × 64 KiB = 16 MiB. The old
+	// default, 1 MiB, let 200 slow senders hold 200 MiB.
 	MaxBodyBytes int64 `koanf:"max_body_bytes" validate:"min=1024"`
+	// MaxInFlight bounds the webhook requests handled at once, counted
+	// before anything else is done with them; past it a request is
+	// answered 503 with Retry-After at once, its body unread. Zero means
+	// the default, 256: far above what registries send at once (one
+	// request per push, answered in milliseconds unless the store is
+	// slow), low enough that bodies in flight fit in memory.
+	MaxInFlight int `koanf:"max_in_flight" validate:"min=0"`
 	// PublishTimeout bounds the wait for the store before answering 503.
 	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
 	// Receivers are the webhook endpoints.
@@ -33,8 +48,10 @@ type Config struct {
 
 // DefaultConfig returns the documented defaults.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: 1 << 20, PublishTimeout: 10 * time.Second}
+	return Config{MaxBodyBytes: 64 << 10, MaxInFlight: defaultMaxInFlight, PublishTimeout: 10 * time.Second}
 }
+
+const defaultMaxInFlight = 256
 
 // Checker reports whether a dependency is ready to serve.
 type Checker interface {
@@ -62,6 +79,10 @@ type Server struct {
 	receivers map[string]*receiver
 	in        *intake
 	opts      Options
+	// decoy is checked for unknown receivers (see refuseUnknown).
+	decoy tokenAuth
+	// inFlight holds a token per webhook request being handled.
+	inFlight chan struct{}
 }
 
 // New checks every receiver (all errors at once, naming each field) and
@@ -73,19 +94,22 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts}
+	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)
+	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts, decoy: newDecoy(),
+		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	var errs []error
-	for _, rc := range cfg.Receivers {
-		r, err := newReceiver(rc)
+	for i, rc := range cfg.Receivers {
+		r, err := newReceiver(i, rc)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if _, dup := s.receivers[rc.Name]; dup {
-			errs = append(errs, fmt.Errorf("receiver %q: defined twice", rc.Name))
+			errs = append(errs, fmt.Errorf("receivers[%d] %q: defined twice", i, rc.Name))
 			continue
 		}
 		warnWeakAuth(opts.Logger, rc)
+		r.maxBody = cmp.Or(rc.MaxBodyBytes, cfg.MaxBodyBytes)
 		s.receivers[rc.Name] = r
 	}
 	rt, err := newRouter(cfg.Routes)
@@ -106,7 +130,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 // Register adds the routes to e: the webhook route, /healthz, /readyz and,
 // when a registry was given, /metrics.
 func (s *Server) Register(e *echo.Echo) {
-	e.Use(middleware.RequestID())
+	e.Use(requestID())
 	e.POST("/webhooks/:receiver", s.webhook)
 	e.POST("/webhooks/:receiver/:token", s.webhook) // auth method path-token
 	e.OPTIONS("/webhooks/:receiver", s.abuseProtection)
@@ -131,35 +155,55 @@ func (s *Server) NewEcho() *echo.Echo {
 	return e
 }
 
+// webhook handles one delivery. The order bounds what a request can cost
+// before it has proved its sender: the in-flight cap comes first, and
+// where the auth method does not sign the body (token, basic, path-token,
+// jwt, none) the sender is authenticated before a byte of the body is
+// read; body-signing methods (hmac, standard-webhooks) read it under the
+// receiver's byte budget first.
 func (s *Server) webhook(c echo.Context) error {
+	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		return s.refuseBusy(c, reqID)
+	}
 	start := time.Now()
 	name := c.Param("receiver")
-	reqID := c.Response().Header().Get(echo.HeaderXRequestID)
 	r, ok := s.receivers[name]
 	if !ok {
-		s.in.metrics.webhook("", "unknown_receiver")
-		return c.JSON(http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)})
+		return s.refuseUnknown(c, name, reqID)
 	}
 	defer func() { s.in.metrics.observe(name, time.Since(start).Seconds()) }()
 
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.in.metrics.webhook(name, "too_large")
-			return c.JSON(http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
-				Reason: fmt.Sprintf("body is over %d bytes", s.cfg.MaxBodyBytes)})
+	req := authRequest{header: c.Request().Header, pathToken: c.Param("token")}
+	var d delivery
+	var err error
+	early := !r.auth.readsBody()
+	if early {
+		if d, err = r.auth.verify(c.Request().Context(), req); err != nil {
+			return s.refuseAuth(c, name, reqID, err)
 		}
-		return c.JSON(http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
+		if wait, ok := r.allow(); !ok {
+			return s.refuseRate(c, r, reqID, wait)
+		}
 	}
-	d, err := r.auth.verify(c.Request().Context(), authRequest{header: c.Request().Header, body: body, pathToken: c.Param("token")})
-	if err != nil {
-		return s.refuseAuth(c, name, reqID, err)
+	if req.body, err = readBody(c, r.maxBody); err != nil {
+		return s.refuseBody(c, name, reqID, r.maxBody, err)
+	}
+	if !early {
+		if d, err = r.auth.verify(c.Request().Context(), req); err != nil {
+			return s.refuseAuth(c, name, reqID, err)
+		}
+		if wait, ok := r.allow(); !ok {
+			return s.refuseRate(c, r, reqID, wait)
+		}
 	}
 	if d.replayed {
 		return s.answerReplayed(c, name, reqID, d)
 	}
-	status, ans, reply := s.in.process(c.Request().Context(), r, c.Request().Header, body, reqID)
+	status, ans, reply := s.in.process(c.Request().Context(), r, c.Request().Header, req.body, reqID)
 	d.done(status)
 	if reply != nil {
 		return c.JSON(status, reply)
@@ -167,15 +211,71 @@ func (s *Server) webhook(c echo.Context) error {
 	return c.JSON(status, ans)
 }
 
+// readBody reads the request body, at most limit bytes: a declared
+// Content-Length over the limit is refused before reading, a body that
+// turns out longer stops the read at the limit. Either way the error is an
+// *http.MaxBytesError.
+func readBody(c echo.Context, limit int64) ([]byte, error) {
+	req := c.Request()
+	if req.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	return io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+}
+
+// refuseBody answers a body that could not be read whole: 413 when it is
+// over the budget, 400 otherwise (the sender went away or sent a broken
+// chunked encoding).
+func (s *Server) refuseBody(c echo.Context, name, reqID string, limit int64, err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		s.in.metrics.webhook(name, "too_large")
+		closeAfter(c)
+		return c.JSON(http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
+			Reason: fmt.Sprintf("body is over %d bytes", limit)})
+	}
+	return c.JSON(http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
+}
+
+// refuseBusy answers a request over http.max_in_flight: 503 and
+// Retry-After, at once, without reading the body or looking up the
+// receiver. Registries retry a 503.
+func (s *Server) refuseBusy(c echo.Context, reqID string) error {
+	s.in.metrics.webhook("", "busy")
+	closeAfter(c)
+	c.Response().Header().Set("Retry-After", "1")
+	return c.JSON(http.StatusServiceUnavailable, Answer{Status: "error", RequestID: reqID,
+		Reason: "too many webhook requests in flight; retry later"})
+}
+
+// refuseRate answers an authenticated request over the receiver's rate
+// limit: 429, with Retry-After in whole seconds (at least 1).
+func (s *Server) refuseRate(c echo.Context, r *receiver, reqID string, wait time.Duration) error {
+	s.in.metrics.webhook(r.cfg.Name, "rate_limited")
+	s.in.log.Debug("webhook refused", "receiver", r.cfg.Name, "request_id", reqID, "reason", "rate_limited", "retry_after", wait.String())
+	closeAfter(c)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
+	return c.JSON(http.StatusTooManyRequests, Answer{Status: "error", Receiver: r.cfg.Name, RequestID: reqID,
+		Reason: fmt.Sprintf("over this receiver's rate limit of %g requests per second; retry later", float64(r.limiter.Limit()))})
+}
+
+// closeAfter makes the server close the connection after this answer
+// instead of reading the rest of an unread body to reuse it: a refused
+// sender keeps no connection, and a slow one no goroutine.
+func closeAfter(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderConnection, "close")
+}
+
 // abuseProtection answers the CloudEvents webhook validation handshake
 // (CloudEvents HTTP webhook spec §4, used by Azure Event Grid's CloudEvents
 // schema): the sender asks with OPTIONS and WebHook-Request-Origin and may
 // deliver only when the origin is echoed back in WebHook-Allowed-Origin.
 // https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/http-webhook.md#4-abuse-protection
+//
+// The answer is the same for every receiver name, known or not: it grants
+// nothing (each POST is still authenticated), and a different answer for
+// unknown names would let anyone list the receivers.
 func (s *Server) abuseProtection(c echo.Context) error {
-	if _, ok := s.receivers[c.Param("receiver")]; !ok {
-		return c.NoContent(http.StatusNotFound)
-	}
 	origin := c.Request().Header.Get("WebHook-Request-Origin")
 	if origin == "" {
 		return c.NoContent(http.StatusBadRequest)

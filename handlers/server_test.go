@@ -88,9 +88,9 @@ const push = `{"events":[{"repository":"team/app","tag":"1.0"},{"repository":"te
 
 func TestWebhookAuth(t *testing.T) {
 	tokenRecv := ReceiverConfig{Name: "tok", Format: "generic", Target: target,
-		Auth: AuthConfig{Method: AuthToken, Prefix: "Bearer ", Secrets: []string{"old-secret", "new-secret"}}}
+		Auth: AuthConfig{Method: AuthToken, Prefix: "Bearer ", Secrets: []string{"old-secret-0123456789", "new-secret-0123456789"}}}
 	hmacRecv := ReceiverConfig{Name: "sig", Format: "generic", Target: target,
-		Auth: AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"k1"}}}
+		Auth: AuthConfig{Method: AuthHMAC, Header: "X-Hub-Signature-256", Prefix: "sha256=", Secrets: []string{"sig-secret-0000001"}}}
 	tests := []struct {
 		name     string
 		path     string
@@ -98,16 +98,16 @@ func TestWebhookAuth(t *testing.T) {
 		wantCode int
 		wantJobs int
 	}{
-		{"the current token is accepted", "/webhooks/tok", map[string]string{"Authorization": "Bearer new-secret"}, 202, 2},
-		{"the previous token still works during rotation", "/webhooks/tok", map[string]string{"Authorization": "Bearer old-secret"}, 202, 2},
+		{"the current token is accepted", "/webhooks/tok", map[string]string{"Authorization": "Bearer new-secret-0123456789"}, 202, 2},
+		{"the previous token still works during rotation", "/webhooks/tok", map[string]string{"Authorization": "Bearer old-secret-0123456789"}, 202, 2},
 		{"a wrong token is refused", "/webhooks/tok", map[string]string{"Authorization": "Bearer nope"}, 401, 0},
-		{"a token without its prefix is refused", "/webhooks/tok", map[string]string{"Authorization": "new-secret"}, 401, 0},
+		{"a token without its prefix is refused", "/webhooks/tok", map[string]string{"Authorization": "new-secret-0123456789"}, 401, 0},
 		{"a missing token is refused", "/webhooks/tok", nil, 401, 0},
-		{"a correct body signature is accepted", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("k1", push)}, 202, 2},
+		{"a correct body signature is accepted", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("sig-secret-0000001", push)}, 202, 2},
 		{"a signature with another key is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("k2", push)}, 401, 0},
-		{"a signature of another body is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("k1", push+" ")}, 401, 0},
+		{"a signature of another body is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": sign("sig-secret-0000001", push+" ")}, 401, 0},
 		{"a signature that is not hex is refused", "/webhooks/sig", map[string]string{"X-Hub-Signature-256": "sha256=zz"}, 401, 0},
-		{"an unknown receiver is 404", "/webhooks/nope", nil, 404, 0},
+		{"an unknown receiver is refused like a wrong secret", "/webhooks/nope", nil, 401, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -69,7 +69,7 @@ func TestAlertAndDashboardMetricsExist(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := post("alerts-token"); code != http.StatusAccepted {
+	if code := post("alerts-test-token-0123456789"); code != http.StatusAccepted {
 		t.Fatalf("webhook with the receiver's secret: %d, want 202", code)
 	}
 	if code := post("wrong-secret"); code != http.StatusUnauthorized {
@@ -130,7 +130,7 @@ func alertsBridge(t *testing.T) string {
 	cfg.Queue.Consumer.Linger = 200 * time.Millisecond
 	cfg.Receivers = []handlers.ReceiverConfig{{
 		Name: "harbor", Format: "harbor",
-		Auth: handlers.AuthConfig{Method: handlers.AuthToken, Secrets: []string{"alerts-token"}},
+		Auth: handlers.AuthConfig{Method: handlers.AuthToken, Secrets: []string{"alerts-test-token-0123456789"}},
 	}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)

@@ -54,6 +54,7 @@ type Config struct {
 type HTTPConfig struct {
 	Listen         string        `koanf:"listen" validate:"required"`
 	MaxBodyBytes   int64         `koanf:"max_body_bytes" validate:"min=1024"`
+	MaxInFlight    int           `koanf:"max_in_flight" validate:"min=1"` // see handlers.Config
 	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
 	ReadTimeout    time.Duration `koanf:"read_timeout" validate:"min=1000000"`
 	// ShutdownGrace bounds the whole shutdown: stop intake, finish
@@ -103,7 +104,7 @@ type LogConfig struct {
 func DefaultConfig() Config {
 	hc := handlers.DefaultConfig()
 	return Config{
-		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, PublishTimeout: hc.PublishTimeout,
+		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, MaxInFlight: hc.MaxInFlight, PublishTimeout: hc.PublishTimeout,
 			ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
 		NATS:  NATSConfig{DataDir: "data/nats", Listen: "127.0.0.1:4222"},
 		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included

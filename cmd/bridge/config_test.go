@@ -51,7 +51,7 @@ receivers:
 	if cfg.Queue.Consumer.MaxItems != 50 || cfg.Queue.Consumer.Linger != 2*time.Second {
 		t.Errorf("queue.consumer = %+v", cfg.Queue.Consumer)
 	}
-	if cfg.HSS.Burst != 1 || cfg.HTTP.MaxBodyBytes != 1<<20 {
+	if cfg.HSS.Burst != 1 || cfg.HTTP.MaxBodyBytes != 64<<10 {
 		t.Errorf("defaults lost: burst %d, max_body_bytes %d", cfg.HSS.Burst, cfg.HTTP.MaxBodyBytes)
 	}
 	if len(cfg.Receivers) != 1 || cfg.Receivers[0].Format != "harbor" {
@@ -133,7 +133,7 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	example, _, _ := strings.Cut(rest, "```")
 	dir := t.TempDir()
-	example = strings.ReplaceAll(example, "/run/secrets/swr-hook", writeSecret(t, dir, "swr-hook", "s3cret"))
+	example = strings.ReplaceAll(example, "/run/secrets/swr-hook", writeSecret(t, dir, "swr-hook", "swr-hook-secret-0123"))
 	cfg, err := LoadConfig(writeFile(t, example), func() []string { return []string{"BRIDGE_HSS__REGION=cn-north-4", "BRIDGE_HSS__PROJECT_ID=p1"} })
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ import (
 
 const (
 	testAK, testSK = "AKE2ETEST", "SKE2ETESTSECRET"
-	testToken      = "e2e-token"
+	testToken      = "e2e-token-0123456789"
 )
 
 // e2eEnv is one running bridge plus the fake HSS it calls.
