@@ -2,10 +2,14 @@
 // receivers behind it (name → format, auth, HSS target), the answers a
 // registry gets, and the health and readiness probes.
 //
-// The path of one webhook is: receiver lookup → authenticate the raw body →
-// decode with the receiver's format (package formats) → normalize each push
-// into a scanjob.Job → validate every job against the HSS limits → publish
-// every job and wait for the store → 202. Nothing is published unless every
+// The path of one webhook is: in-flight cap → receiver lookup →
+// authenticate (from the headers alone where the method allows it, so an
+// unauthenticated sender's body is never read; else the raw body, read under
+// the receiver's byte budget) → per-receiver rate limit → decode with the
+// receiver's format (package formats) → cap the jobs per request →
+// normalize each push into a scanjob.Job → validate every job against the
+// HSS limits and the OCI name grammar → publish every job and wait for the
+// store → 202. Nothing is published unless every
 // job of the body is valid, and 202 is never sent before every job is
 // stored (the false-200 loss of argo-events#3448 is what this order avoids).
 //

@@ -115,6 +115,13 @@ func (s *Server) ServeNATS(nc *nats.Conn, cfg NATSIntakeConfig) (*NATSIntake, er
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("pending limits: %w", err)
 	}
+	// Flush: the server has the subscription once ServeNATS returns, so a
+	// message published right after is not lost for want of a subscriber.
+	if err := nc.Flush(); err != nil {
+		cancel()
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("subscribe %s*: flush: %w", prefix, err)
+	}
 	in.sub = sub
 	s.in.metrics.watchNATSIntake(sub)
 	s.opts.Logger.Info("nats intake listening", "subject", prefix+"<receiver>", "queue_group", cfg.QueueGroup,

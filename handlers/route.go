@@ -249,6 +249,9 @@ func (s *Server) Explain(receiver string, h http.Header, body []byte) (Explanati
 		return Explanation{}, fmt.Errorf("no receiver named %q", receiver)
 	}
 	p, err := s.in.plan(r, h, body)
+	if tooMany := (*tooManyEventsError)(nil); errors.As(err, &tooMany) {
+		return Explanation{}, fmt.Errorf("the bridge would answer 413: %w", err)
+	}
 	if err != nil {
 		return Explanation{}, fmt.Errorf("body is not a %s event: %w", r.cfg.Format, err)
 	}

@@ -35,7 +35,8 @@ hss: {region: cn-north-4, project_id: 0123456789abcdef0123456789abcdef}
 receivers:
   - name: load
     format: harbor
-    auth: {method: token, header: Authorization, secrets: [load-secret]}
+    auth: {method: token, header: Authorization, secrets: [load-secret-0123456789]}
+    rate_limit: {per_second: 1000000, burst: 1000000}   # the load test measures the intake, not this guard
 YAML
 
 until (exec 3<>/dev/tcp/127.0.0.1/14222) 2>/dev/null; do sleep 0.05; done
@@ -57,7 +58,7 @@ run() { # label url extra-args...
   "$work/loadtest" -url "$url" -label "$label" -concurrency "$conc" "$@"
   if ! kill -0 "$bpid" 2>/dev/null; then echo "the bridge exited; its log:"; tail -n 40 "$work/bridge.log"; exit 1; fi
 }
-bridge_args=(-H "Authorization: load-secret" -metrics-url http://127.0.0.1:18080/metrics)
+bridge_args=(-H "Authorization: load-secret-0123456789" -metrics-url http://127.0.0.1:18080/metrics)
 ref_args=(-nats nats://127.0.0.1:14222 -stream LOADREF)
 
 echo "-- warm-up"
@@ -82,7 +83,7 @@ http: {listen: 127.0.0.1:18090}
 nats: {data_dir: $work/embedded, listen: ""}
 hss: {region: cn-north-4, project_id: 0123456789abcdef0123456789abcdef}
 receivers:
-  - {name: load, format: harbor, auth: {method: token, secrets: [load-secret]}}
+  - {name: load, format: harbor, auth: {method: token, secrets: [load-secret-0123456789]}, rate_limit: {per_second: 1000000, burst: 1000000}}
 YAML
 t0=$(date +%s%N)
 "$work/bridge" serve --config "$work/embedded.yaml" 2>"$work/embedded.log" &
