@@ -519,26 +519,3 @@ func collectNames(ch <-chan string) []string {
 	}
 	return out
 }
-
-func TestDLQNATSURL(t *testing.T) {
-	tests := []struct {
-		name    string
-		cfg     NATSConfig
-		flag    string
-		want    string
-		wantErr bool
-	}{
-		{"the flag wins", NATSConfig{URL: "nats://a:4222", Listen: "127.0.0.1:4222"}, "nats://b:4222", "nats://b:4222", false},
-		{"nats.url is the bridge's NATS", NATSConfig{URL: "nats://a:4222", Listen: "127.0.0.1:4222"}, "", "nats://a:4222", false},
-		{"without a url, the embedded server's listen address", NATSConfig{Listen: "127.0.0.1:4333"}, "", "nats://127.0.0.1:4333", false},
-		{"an embedded server that does not listen cannot be reached", NATSConfig{DataDir: "data/nats"}, "", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := dlqNATSURL(tt.cfg, tt.flag)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Fatalf("dlqNATSURL = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
