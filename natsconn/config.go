@@ -3,6 +3,7 @@ package natsconn
 import (
 	"errors"
 	"net/url"
+	"path/filepath"
 	"strings"
 )
 
@@ -15,12 +16,57 @@ type Config struct {
 	URL string `koanf:"url"`
 	// CredsFile is a NATS credentials file (JWT + nkey) for URL.
 	CredsFile string `koanf:"creds_file"`
+	// User and PasswordFile log in to URL with a user name and the
+	// password in the file (trimmed), for a NATS that authenticates by
+	// user and password; the other way is CredsFile.
+	User         string `koanf:"user"`
+	PasswordFile string `koanf:"password_file"`
 	// DataDir is the embedded server's JetStream store.
 	DataDir string `koanf:"data_dir"`
 	// Listen is the embedded server's client address, where internal
-	// services and the bridge's commands reach it; empty serves the
-	// bridge in-process only.
+	// services and the bridge's commands reach it. Empty (the default)
+	// serves the bridge in-process only: nothing else can reach the job
+	// stream. When set, every client must log in as ListenUser.
 	Listen string `koanf:"listen"`
+	// ListenPasswordFile holds ListenUser's password on Listen. Empty:
+	// <data_dir>/client.password, generated on the first start that
+	// listens. The bridge's commands read the same file through the same
+	// config.
+	ListenPasswordFile string `koanf:"listen_password_file"`
+}
+
+// ListenUser is the one user of the embedded server when it listens: the
+// bridge, its commands and whoever else the operator gives the password.
+const ListenUser = "bridge"
+
+// passwordFileName is the generated password's file in the data dir.
+const passwordFileName = "client.password"
+
+// ListenPasswordPath is the file that holds the embedded server's
+// password: nats.listen_password_file, else client.password in the data
+// dir.
+func (c Config) ListenPasswordPath() string {
+	if c.ListenPasswordFile != "" {
+		return c.ListenPasswordFile
+	}
+	return filepath.Join(c.DataDir, passwordFileName)
+}
+
+// Validate reports the settings that cannot work together, naming them.
+func (c Config) Validate() error {
+	var errs []error
+	if (c.User == "") != (c.PasswordFile == "") {
+		errs = append(errs, errors.New("nats.user and nats.password_file: set both or neither"))
+	}
+	if c.User != "" && c.CredsFile != "" {
+		errs = append(errs, errors.New("nats.creds_file and nats.user: set one way to log in, not both"))
+	}
+	if c.Listen != "" {
+		if _, _, err := splitListen(c.Listen); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Embedded reports whether the bridge runs its own nats-server.

@@ -10,7 +10,8 @@ import (
 )
 
 // Connect opens the bridge's own connection: in-process to e when the
-// bridge embeds NATS (e not nil), else to c.URL. The client reconnects
+// bridge embeds NATS (e not nil; as ListenUser when e listens), else to
+// c.URL with the config's credentials. The client reconnects
 // forever: while it cannot, webhooks get 503 and the readiness probe says
 // why.
 func Connect(c Config, e *Embedded, log *slog.Logger) (*nats.Conn, error) {
@@ -34,8 +35,17 @@ func Connect(c Config, e *Embedded, log *slog.Logger) (*nats.Conn, error) {
 	if e != nil {
 		opts = append(opts, nats.InProcessServer(e))
 		url = ""
-	} else if c.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(c.CredsFile))
+		if e.password != "" {
+			opts = append(opts, nats.UserInfo(ListenUser, string(e.password)))
+		}
+	} else {
+		creds, err := c.credentials()
+		if err != nil {
+			return nil, err
+		}
+		if creds != nil {
+			opts = append(opts, creds)
+		}
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -50,8 +60,12 @@ const dialTimeout = 5 * time.Second
 // Dial connects one of the bridge's commands (bridge dlq, bridge scan),
 // named name, to the running bridge's NATS: flagURL when set (the
 // commands' --nats-url), else nats.url, else the embedded server's
-// listen address; with the credentials of the config. The connection does
-// not reconnect: a command is short. The error says which URL failed.
+// listen address. It logs in with nats.creds_file, else nats.user and
+// nats.password_file, else, when the config's bridge embeds NATS and
+// listens, as ListenUser with the password file that bridge made (so the
+// command must run with the bridge's config, where it can read that
+// file). The connection does not reconnect: a command is short. The error
+// says which URL failed.
 func Dial(ctx context.Context, c Config, flagURL, name string) (*nats.Conn, error) {
 	url, err := c.clientURL(flagURL)
 	if err != nil {
@@ -65,8 +79,12 @@ func Dial(ctx context.Context, c Config, flagURL, name string) (*nats.Conn, erro
 		return nil, fmt.Errorf("connect nats %s: %w", redact(url), err)
 	}
 	opts := []nats.Option{nats.Name(name), nats.Timeout(timeout)}
-	if c.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	creds, err := c.credentials()
+	if err != nil {
+		return nil, err
+	}
+	if creds != nil {
+		opts = append(opts, creds)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {

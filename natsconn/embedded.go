@@ -23,11 +23,21 @@ const readyTimeout = 10 * time.Second
 // installed.
 type Embedded struct {
 	*server.Server
+	// password is ListenUser's, "" when the server does not listen.
+	password secret
 }
 
 // StartEmbedded starts a nats-server with JetStream on c.DataDir and waits
-// until it takes clients. With c.Listen empty it accepts in-process
-// connections only.
+// until it takes clients.
+//
+// With c.Listen empty (the default) it accepts in-process connections
+// only: nothing outside the bridge's process can publish a job, purge the
+// stream or read the dead letters. With c.Listen set, every client, the
+// bridge's own in-process one included, must log in as ListenUser with the
+// password of c.ListenPasswordPath, generated on the first start unless
+// the operator gives the file. An open port without a login would let
+// anyone on the host (or the pod network) put forged jobs on the stream,
+// which the consumer signs and sends to HSS.
 func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
 	opts := &server.Options{
 		ServerName: serverName,
@@ -36,6 +46,7 @@ func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
 		NoSigs:     true, // the bridge owns signal handling and shuts NATS down last
 		NoLog:      true,
 	}
+	e := &Embedded{}
 	if c.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -44,6 +55,10 @@ func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
 			return nil, err
 		}
 		opts.Host, opts.Port = host, port
+		if e.password, err = listenPassword(c, log); err != nil {
+			return nil, err
+		}
+		opts.Users = []*server.User{{Username: ListenUser, Password: string(e.password)}}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -54,8 +69,14 @@ func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready after %s", readyTimeout)
 	}
-	log.Info("embedded nats started", "store_dir", c.DataDir, "listen", c.Listen)
-	return &Embedded{Server: ns}, nil
+	e.Server = ns
+	if c.Listen == "" {
+		log.Info("embedded nats started, in-process only", "store_dir", c.DataDir)
+	} else {
+		log.Info("embedded nats started", "store_dir", c.DataDir, "listen", ns.Addr().String(), "user", ListenUser,
+			"password_file", c.ListenPasswordPath())
+	}
+	return e, nil
 }
 
 // Stop shuts the server down and waits until it is gone.

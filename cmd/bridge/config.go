@@ -99,7 +99,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, PublishTimeout: hc.PublishTimeout,
 			ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
-		NATS:  NATSConfig{Config: natsconn.Config{DataDir: "data/nats", Listen: "127.0.0.1:4222"}},
+		NATS:  NATSConfig{Config: natsconn.Config{DataDir: "data/nats"}},
 		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
 		HSS:   scanner.DefaultConfig(),
 		Log:   LogConfig{Level: "info", Format: "json"},
@@ -160,6 +160,9 @@ var validate = func() *validator.Validate {
 // Validate checks every setting and names each bad one.
 func (c Config) Validate() error {
 	if err := c.Queue.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	if err := c.NATS.Config.Validate(); err != nil {
 		return err
 	}
 	err := validate.Struct(c)

@@ -42,10 +42,11 @@ func newDLQCmd() *cobra.Command {
 		Use:   "dlq",
 		Short: "List, show, redrive and purge dead letters (jobs HSS refused)",
 		Long: "dlq works on the dead-letter stream of a running bridge, over its NATS: nats.url, or,\n" +
-			"when the bridge embeds NATS, the embedded server's client address nats.listen\n" +
-			"(default 127.0.0.1:4222; the embedded store is locked by the running bridge).\n" +
-			"Give it the bridge's own config (-c) so it finds the same streams with the same\n" +
-			"settings. redrive and purge are dry runs unless --yes is given.",
+			"when the bridge embeds NATS, the embedded server's client address nats.listen (off by\n" +
+			"default; the embedded store is locked by the running bridge), logging in as user bridge\n" +
+			"with the password file the bridge made (<nats.data_dir>/client.password, or\n" +
+			"nats.listen_password_file). Give it the bridge's own config (-c) so it finds the same\n" +
+			"streams, settings and credentials. redrive and purge are dry runs unless --yes is given.",
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&o.config, "config", "c", "", "the bridge's YAML config file")
