@@ -96,6 +96,7 @@ type dlqEnv struct {
 	js     jetstream.JetStream
 	q      *queue.Queue
 	jobs   map[string]scanjob.Job // by ref
+	target scanjob.Target         // of every job
 	seqs   map[string]uint64      // dead-letter seq by label, as set up
 }
 
@@ -127,6 +128,7 @@ func newDLQEnv(t *testing.T) *dlqEnv {
 		t.Fatalf("open queue: %v", err)
 	}
 	target := scanjob.Target{Region: "cn-north-4", ProjectID: "p1", ImageType: scanjob.PrivateImage}
+	e.target = target
 	for _, r := range []string{badA, worseB, goodA} {
 		repo, tag, _ := strings.Cut(r, ":")
 		ns, image := scanjob.SplitRepository(repo)
@@ -155,7 +157,7 @@ func newDLQEnv(t *testing.T) *dlqEnv {
 // for the last pull to run out.
 func (e *dlqEnv) runConsumer(s queue.Scanner, done func() bool) {
 	e.t.Helper()
-	c := e.q.NewConsumer(s)
+	c := e.q.NewConsumer(s, queue.AllowTargets(e.target))
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- c.Run(ctx) }()

@@ -143,13 +143,16 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 			return a, err
 		}
 	}
-	a.consumer = a.q.NewConsumer(a.hss)
+	hcfg := handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes}
+	// The consumer sends only jobs whose target a receiver can produce: a
+	// job on the stream that no receiver made cannot choose the project.
+	a.consumer = a.q.NewConsumer(a.hss, queue.AllowTargets(hcfg.Targets()...))
 
 	adminTokens, err := cfg.Admin.tokens()
 	if err != nil {
 		return a, err
 	}
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes},
+	srv, err := handlers.New(hcfg,
 		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
 			Ready: natsconn.Ready{Conn: a.nc, Stream: func(ctx context.Context) error {
 				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
