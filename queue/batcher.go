@@ -43,6 +43,7 @@ import (
 type batcher struct {
 	cfg      ConsumerConfig
 	scanner  Scanner
+	allowed  Targets
 	dlq      deadLetterer
 	accepted acceptedSet
 	metrics  *Metrics
@@ -95,9 +96,9 @@ type result struct {
 	err  error
 }
 
-// newBatcher makes a batcher; accepted, m and log may be nil (no accepted
-// set, no metrics, no logs).
-func newBatcher(cfg ConsumerConfig, s Scanner, dlq deadLetterer, accepted acceptedSet, m *Metrics, log *slog.Logger) *batcher {
+// newBatcher makes a batcher that sends jobs of the allowed targets to s;
+// accepted, m and log may be nil (no accepted set, no metrics, no logs).
+func newBatcher(cfg ConsumerConfig, s Scanner, allowed Targets, dlq deadLetterer, accepted acceptedSet, m *Metrics, log *slog.Logger) *batcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -105,7 +106,7 @@ func newBatcher(cfg ConsumerConfig, s Scanner, dlq deadLetterer, accepted accept
 		accepted = noAccepted{}
 	}
 	return &batcher{
-		cfg: cfg, scanner: s, dlq: dlq, accepted: accepted, metrics: m, log: log, rand: rand.Float64,
+		cfg: cfg, scanner: s, allowed: allowed, dlq: dlq, accepted: accepted, metrics: m, log: log, rand: rand.Float64,
 		in:      make(chan message),
 		done:    make(chan struct{}),
 		room:    make(chan struct{}, 1),
@@ -195,13 +196,24 @@ func (b *batcher) run(ctx context.Context) {
 	}
 }
 
-// add decodes a delivered message into its group; a message that is not a
-// valid job is dead-lettered at once (never retried, never blocking).
+// add decodes a delivered message into its group. A message that is not a
+// valid job, or whose job names a target that is not allowed, is
+// dead-lettered at once (never retried, never blocking, never sent).
 func (b *batcher) add(m message) {
 	h := &held{msg: m, d: m.Delivery()}
 	if err := decodeJob(m.Data(), &h.job); err != nil {
 		b.log.Warn("malformed job", "subject", h.d.Subject, "stream_seq", h.d.StreamSeq, "msg_id", h.d.MsgID, "error", err)
 		b.deadLetter([]*held{h}, ReasonMalformed, Verdict{Class: Permanent}, err.Error())
+		return
+	}
+	if t := h.job.Target; !b.allowed.Allows(t) {
+		// Not a job this bridge made: none of its receivers and routes
+		// produces this target. Sending it would spend the bridge's HSS
+		// credentials on a project someone else chose.
+		b.log.Warn("job for an unknown target", "job_id", h.d.MsgID, "subject", h.d.Subject, "stream_seq", h.d.StreamSeq,
+			"target", t.Key(), "receiver", h.job.Receiver)
+		b.deadLetter([]*held{h}, ReasonUnknownTarget, Verdict{Class: Permanent},
+			fmt.Sprintf("target %s is not one this bridge's receivers and routes produce", t.Key()))
 		return
 	}
 	if b.stopping {

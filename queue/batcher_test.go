@@ -36,7 +36,7 @@ func testConfig() ConsumerConfig {
 func startBatcher(t *testing.T, cfg ConsumerConfig, s *fakeScanner) *harness {
 	t.Helper()
 	h := &harness{t: t, scanner: s, dlq: &fakeDLQ{}, accepted: newFakeAccepted(), done: make(chan struct{})}
-	h.b = newBatcher(cfg, s, h.dlq, h.accepted, NewMetrics(nil), testLogger(t))
+	h.b = newBatcher(cfg, s, testTargets, h.dlq, h.accepted, NewMetrics(nil), testLogger(t))
 	h.b.rand = func() float64 { return 0 } // no jitter: delays are exact
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
@@ -324,7 +324,7 @@ func TestBatcherRetryNaksWithGrowingCappedDelay(t *testing.T) {
 }
 
 func TestBackoffJitterOnlyShortensTheDelay(t *testing.T) {
-	b := newBatcher(testConfig(), &fakeScanner{}, &fakeDLQ{}, nil, nil, nil)
+	b := newBatcher(testConfig(), &fakeScanner{}, testTargets, &fakeDLQ{}, nil, nil, nil)
 	tests := []struct {
 		name      string
 		rand      float64

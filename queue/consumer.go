@@ -34,14 +34,22 @@ type Consumer struct {
 	done  chan struct{}
 }
 
-// NewConsumer makes a consumer that calls HSS through s (not nil).
-func (q *Queue) NewConsumer(s Scanner) *Consumer {
+// NewConsumer makes a consumer that calls HSS through s (not nil) for the
+// jobs whose target allowed holds; it dead-letters the others
+// (ReasonUnknownTarget). allowed must not be empty: a consumer that may
+// send nowhere is a wiring bug, and an empty list must not quietly mean
+// "anywhere" either.
+func (q *Queue) NewConsumer(s Scanner, allowed Targets) *Consumer {
 	if s == nil {
 		panic("queue: NewConsumer with a nil Scanner")
 	}
+	if allowed.Len() == 0 {
+		panic("queue: NewConsumer with no allowed target")
+	}
 	log := q.base.With("component", "queue.consumer", "durable", q.cfg.Consumer.Durable)
+	log.Info("consumer targets", "allowed_targets", allowed.Keys())
 	return &Consumer{
-		q: q, b: newBatcher(q.cfg.Consumer, s, q, q.accepted, q.metrics, log),
+		q: q, b: newBatcher(q.cfg.Consumer, s, allowed, q, q.accepted, q.metrics, log),
 		quit: make(chan struct{}), done: make(chan struct{}),
 	}
 }

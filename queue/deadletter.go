@@ -33,7 +33,8 @@ type DeadLetter struct {
 	// Seq is the record's sequence in the dead-letter stream, the handle
 	// for Get; set when read, not stored.
 	Seq uint64 `json:"-"`
-	// Reason is ReasonRejected or ReasonMalformed; empty for a record that
+	// Reason is ReasonRejected, ReasonMalformed or ReasonUnknownTarget
+	// (then Job names the target it asked for); empty for a record that
 	// itself could not be decoded (then only Seq, Subject, Raw and Error
 	// are set, Subject being the record's own).
 	Reason string `json:"reason"`

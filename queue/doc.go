@@ -22,9 +22,9 @@
 // acked without a second scan.
 //
 // The flow, one line: Publish → stream SCANJOBS → Consumer (accepted-set
-// lookup, groups, linger, permits from Scanner.Acquire, pack round-robin)
-// → Scanner.Scan → record accepted ids, Ack; or Nak with backoff, bisect,
-// or Term + dead letter.
+// lookup, target allow-list, groups, linger, permits from Scanner.Acquire,
+// pack round-robin) → Scanner.Scan → record accepted ids, Ack; or Nak with
+// backoff, bisect, or Term + dead letter.
 //
 // Dependencies: queue imports scanjob, nats.go (jetstream) and the
 // Prometheus client. It must not import handlers, hssclient, scanner or

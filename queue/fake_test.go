@@ -200,6 +200,8 @@ func (d *fakeDLQ) all() []DeadLetter {
 var (
 	targetA = scanjob.Target{Region: "cn-north-4", ProjectID: "project-a", ImageType: scanjob.PrivateImage}
 	targetB = scanjob.Target{Region: "ap-southeast-1", ProjectID: "project-b", ImageType: scanjob.PrivateImage}
+	// testTargets allows the targets the tests' jobs name.
+	testTargets = AllowTargets(targetA, targetB)
 )
 
 func testJob(target scanjob.Target, namespace, image, tag string) scanjob.Job {

@@ -129,8 +129,11 @@ func (b *batcher) deadLetter(msgs []*held, reason string, v Verdict, errMsg stri
 }
 
 func termReason(reason string, v Verdict) string {
-	if reason == ReasonMalformed {
+	switch reason {
+	case ReasonMalformed:
 		return "malformed job, dead-lettered"
+	case ReasonUnknownTarget:
+		return "unknown HSS target, dead-lettered"
 	}
 	return fmt.Sprintf("rejected by HSS (status %d, %s), dead-lettered", v.Status, v.Code)
 }

@@ -39,6 +39,9 @@ const (
 const (
 	ReasonRejected  = "rejected"  // HSS refused the item alone
 	ReasonMalformed = "malformed" // the message is not a valid job
+	// ReasonUnknownTarget: the job names an HSS target none of the
+	// bridge's receivers and routes produces (Targets); it was never sent.
+	ReasonUnknownTarget = "unknown_target"
 )
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -63,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		collapsed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "collapsed_duplicates_total", Help: "Jobs that shared an item (same namespace, image, tag) with another job of the same call."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "dead_letters_total", Help: "Records written to the dead-letter stream by reason (rejected, malformed)."}, []string{"reason"}),
+			Name: "dead_letters_total", Help: "Records written to the dead-letter stream by reason (rejected, malformed, unknown_target)."}, []string{"reason"}),
 		acceptLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "accept_latency_seconds", Help: "Time from a job's AcceptedAt (stored) to HSS accepting the call that carried it.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}}),
@@ -84,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.batches.WithLabelValues(r)
 		m.images.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonRejected, ReasonMalformed} {
+	for _, r := range []string{ReasonRejected, ReasonMalformed, ReasonUnknownTarget} {
 		m.deadLetters.WithLabelValues(r)
 	}
 	if reg != nil {

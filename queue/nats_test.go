@@ -41,7 +41,7 @@ func openQueue(t testing.TB, js jetstream.JetStream, cfg Config, m *Metrics) *Qu
 // earlier through the returned stop).
 func runConsumer(t *testing.T, q *Queue, s Scanner) (c *Consumer, stop func(ctx context.Context) error) {
 	t.Helper()
-	c = q.NewConsumer(s)
+	c = q.NewConsumer(s, testTargets)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(context.Background()) }()
 	var once sync.Once
@@ -180,7 +180,7 @@ func TestOpenIsIdempotentAndAppliesChangedSettings(t *testing.T) {
 
 func TestAConsumerShutDownBeforeRunDoesNotStart(t *testing.T) {
 	q := openQueue(t, natstest.Start(t).JetStream(), natsConfig(), nil)
-	c := q.NewConsumer(&fakeScanner{})
+	c := q.NewConsumer(&fakeScanner{}, testTargets)
 	if err := c.Shutdown(t.Context()); err != nil {
 		t.Fatalf("shutdown before run: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanner"
 )
@@ -62,17 +63,10 @@ type HTTPConfig struct {
 	ShutdownGrace time.Duration `koanf:"shutdown_grace" validate:"min=1000000"`
 }
 
-// NATSConfig says where JetStream is. With no URL the bridge embeds a
-// nats-server with JetStream on DataDir.
+// NATSConfig is the nats block: where JetStream is and how to log in to
+// it (package natsconn), and the NATS intake.
 type NATSConfig struct {
-	URL string `koanf:"url"`
-	// CredsFile is a NATS credentials file (JWT + nkey) for URL.
-	CredsFile string `koanf:"creds_file"`
-	// DataDir is the embedded server's JetStream store.
-	DataDir string `koanf:"data_dir"`
-	// Listen is the embedded server's client address, where internal
-	// services can publish; empty serves the bridge in-process only.
-	Listen string `koanf:"listen"`
+	natsconn.Config `koanf:",squash"`
 	// Intake takes push events from internal services over NATS.
 	Intake handlers.NATSIntakeConfig `koanf:"intake"`
 }
@@ -106,7 +100,7 @@ func DefaultConfig() Config {
 	return Config{
 		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, MaxInFlight: hc.MaxInFlight, PublishTimeout: hc.PublishTimeout,
 			ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
-		NATS:  NATSConfig{DataDir: "data/nats", Listen: "127.0.0.1:4222"},
+		NATS:  NATSConfig{Config: natsconn.Config{DataDir: "data/nats"}},
 		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
 		HSS:   scanner.DefaultConfig(),
 		Log:   LogConfig{Level: "info", Format: "json"},
@@ -167,6 +161,9 @@ var validate = func() *validator.Validate {
 // Validate checks every setting and names each bad one.
 func (c Config) Validate() error {
 	if err := c.Queue.WithDefaults().Validate(); err != nil {
+		return err
+	}
+	if err := c.NATS.Config.Validate(); err != nil {
 		return err
 	}
 	err := validate.Struct(c)

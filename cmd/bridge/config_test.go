@@ -146,6 +146,9 @@ func TestReadmeExampleIsValid(t *testing.T) {
 		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log {
 		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
 	}
+	if cfg.NATS.Config != def.NATS.Config {
+		t.Errorf("the README's nats defaults differ from DefaultConfig: %+v vs %+v", cfg.NATS.Config, def.NATS.Config)
+	}
 	recvs, err := cfg.receivers()
 	if err != nil {
 		t.Fatal(err)

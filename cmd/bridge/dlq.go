@@ -15,12 +15,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/scan-bridge/scan-bridge/admin"
+	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/queue"
 )
 
@@ -42,10 +42,11 @@ func newDLQCmd() *cobra.Command {
 		Use:   "dlq",
 		Short: "List, show, redrive and purge dead letters (jobs HSS refused)",
 		Long: "dlq works on the dead-letter stream of a running bridge, over its NATS: nats.url, or,\n" +
-			"when the bridge embeds NATS, the embedded server's client address nats.listen\n" +
-			"(default 127.0.0.1:4222; the embedded store is locked by the running bridge).\n" +
-			"Give it the bridge's own config (-c) so it finds the same streams with the same\n" +
-			"settings. redrive and purge are dry runs unless --yes is given.",
+			"when the bridge embeds NATS, the embedded server's client address nats.listen (off by\n" +
+			"default; the embedded store is locked by the running bridge), logging in as user bridge\n" +
+			"with the password file the bridge made (<nats.data_dir>/client.password, or\n" +
+			"nats.listen_password_file). Give it the bridge's own config (-c) so it finds the same\n" +
+			"streams, settings and credentials. redrive and purge are dry runs unless --yes is given.",
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVarP(&o.config, "config", "c", "", "the bridge's YAML config file")
@@ -283,23 +284,16 @@ func (o *dlqOptions) run(cmd *cobra.Command, fn func(context.Context, *queue.Que
 	if err != nil {
 		return err
 	}
-	url, err := dlqNATSURL(cfg.NATS, o.natsURL)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// Warnings only: the commands print their own results.
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := []nats.Option{nats.Name("scan-bridge-dlq"), nats.Timeout(5 * time.Second)}
-	if cfg.NATS.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
-	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := natsconn.Dial(ctx, cfg.NATS.Config, o.natsURL, "scan-bridge-dlq")
 	if err != nil {
-		return fmt.Errorf("connect nats %s (is the bridge running?): %w", url, err)
+		return fmt.Errorf("%w (is the bridge running?)", err)
 	}
 	defer nc.Close()
+	url := nc.ConnectedUrlRedacted()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -311,22 +305,6 @@ func (o *dlqOptions) run(cmd *cobra.Command, fn func(context.Context, *queue.Que
 		return attachError(err, url)
 	}
 	return fn(ctx, q)
-}
-
-// dlqNATSURL is where the CLI finds the bridge's JetStream: the flag, then
-// nats.url, then the running bridge's embedded server at nats.listen. The
-// embedded server's data dir cannot be opened instead: the bridge holds it.
-func dlqNATSURL(c NATSConfig, flag string) (string, error) {
-	switch {
-	case flag != "":
-		return flag, nil
-	case c.URL != "":
-		return c.URL, nil
-	case c.Listen != "":
-		return "nats://" + c.Listen, nil
-	}
-	return "", errors.New("no NATS to connect to: nats.url is empty and the embedded server does not listen " +
-		"(nats.listen is empty); set nats.listen on the bridge, or give --nats-url")
 }
 
 // attachError says what to do when the bridge's streams are missing or

@@ -96,6 +96,7 @@ type dlqEnv struct {
 	js     jetstream.JetStream
 	q      *queue.Queue
 	jobs   map[string]scanjob.Job // by ref
+	target scanjob.Target         // of every job
 	seqs   map[string]uint64      // dead-letter seq by label, as set up
 }
 
@@ -127,6 +128,7 @@ func newDLQEnv(t *testing.T) *dlqEnv {
 		t.Fatalf("open queue: %v", err)
 	}
 	target := scanjob.Target{Region: "cn-north-4", ProjectID: "p1", ImageType: scanjob.PrivateImage}
+	e.target = target
 	for _, r := range []string{badA, worseB, goodA} {
 		repo, tag, _ := strings.Cut(r, ":")
 		ns, image := scanjob.SplitRepository(repo)
@@ -155,7 +157,7 @@ func newDLQEnv(t *testing.T) *dlqEnv {
 // for the last pull to run out.
 func (e *dlqEnv) runConsumer(s queue.Scanner, done func() bool) {
 	e.t.Helper()
-	c := e.q.NewConsumer(s)
+	c := e.q.NewConsumer(s, queue.AllowTargets(e.target))
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan error, 1)
 	go func() { ran <- c.Run(ctx) }()
@@ -518,27 +520,4 @@ func collectNames(ch <-chan string) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-func TestDLQNATSURL(t *testing.T) {
-	tests := []struct {
-		name    string
-		cfg     NATSConfig
-		flag    string
-		want    string
-		wantErr bool
-	}{
-		{"the flag wins", NATSConfig{URL: "nats://a:4222", Listen: "127.0.0.1:4222"}, "nats://b:4222", "nats://b:4222", false},
-		{"nats.url is the bridge's NATS", NATSConfig{URL: "nats://a:4222", Listen: "127.0.0.1:4222"}, "", "nats://a:4222", false},
-		{"without a url, the embedded server's listen address", NATSConfig{Listen: "127.0.0.1:4333"}, "", "nats://127.0.0.1:4333", false},
-		{"an embedded server that does not listen cannot be reached", NATSConfig{DataDir: "data/nats"}, "", "", true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := dlqNATSURL(tt.cfg, tt.flag)
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Fatalf("dlqNATSURL = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/scanner"
 )
 
@@ -27,9 +28,9 @@ const sharedLimitTimeout = 15 * time.Second
 // joinSharedLimit makes h, a scan asked for by hand, take its permit from
 // the running bridge's shared limiter when hss.shared_limit is on: the
 // quota is the user's, so a scan beside a busy bridge must queue behind
-// it, not spend a permit of its own. NATS is found as bridge dlq finds it
-// (flagURL, nats.url, else the embedded server at nats.listen). The
-// returned func closes the connection.
+// it, not spend a permit of its own. natsconn.Dial finds NATS as for
+// bridge dlq (flagURL, nats.url, else the embedded server at nats.listen,
+// with the config's credentials). The returned func closes the connection.
 //
 // Without NATS the scan fails rather than fall back to a local limit,
 // which would overrun the quota while the bridge runs; a dry run calls
@@ -56,17 +57,9 @@ func joinSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner
 // openSharedLimit connects to the bridge's NATS and switches h to the
 // shared limiter on the KV key the bridge uses.
 func openSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner.HSS) (*nats.Conn, error) {
-	url, err := dlqNATSURL(cfg.NATS, flagURL)
+	nc, err := natsconn.Dial(ctx, cfg.NATS.Config, flagURL, "scan-bridge-scan")
 	if err != nil {
 		return nil, err
-	}
-	opts := []nats.Option{nats.Name("scan-bridge-scan"), nats.Timeout(5 * time.Second)}
-	if cfg.NATS.CredsFile != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", url, err)
 	}
 	js, err := jetstream.New(nc)
 	if err == nil {
@@ -75,7 +68,7 @@ func openSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner
 	}
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("nats %s: %w", url, err)
+		return nil, fmt.Errorf("nats %s: %w", nc.ConnectedUrlRedacted(), err)
 	}
 	return nc, nil
 }

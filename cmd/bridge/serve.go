@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/admin"
 	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
@@ -67,7 +67,7 @@ func newServeCmd() *cobra.Command {
 type app struct {
 	cfg      Config
 	log      *slog.Logger
-	ns       *server.Server // nil with an external NATS
+	ns       *natsconn.Embedded // nil with an external NATS
 	nc       *nats.Conn
 	q        *queue.Queue
 	hss      *scanner.HSS
@@ -114,12 +114,13 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 		return a, err
 	}
 
-	if cfg.NATS.URL == "" {
-		if a.ns, err = embeddedNATS(cfg.NATS.DataDir, cfg.NATS.Listen, log.With("component", "nats")); err != nil {
+	nlog := log.With("component", "nats")
+	if cfg.NATS.Embedded() {
+		if a.ns, err = natsconn.StartEmbedded(cfg.NATS.Config, nlog); err != nil {
 			return a, err
 		}
 	}
-	if a.nc, err = connectNATS(cfg.NATS.URL, cfg.NATS.CredsFile, a.ns, log.With("component", "nats")); err != nil {
+	if a.nc, err = natsconn.Connect(cfg.NATS.Config, a.ns, nlog); err != nil {
 		return a, err
 	}
 	js, err := jetstream.New(a.nc)
@@ -129,28 +130,31 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	qm := queue.NewMetrics(reg)
-	if err := retryJetStream(octx, log, "open queue", func(ctx context.Context) (err error) {
+	if err := natsconn.RetryJetStream(octx, log, "open queue", func(ctx context.Context) (err error) {
 		a.q, err = queue.Open(ctx, js, cfg.Queue, log, qm)
 		return err
 	}); err != nil {
 		return a, err
 	}
 	if cfg.HSS.SharedLimit {
-		if err := retryJetStream(octx, log, "open shared rate limit", func(ctx context.Context) error {
+		if err := natsconn.RetryJetStream(octx, log, "open shared rate limit", func(ctx context.Context) error {
 			return a.hss.UseSharedLimit(ctx, js, a.q.Config().Stream.Replicas)
 		}); err != nil {
 			return a, err
 		}
 	}
-	a.consumer = a.q.NewConsumer(a.hss)
+	hcfg := handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes}
+	// The consumer sends only jobs whose target a receiver can produce: a
+	// job on the stream that no receiver made cannot choose the project.
+	a.consumer = a.q.NewConsumer(a.hss, queue.AllowTargets(hcfg.Targets()...))
 
 	adminTokens, err := cfg.Admin.tokens()
 	if err != nil {
 		return a, err
 	}
-	srv, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes},
+	srv, err := handlers.New(hcfg,
 		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
-			Ready: natsReady{nc: a.nc, stream: func(ctx context.Context) error {
+			Ready: natsconn.Ready{Conn: a.nc, Stream: func(ctx context.Context) error {
 				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
 				return err
 			}}})
@@ -228,18 +232,13 @@ func (a *app) shutdown() error {
 // for the error paths of start).
 func (a *app) close() {
 	if a.nc != nil {
-		a.nc.Drain()
-		for a.nc.IsDraining() {
-			time.Sleep(10 * time.Millisecond)
-		}
-		a.nc.Close()
+		natsconn.Drain(a.nc)
 	}
 	if a.ln != nil && a.http == nil {
 		a.ln.Close()
 	}
 	if a.ns != nil {
-		a.ns.Shutdown()
-		a.ns.WaitForShutdown()
+		a.ns.Stop()
 	}
 }
 
@@ -263,36 +262,6 @@ func (c Config) receivers() ([]handlers.ReceiverConfig, error) {
 		return nil, errors.New("no receivers configured: add at least one under receivers (see README)")
 	}
 	return out, nil
-}
-
-// jetstreamAttempt bounds one try of a JetStream set-up request. On a
-// fresh cluster, two replicas creating the same 3-replica KV bucket at the
-// same moment can both wait without an answer until their deadline, and a
-// request sent while the meta leader is being elected can too; a new try
-// answers in milliseconds. So set-up is tried in short attempts within the
-// start-up budget rather than once with all of it.
-const jetstreamAttempt = 3 * time.Second
-
-// retryJetStream runs f in attempts of jetstreamAttempt until it succeeds
-// or ctx ends. Set-up is idempotent (create-or-update), so a retry after
-// an attempt that did land is harmless.
-func retryJetStream(ctx context.Context, log *slog.Logger, what string, f func(context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, jetstreamAttempt)
-		err := f(actx)
-		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, nats.ErrNoResponders) {
-			if err != nil && ctx.Err() != nil {
-				return fmt.Errorf("%s: %w (gave up after %d attempts)", what, err, attempt)
-			}
-			return err
-		}
-		log.Warn("jetstream set-up attempt timed out; trying again", "what", what, "attempt", attempt, "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-		}
-	}
 }
 
 // jetstreamFor gives tests and admin commands a JetStream handle on the

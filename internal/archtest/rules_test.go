@@ -28,6 +28,7 @@ var rules = []rule{
 	{pkg: "scanner", not: []string{"handlers", "admin", "cmd/bridge"}},
 	{pkg: "handlers", not: []string{"queue", "admin", "hssclient", "cmd/bridge"}},
 	{pkg: "admin", not: []string{"handlers", "hssclient", "cmd/bridge"}},
+	{pkg: "natsconn", leaf: true},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
 	{pkg: "internal/archtest", leaf: true, tests: true},

@@ -19,7 +19,7 @@ const readyTimeout = 15 * time.Second
 
 // serverName is the name of every server. The same name on every start
 // makes a restarted server the same server to JetStream, as the bridge's
-// embedded one is (cmd/bridge/nats.go).
+// embedded one is (natsconn/embedded.go).
 const serverName = "natstest"
 
 // Server is a nats-server with JetStream in this process, on 127.0.0.1.

@@ -1,8 +1,9 @@
-package main
+package natsconn
 
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestRetryJetStream(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), tt.budget)
 			defer cancel()
 			attempts := 0
-			err := retryJetStream(ctx, testLogger(t), "test", func(context.Context) error {
+			err := RetryJetStream(ctx, slog.New(slog.DiscardHandler), "test", func(context.Context) error {
 				attempts++
 				if attempts <= len(tt.errs) {
 					return tt.errs[attempts-1]
