@@ -38,7 +38,14 @@ func Connect(c Config, e *Embedded, log *slog.Logger) (*nats.Conn, error) {
 		if e.password != "" {
 			opts = append(opts, nats.UserInfo(ListenUser, string(e.password)))
 		}
-	} else {
+	}
+	return c.connect(url, e == nil, opts)
+}
+
+// connect dials url with opts and, when withCreds, the config's
+// credentials; the error names the URL without its password.
+func (c Config) connect(url string, withCreds bool, opts []nats.Option) (*nats.Conn, error) {
+	if withCreds {
 		creds, err := c.credentials()
 		if err != nil {
 			return nil, err
@@ -78,19 +85,7 @@ func Dial(ctx context.Context, c Config, flagURL, name string) (*nats.Conn, erro
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("connect nats %s: %w", redact(url), err)
 	}
-	opts := []nats.Option{nats.Name(name), nats.Timeout(timeout)}
-	creds, err := c.credentials()
-	if err != nil {
-		return nil, err
-	}
-	if creds != nil {
-		opts = append(opts, creds)
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect nats %s: %w", redact(url), err)
-	}
-	return nc, nil
+	return c.connect(url, true, []nats.Option{nats.Name(name), nats.Timeout(timeout)})
 }
 
 // Drain drains nc (pending messages are delivered, subscriptions end),
