@@ -56,8 +56,9 @@ USER 65532:65532
 ENV BRIDGE_NATS__DATA_DIR=/data/nats
 VOLUME ["/data"]
 # 8080: webhooks, /healthz, /readyz, /metrics. 4222: the embedded NATS
-# server, which listens on the container's loopback only until
-# BRIDGE_NATS__LISTEN=0.0.0.0:4222 opens it (it has no authentication).
+# server, which opens no port until BRIDGE_NATS__LISTEN=0.0.0.0:4222 asks
+# for one, and then requires the password it keeps in
+# /data/nats/client.password (natsconn/doc.go).
 EXPOSE 8080 4222
 # No shell or curl in the image: the binary probes its own /healthz.
 # Kubernetes ignores HEALTHCHECK; use an httpGet probe on /healthz there.
