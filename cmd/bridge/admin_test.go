@@ -3,48 +3,13 @@ package main
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/admin"
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
-
-func TestAdminTokens(t *testing.T) {
-	dir := t.TempDir()
-	file := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	tests := []struct {
-		name    string
-		cfg     AdminConfig
-		want    []string
-		wantErr bool
-	}{
-		{"no token leaves the admin API off", AdminConfig{}, nil, false},
-		{"a blank token leaves it off", AdminConfig{Token: "  "}, nil, false},
-		{"the token, trimmed", AdminConfig{Token: " t1\n"}, []string{"t1"}, false},
-		{"every line of the file, comments and blanks skipped", AdminConfig{TokenFile: file("two", "# rotation\nnew\n\n  old  \n")}, []string{"new", "old"}, false},
-		{"the token and the file together", AdminConfig{Token: "t1", TokenFile: file("one", "t2\n")}, []string{"t1", "t2"}, false},
-		{"a file without a token is an error, not a disabled API", AdminConfig{TokenFile: file("empty", "# none yet\n")}, nil, true},
-		{"a missing file is an error", AdminConfig{TokenFile: filepath.Join(dir, "missing")}, nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.cfg.tokens()
-			if (err != nil) != tt.wantErr || !slices.Equal(got, tt.want) {
-				t.Fatalf("tokens() = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}
 
 // The running bridge serves the admin API over its own dead letters when a
 // token is set, and has no admin API otherwise.
@@ -75,7 +40,7 @@ func TestE2EAdminAPI(t *testing.T) {
 		t.Fatalf("without admin.token: status %d, want 404", code)
 	}
 
-	e := newE2E(t, func(c *Config) { c.Admin.Token = token })
+	e := newE2E(t, func(c *config.Config) { c.Admin.Token = token })
 	e.hss.RefuseImage("team", "bad", "1.0")
 	if code, _ := e.post(harborPush("team", "bad", "1.0"), testToken); code != http.StatusAccepted {
 		t.Fatalf("push: %d", code)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/deploy/helm/monitoring"
 	"github.com/scan-bridge/scan-bridge/handlers"
 )
@@ -119,7 +120,7 @@ func alertsBridge(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.DryRun = true
 	cfg.HTTP.Listen = addr
 	cfg.HTTP.ShutdownGrace = 5 * time.Second

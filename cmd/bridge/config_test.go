@@ -5,10 +5,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/config"
 )
+
+func TestServeWithoutCredentialsNamesTheSettings(t *testing.T) {
+	t.Setenv("HUAWEICLOUD_SDK_AK", "")
+	t.Setenv("HUAWEICLOUD_SDK_SK", "")
+	t.Setenv("CLOUD_SDK_AK", "")
+	t.Setenv("CLOUD_SDK_SK", "")
+	cfg := config.Default()
+	_, err := newHSS(cfg, nil, testLogger(t))
+	if err == nil || !strings.Contains(err.Error(), "HUAWEICLOUD_SDK_AK") || !strings.Contains(err.Error(), "--dry-run") {
+		t.Fatalf("err = %v, want the missing settings named", err)
+	}
+}
 
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
@@ -17,150 +28,6 @@ func writeFile(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func TestLoadConfigLayers(t *testing.T) {
-	path := writeFile(t, `
-http:
-  listen: 127.0.0.1:9000
-hss:
-  calls_per_minute: 3
-queue:
-  consumer:
-    linger: 2s
-receivers:
-  - name: a
-    format: harbor
-    auth: {method: none}
-`)
-	env := []string{
-		"BRIDGE_HSS__CALLS_PER_MINUTE=4",
-		"BRIDGE_QUEUE__CONSUMER__MAX_ITEMS=50",
-		"UNRELATED=1",
-	}
-	cfg, err := LoadConfig(path, func() []string { return env })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.HTTP.Listen != "127.0.0.1:9000" {
-		t.Errorf("http.listen from file = %q", cfg.HTTP.Listen)
-	}
-	if cfg.HSS.CallsPerMinute != 4 {
-		t.Errorf("environment must win over the file: calls_per_minute = %v", cfg.HSS.CallsPerMinute)
-	}
-	if cfg.Queue.Consumer.MaxItems != 50 || cfg.Queue.Consumer.Linger != 2*time.Second {
-		t.Errorf("queue.consumer = %+v", cfg.Queue.Consumer)
-	}
-	if cfg.HSS.Burst != 1 || cfg.HTTP.MaxBodyBytes != 64<<10 {
-		t.Errorf("defaults lost: burst %d, max_body_bytes %d", cfg.HSS.Burst, cfg.HTTP.MaxBodyBytes)
-	}
-	if len(cfg.Receivers) != 1 || cfg.Receivers[0].Format != "harbor" {
-		t.Errorf("receivers = %+v", cfg.Receivers)
-	}
-}
-
-func TestReceiversFromEnvironment(t *testing.T) {
-	env := []string{`BRIDGE_RECEIVERS=[{"name":"r1","format":"generic","auth":{"method":"token","secrets":["x"]}}]`}
-	cfg, err := LoadConfig("", func() []string { return env })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(cfg.Receivers) != 1 || cfg.Receivers[0].Name != "r1" || cfg.Receivers[0].Auth.Secrets[0] != "x" {
-		t.Fatalf("receivers = %+v", cfg.Receivers)
-	}
-}
-
-func TestValidateNamesTheSetting(t *testing.T) {
-	tests := []struct {
-		name string
-		env  []string
-		want string
-	}{
-		{"a rate above the HSS API total", []string{"BRIDGE_HSS__CALLS_PER_MINUTE=601"}, "hss.calls_per_minute"},
-		{"an unknown auth mode", []string{"BRIDGE_HSS__AUTH=magic"}, "hss.auth"},
-		{"an unknown log level", []string{"BRIDGE_LOG__LEVEL=loud"}, "log.level"},
-		{"a zero burst", []string{"BRIDGE_HSS__BURST=0"}, "hss.burst"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := LoadConfig("", func() []string { return tt.env })
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = cfg.Validate()
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Validate() = %v, want it to name %s", err, tt.want)
-			}
-		})
-	}
-}
-
-func TestLoadConfigRefusesBadInput(t *testing.T) {
-	if _, err := LoadConfig(writeFile(t, "http: [unclosed"), func() []string { return nil }); err == nil {
-		t.Fatal("a broken YAML file was accepted")
-	}
-	if _, err := LoadConfig(writeFile(t, "http:\n  read_timeout: soon\n"), func() []string { return nil }); err == nil {
-		t.Fatal("a duration that is not one was accepted")
-	}
-	if _, err := LoadConfig("", func() []string { return []string{"BRIDGE_RECEIVERS=[{"} }); err == nil {
-		t.Fatal("broken BRIDGE_RECEIVERS was accepted")
-	}
-}
-
-func TestServeWithoutCredentialsNamesTheSettings(t *testing.T) {
-	t.Setenv("HUAWEICLOUD_SDK_AK", "")
-	t.Setenv("HUAWEICLOUD_SDK_SK", "")
-	t.Setenv("CLOUD_SDK_AK", "")
-	t.Setenv("CLOUD_SDK_SK", "")
-	cfg := DefaultConfig()
-	_, err := newHSS(cfg, nil, testLogger(t))
-	if err == nil || !strings.Contains(err.Error(), "HUAWEICLOUD_SDK_AK") || !strings.Contains(err.Error(), "--dry-run") {
-		t.Fatalf("err = %v, want the missing settings named", err)
-	}
-}
-
-// TestReadmeExampleIsValid loads the README's complete configuration
-// example, so the documented settings and defaults cannot drift from the
-// code.
-func TestReadmeExampleIsValid(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := strings.Cut(string(readme), "A complete example, with every default spelled out:\n\n```yaml\n")
-	if !ok {
-		t.Fatal("README has no complete example")
-	}
-	example, _, _ := strings.Cut(rest, "```")
-	dir := t.TempDir()
-	example = strings.ReplaceAll(example, "/run/secrets/swr-hook", writeSecret(t, dir, "swr-hook", "swr-hook-secret-0123"))
-	cfg, err := LoadConfig(writeFile(t, example), func() []string { return []string{"BRIDGE_HSS__REGION=cn-north-4", "BRIDGE_HSS__PROJECT_ID=p1"} })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	def := DefaultConfig()
-	if cfg.HTTP != def.HTTP || cfg.HSS.CallsPerMinute != def.HSS.CallsPerMinute || cfg.HSS.Burst != def.HSS.Burst ||
-		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log {
-		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
-	}
-	if cfg.NATS.Config != def.NATS.Config {
-		t.Errorf("the README's nats defaults differ from DefaultConfig: %+v vs %+v", cfg.NATS.Config, def.NATS.Config)
-	}
-	recvs, err := cfg.receivers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := handlers.New(handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, PublishTimeout: cfg.HTTP.PublishTimeout,
-		Receivers: recvs, Routes: cfg.Routes}, handlers.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	q := cfg.Queue.WithDefaults()
-	if q.Consumer.MaxItems != 100 || q.Consumer.Linger != 5*time.Second || q.Stream.Duplicates != 10*time.Minute {
-		t.Errorf("queue defaults in the README differ: %+v", q.Consumer)
-	}
 }
 
 func writeSecret(t *testing.T, dir, name, value string) string {

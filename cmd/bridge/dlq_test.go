@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scan-bridge/scan-bridge/admin"
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -120,7 +121,7 @@ func newDLQEnv(t *testing.T) *dlqEnv {
 	ns := natstest.Start(t)
 	js := ns.JetStream()
 	e := &dlqEnv{t: t, js: js, config: writeDLQConfig(t, dlqConfigYAML(ns.URL())), jobs: map[string]scanjob.Job{}}
-	cfg, err := LoadConfig(e.config, func() []string { return nil })
+	cfg, err := config.Load(e.config, func() []string { return nil })
 	if err != nil {
 		t.Fatalf("load config: %v", err)
 	}
@@ -485,7 +486,7 @@ func TestDLQPurge(t *testing.T) {
 
 func TestDLQRefusesToChangeTheBridgesSetup(t *testing.T) {
 	e := newDLQEnv(t)
-	cfg, err := LoadConfig(e.config, func() []string { return nil })
+	cfg, err := config.Load(e.config, func() []string { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

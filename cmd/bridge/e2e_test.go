@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
@@ -37,15 +38,15 @@ const (
 type e2eEnv struct {
 	t   *testing.T
 	hss *hsstest.Server
-	cfg Config
+	cfg config.Config
 	app *app
 }
 
-func newE2E(t *testing.T, mutate ...func(*Config)) *e2eEnv {
+func newE2E(t *testing.T, mutate ...func(*config.Config)) *e2eEnv {
 	t.Helper()
 	hss := hsstest.NewServer(hsstest.Options{AccessKeys: map[string]hsstest.Key{testAK: {SecretKey: testSK}}})
 	t.Cleanup(hss.Close)
-	cfg := DefaultConfig()
+	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.HTTP.ShutdownGrace = 5 * time.Second
 	cfg.NATS.DataDir = t.TempDir()
@@ -140,7 +141,7 @@ func delivered(hss *hsstest.Server) map[string]int {
 }
 
 func TestE2EBatchesByNamespace(t *testing.T) {
-	e := newE2E(t, func(c *Config) {
+	e := newE2E(t, func(c *config.Config) {
 		// Only the size trigger may flush: each namespace fills exactly
 		// one group of MaxItems.
 		c.Queue.Consumer.Linger = time.Minute
@@ -347,7 +348,7 @@ func deref[T any](p *T) T {
 }
 
 func TestE2ENATSIntakeReachesHSS(t *testing.T) {
-	e := newE2E(t, func(c *Config) { c.NATS.Intake.Enabled = true })
+	e := newE2E(t, func(c *config.Config) { c.NATS.Intake.Enabled = true })
 	nc, err := nats.Connect("", nats.InProcessServer(e.app.ns))
 	if err != nil {
 		t.Fatal(err)

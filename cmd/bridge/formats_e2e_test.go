@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/handlers/formats"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
@@ -553,7 +554,7 @@ func TestE2EEveryFormatThroughTheBridge(t *testing.T) {
 		}
 		receivers[i] = r
 	}
-	e := newE2E(t, func(c *Config) { c.Receivers = receivers })
+	e := newE2E(t, func(c *config.Config) { c.Receivers = receivers })
 
 	var stored atomic.Int64 // jobs the bridge reported as newly stored
 	wantItems := map[string]map[string]int{}
@@ -898,7 +899,7 @@ func TestRegistryDocsReceiversAreValid(t *testing.T) {
 				if err := os.WriteFile(path, []byte(s.text), 0o600); err != nil {
 					t.Fatal(err)
 				}
-				cfg, err := LoadConfig(path, environ)
+				cfg, err := config.Load(path, environ)
 				if err != nil {
 					t.Fatalf("load:\n%s\n%v", s.text, err)
 				}
@@ -908,7 +909,7 @@ func TestRegistryDocsReceiversAreValid(t *testing.T) {
 				if err := cfg.Validate(); err != nil {
 					t.Fatalf("validate:\n%s\n%v", s.text, err)
 				}
-				recvs, err := cfg.receivers()
+				recvs, err := cfg.FilledReceivers()
 				if err != nil {
 					t.Fatalf("receivers:\n%s\n%v", s.text, err)
 				}

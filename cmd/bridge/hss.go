@@ -10,13 +10,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/scanner"
 )
 
 // newHSS builds the HSS side of the bridge (package scanner) from the
 // configuration, for serve and for scan alike.
-func newHSS(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*scanner.HSS, error) {
+func newHSS(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*scanner.HSS, error) {
 	return scanner.NewHSS(cfg.HSS, scanner.Options{DryRun: cfg.DryRun, Registry: reg, Logger: log,
 		UserAgent: "scan-bridge/" + version})
 }
@@ -35,7 +36,7 @@ const sharedLimitTimeout = 15 * time.Second
 // Without NATS the scan fails rather than fall back to a local limit,
 // which would overrun the quota while the bridge runs; a dry run calls
 // no real HSS, so there it falls back and says so.
-func joinSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner.HSS, log *slog.Logger) (func(), error) {
+func joinSharedLimit(ctx context.Context, cfg config.Config, flagURL string, h *scanner.HSS, log *slog.Logger) (func(), error) {
 	if !cfg.HSS.SharedLimit {
 		return func() {}, nil
 	}
@@ -56,7 +57,7 @@ func joinSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner
 
 // openSharedLimit connects to the bridge's NATS and switches h to the
 // shared limiter on the KV key the bridge uses.
-func openSharedLimit(ctx context.Context, cfg Config, flagURL string, h *scanner.HSS) (*nats.Conn, error) {
+func openSharedLimit(ctx context.Context, cfg config.Config, flagURL string, h *scanner.HSS) (*nats.Conn, error) {
 	nc, err := natsconn.Dial(ctx, cfg.NATS.Config, flagURL, "scan-bridge-scan")
 	if err != nil {
 		return nil, err

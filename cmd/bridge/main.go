@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/scan-bridge/scan-bridge/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -43,7 +45,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 }
 
 // newLogger builds the process logger from the log settings.
-func newLogger(w io.Writer, c LogConfig) *slog.Logger {
+func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
 	opts := &slog.HandlerOptions{Level: level}
@@ -55,16 +57,16 @@ func newLogger(w io.Writer, c LogConfig) *slog.Logger {
 
 // loadConfig is shared by the subcommands: file, environment, then the
 // flags the command set, then validation.
-func loadConfig(path string, override func(*Config)) (Config, error) {
-	cfg, err := LoadConfig(path, os.Environ)
+func loadConfig(path string, override func(*config.Config)) (config.Config, error) {
+	cfg, err := config.Load(path, os.Environ)
 	if err != nil {
-		return Config{}, err
+		return config.Config{}, err
 	}
 	if override != nil {
 		override(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+		return config.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, nil
 }

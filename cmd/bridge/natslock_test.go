@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 )
 
@@ -20,7 +21,7 @@ import (
 
 func TestNATSSettingsLoad(t *testing.T) {
 	path := writeFile(t, "nats:\n  url: nats://nats:4222\n  user: bridge\n  password_file: /run/secrets/nats\n")
-	cfg, err := LoadConfig(path, func() []string { return nil })
+	cfg, err := config.Load(path, func() []string { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestNATSSettingsLoad(t *testing.T) {
 	}
 	env := []string{"BRIDGE_NATS__USER=scan", "BRIDGE_NATS__PASSWORD_FILE=/p", "BRIDGE_NATS__LISTEN=127.0.0.1:4333",
 		"BRIDGE_NATS__LISTEN_PASSWORD_FILE=/lp", "BRIDGE_NATS__INTAKE__ENABLED=true"}
-	cfg, err = LoadConfig("", func() []string { return env })
+	cfg, err = config.Load("", func() []string { return env })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,8 +38,8 @@ func TestNATSSettingsLoad(t *testing.T) {
 	if n.User != "scan" || n.PasswordFile != "/p" || n.Listen != "127.0.0.1:4333" || n.ListenPasswordFile != "/lp" || !n.Intake.Enabled {
 		t.Fatalf("nats from the environment = %+v", n)
 	}
-	if DefaultConfig().NATS.Listen != "" {
-		t.Fatalf("nats.listen defaults to %q, want empty (in-process only)", DefaultConfig().NATS.Listen)
+	if config.Default().NATS.Listen != "" {
+		t.Fatalf("nats.listen defaults to %q, want empty (in-process only)", config.Default().NATS.Listen)
 	}
 	cfg.NATS.PasswordFile = ""
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "nats.password_file") {
@@ -47,7 +48,7 @@ func TestNATSSettingsLoad(t *testing.T) {
 }
 
 func TestTheDefaultBridgeHasNoNATSPort(t *testing.T) {
-	e := newE2E(t, func(c *Config) { c.NATS.Listen = DefaultConfig().NATS.Listen })
+	e := newE2E(t, func(c *config.Config) { c.NATS.Listen = config.Default().NATS.Listen })
 	if addr := e.app.ns.Addr(); addr != nil {
 		t.Fatalf("the embedded NATS listens on %s with the default config", addr)
 	}
@@ -97,7 +98,7 @@ receivers:
     format: harbor
     auth: {method: token, secrets: [%s]}
 `, filepath.Join(t.TempDir(), "nats"), freeLoopbackAddr(t), hss.URL, testAK, testSK, testToken))
-	cfg, err := LoadConfig(path, func() []string { return nil })
+	cfg, err := config.Load(path, func() []string { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}

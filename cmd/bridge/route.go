@@ -31,7 +31,7 @@ func newRouteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			recvs, err := cfg.receivers()
+			recvs, err := cfg.FilledReceivers()
 			if err != nil {
 				return err
 			}

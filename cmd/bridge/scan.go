@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
@@ -41,7 +42,7 @@ func newScanCmd() *cobra.Command {
 		Example: "  bridge scan --config bridge.yaml team/app:1.4 team/tools/cli:2.0\n" +
 			"  bridge scan --config bridge.yaml --all --scan-status unscan --latest-version",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(f.config, func(c *Config) {
+			cfg, err := loadConfig(f.config, func(c *config.Config) {
 				if cmd.Flags().Changed("dry-run") {
 					c.DryRun = f.dryRun
 				}

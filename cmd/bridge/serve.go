@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scan-bridge/scan-bridge/admin"
+	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/queue"
@@ -41,7 +42,7 @@ func newServeCmd() *cobra.Command {
 			"in nats.data_dir. Without HSS credentials it refuses to start unless --dry-run\n" +
 			"replaces HSS by the built-in simulator.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path, func(c *Config) {
+			cfg, err := loadConfig(path, func(c *config.Config) {
 				if cmd.Flags().Changed("listen") {
 					c.HTTP.Listen = listen
 				}
@@ -65,7 +66,7 @@ func newServeCmd() *cobra.Command {
 
 // app is a running bridge: every part and the order to stop them in.
 type app struct {
-	cfg      Config
+	cfg      config.Config
 	log      *slog.Logger
 	ns       *natsconn.Embedded // nil with an external NATS
 	nc       *nats.Conn
@@ -79,7 +80,7 @@ type app struct {
 }
 
 // serve starts the bridge and runs it until ctx is done, then shuts down.
-func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
+func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log := newLogger(logOut, cfg.Log)
 	a, err := start(ctx, cfg, log)
 	if err != nil {
@@ -90,7 +91,7 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 }
 
 // start builds and starts every part; on error it stops what it started.
-func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error) {
+func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
 	began := time.Now()
 	a = &app{cfg: cfg, log: log, done: make(chan error, 1)}
 	defer func() {
@@ -109,7 +110,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	if cfg.DryRun {
 		log.Warn("dry run: HSS is replaced by the built-in simulator; no image is really scanned")
 	}
-	recvs, err := cfg.receivers()
+	recvs, err := cfg.FilledReceivers()
 	if err != nil {
 		return a, err
 	}
@@ -148,7 +149,7 @@ func start(ctx context.Context, cfg Config, log *slog.Logger) (a *app, err error
 	// job on the stream that no receiver made cannot choose the project.
 	a.consumer = a.q.NewConsumer(a.hss, queue.AllowTargets(hcfg.Targets()...))
 
-	adminTokens, err := cfg.Admin.tokens()
+	adminTokens, err := cfg.Admin.Tokens()
 	if err != nil {
 		return a, err
 	}
@@ -248,20 +249,6 @@ type publisher struct{ q *queue.Queue }
 func (p publisher) Publish(ctx context.Context, j scanjob.Job) (bool, error) {
 	res, err := p.q.Publish(ctx, j)
 	return res.Duplicate, err
-}
-
-// receivers fills each receiver's empty target fields from the hss
-// defaults, so a single-tenant setup names its project once.
-func (c Config) receivers() ([]handlers.ReceiverConfig, error) {
-	out := make([]handlers.ReceiverConfig, len(c.Receivers))
-	for i, r := range c.Receivers {
-		r.Target = c.HSS.FillTarget(r.Target)
-		out[i] = r
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no receivers configured: add at least one under receivers (see README)")
-	}
-	return out, nil
 }
 
 // jetstreamFor gives tests and admin commands a JetStream handle on the

@@ -27,6 +27,7 @@ var rules = []rule{
 	{pkg: "ratelimit", not: []string{"hssclient", "queue", "scanner", "handlers", "cmd/bridge"}},
 	{pkg: "scanner", not: []string{"handlers", "admin", "cmd/bridge"}},
 	{pkg: "handlers", not: []string{"queue", "admin", "hssclient", "cmd/bridge"}},
+	{pkg: "config", not: []string{"admin", "cmd/bridge"}},
 	{pkg: "admin", not: []string{"handlers", "hssclient", "cmd/bridge"}},
 	{pkg: "natsconn", leaf: true},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},

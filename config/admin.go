@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -6,9 +6,9 @@ import (
 	"strings"
 )
 
-// tokens are the admin API's bearer tokens: admin.token and every line of
+// Tokens are the admin API's bearer tokens: admin.token and every line of
 // admin.token_file. None leaves the admin API off.
-func (c AdminConfig) tokens() ([]string, error) {
+func (c AdminConfig) Tokens() ([]string, error) {
 	var out []string
 	if t := strings.TrimSpace(c.Token); t != "" {
 		out = append(out, t)

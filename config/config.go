@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"errors"
@@ -26,7 +26,7 @@ import (
 const envPrefix = "BRIDGE_"
 
 // Config is the whole configuration: the YAML file, then BRIDGE_*
-// variables, then flags, each over the defaults of DefaultConfig.
+// variables, then flags, each over the defaults of Default.
 type Config struct {
 	HTTP HTTPConfig `koanf:"http"`
 	NATS NATSConfig `koanf:"nats"`
@@ -94,8 +94,8 @@ type LogConfig struct {
 	Format string `koanf:"format" validate:"oneof=json text"`
 }
 
-// DefaultConfig holds every default the README documents.
-func DefaultConfig() Config {
+// Default holds every default the README documents.
+func Default() Config {
 	hc := handlers.DefaultConfig()
 	return Config{
 		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, MaxInFlight: hc.MaxInFlight, PublishTimeout: hc.PublishTimeout,
@@ -107,9 +107,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// LoadConfig reads path (may be empty) and the environment over the
+// Load reads path (may be empty) and the environment over the
 // defaults. environ is os.Environ in production, a fixed list in tests.
-func LoadConfig(path string, environ func() []string) (Config, error) {
+func Load(path string, environ func() []string) (Config, error) {
 	k := koanf.New(".")
 	if path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
@@ -141,7 +141,7 @@ func LoadConfig(path string, environ func() []string) (Config, error) {
 	if envErr != nil {
 		return Config{}, envErr
 	}
-	cfg := DefaultConfig()
+	cfg := Default()
 	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
@@ -182,4 +182,18 @@ func (c Config) Validate() error {
 func settingName(ns string) string {
 	_, name, _ := strings.Cut(ns, ".")
 	return name
+}
+
+// FilledReceivers fills each receiver's empty target fields from the hss
+// defaults, so a single-tenant setup names its project once.
+func (c Config) FilledReceivers() ([]handlers.ReceiverConfig, error) {
+	out := make([]handlers.ReceiverConfig, len(c.Receivers))
+	for i, r := range c.Receivers {
+		r.Target = c.HSS.FillTarget(r.Target)
+		out[i] = r
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no receivers configured: add at least one under receivers (see README)")
+	}
+	return out, nil
 }
