@@ -1,4 +1,5 @@
-// Package admin is the bridge's admin HTTP API, for an operator who fixed
+// Package admin is the bridge's admin HTTP API (and the same views of dead
+// letters as text, for the bridge dlq command), for an operator who fixed
 // the cause of dead letters (or decided they are not worth fixing): list
 // and inspect them, redrive them into the job stream, purge them. It changes
 // nothing unless told so explicitly: redrive and purge are dry runs unless

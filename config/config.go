@@ -148,6 +148,22 @@ func Load(path string, environ func() []string) (Config, error) {
 	return cfg, nil
 }
 
+// LoadChecked is Load, then override (the flags a command set; may be
+// nil), then Validate: what every command of the bridge runs first.
+func LoadChecked(path string, environ func() []string, override func(*Config)) (Config, error) {
+	cfg, err := Load(path, environ)
+	if err != nil {
+		return Config{}, err
+	}
+	if override != nil {
+		override(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
 // validate reports fields by their koanf names, as the user writes them.
 var validate = func() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())

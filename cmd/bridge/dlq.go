@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -125,9 +124,9 @@ func newDLQListCmd(o *dlqOptions) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return writeJSONLines(cmd.OutOrStdout(), recs)
+					return admin.WriteJSONLines(cmd.OutOrStdout(), recs)
 				}
-				return writeTable(cmd.OutOrStdout(), recs)
+				return admin.WriteTable(cmd.OutOrStdout(), recs)
 			})
 		},
 	}
@@ -214,7 +213,7 @@ func newDLQRedriveCmd(o *dlqOptions) *cobra.Command {
 					return nil
 				}
 				rep, err := q.DeadLetters().Redrive(ctx, flt, false, queue.WithPace(pace))
-				writeRedriveReport(out, stream, rep)
+				admin.WriteRedriveReport(out, stream, rep)
 				return err
 			})
 		},
@@ -257,7 +256,7 @@ func newDLQPurgeCmd(o *dlqOptions) *cobra.Command {
 					return nil
 				}
 				seqs, err := q.DeadLetters().Purge(ctx, flt, false)
-				fmt.Fprintf(out, "purged %d record(s)%s\n", len(seqs), seqList(seqs))
+				fmt.Fprintf(out, "purged %d record(s)%s\n", len(seqs), admin.SeqList(seqs))
 				return err
 			})
 		},
@@ -274,7 +273,7 @@ func preview(ctx context.Context, q *queue.Queue, flt queue.Filter, out io.Write
 	if err != nil {
 		return nil, err
 	}
-	return recs, writeTable(out, recs)
+	return recs, admin.WriteTable(out, recs)
 }
 
 // run loads the config, connects, attaches to the bridge's streams (which
@@ -323,86 +322,4 @@ func attachError(err error, url string) error {
 		return fmt.Errorf("%s: %w (start the bridge first, or give the bridge's own config with -c)", url, err)
 	}
 	return fmt.Errorf("%s: %w", url, err)
-}
-
-// writeTable prints records as a table, one per line.
-func writeTable(w io.Writer, recs []queue.DeadLetter) error {
-	if len(recs) == 0 {
-		_, err := fmt.Fprintln(w, "no dead letters match")
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tFAILED AT\tIMAGE\tSTATUS\tERROR CODE\tATTEMPTS\tREQUEST ID")
-	for _, r := range recs {
-		status := "-"
-		if r.Status != 0 {
-			status = strconv.Itoa(r.Status)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\n", r.Seq, r.FailedAt.UTC().Format(time.RFC3339), recordImage(r),
-			status, orDash(r.ErrorCode), r.Attempts, orDash(r.RequestID))
-	}
-	return tw.Flush()
-}
-
-// recordImage is namespace/image:tag, or what the record is when it holds
-// no job.
-func recordImage(r queue.DeadLetter) string {
-	if r.Job != nil {
-		return r.Job.Repository() + ":" + r.Job.Tag
-	}
-	reason := r.Reason
-	if reason == "" {
-		reason = "undecodable record"
-	}
-	return "(" + reason + ") " + r.Subject
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// writeJSONLines prints one record per line, as the admin API shows them.
-func writeJSONLines(w io.Writer, recs []queue.DeadLetter) error {
-	enc := json.NewEncoder(w)
-	for _, r := range recs {
-		if err := enc.Encode(admin.DeadLetterRecord{Seq: r.Seq, DeadLetter: r}); err != nil {
-			return fmt.Errorf("write dead letter %d: %w", r.Seq, err)
-		}
-	}
-	return nil
-}
-
-// writeRedriveReport prints what a redrive did (also when it stopped
-// half-way, so the operator knows where it stopped).
-func writeRedriveReport(w io.Writer, stream string, rep queue.RedriveReport) {
-	for _, r := range rep.Redriven {
-		dup := ""
-		if r.Duplicate {
-			dup = " (already stored by an earlier redrive)"
-		}
-		fmt.Fprintf(w, "redriven %d → %s seq %d, msg id %s%s\n", r.Seq, stream, r.NewSeq, r.MsgID, dup)
-	}
-	fmt.Fprintf(w, "redrove %d job(s) into stream %s; the bridge sends them to HSS under its rate limit.\n", len(rep.Redriven), stream)
-	if len(rep.Skipped) > 0 {
-		fmt.Fprintf(w, "skipped %d record(s) without a job%s: look at them with `bridge dlq show SEQ`, then purge them.\n",
-			len(rep.Skipped), seqList(rep.Skipped))
-	}
-}
-
-// seqList is " (seq 1, 2, 3)", shortened past ten.
-func seqList(seqs []uint64) string {
-	if len(seqs) == 0 {
-		return ""
-	}
-	parts := make([]string, 0, min(len(seqs), 10)+1)
-	for _, s := range seqs[:min(len(seqs), 10)] {
-		parts = append(parts, strconv.FormatUint(s, 10))
-	}
-	if len(seqs) > 10 {
-		parts = append(parts, fmt.Sprintf("… %d more", len(seqs)-10))
-	}
-	return " (seq " + strings.Join(parts, ", ") + ")"
 }

@@ -56,17 +56,7 @@ func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {
 }
 
 // loadConfig is shared by the subcommands: file, environment, then the
-// flags the command set, then validation.
+// flags the command set (override), then every check.
 func loadConfig(path string, override func(*config.Config)) (config.Config, error) {
-	cfg, err := config.Load(path, os.Environ)
-	if err != nil {
-		return config.Config{}, err
-	}
-	if override != nil {
-		override(&cfg)
-	}
-	if err := cfg.Validate(); err != nil {
-		return config.Config{}, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	return cfg, nil
+	return config.LoadChecked(path, os.Environ, override)
 }
