@@ -2,6 +2,12 @@
 // receivers behind it (name → format, auth, HSS target), the answers a
 // registry gets, and the health and readiness probes.
 //
+// It builds the Echo of each of the bridge's two listeners. The webhook
+// listener (NewEcho) serves /webhooks/*, /healthz and /readyz and nothing
+// else, because it faces the registries; the admin listener
+// (NewAdminEcho) serves /metrics, and cmd/bridge adds the admin API and
+// pprof to it.
+//
 // The path of one webhook is: receiver lookup → authenticate the raw body →
 // decode with the receiver's format (package formats) → normalize each push
 // into a scanjob.Job → validate every job against the HSS limits → publish
@@ -13,6 +19,6 @@
 // drive it without NATS where that is the point, and the real JetStream
 // publisher where it is not. It must not import queue (cmd/bridge adapts
 // the queue to Publisher), admin (the admin API is its own package, which
-// cmd/bridge registers on the Echo NewEcho returns), hssclient or
+// cmd/bridge registers on the Echo NewAdminEcho returns), hssclient or
 // cmd/bridge.
 package handlers

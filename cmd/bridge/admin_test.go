@@ -52,7 +52,7 @@ func TestE2EAdminAPI(t *testing.T) {
 	const token = "e2e-admin-token"
 	get := func(e *e2eEnv, auth string) (int, admin.ListAnswer) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+e.app.ln.Addr().String()+"/admin/dlq", nil)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+e.app.adminLn.Addr().String()+"/admin/dlq", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}

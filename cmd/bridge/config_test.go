@@ -59,6 +59,31 @@ receivers:
 	}
 }
 
+// TestAdminListenFromEnvironment checks the admin listener's setting:
+// its default is loopback, and an empty BRIDGE_ADMIN__LISTEN turns it off.
+func TestAdminListenFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"the default is loopback only", nil, "127.0.0.1:9090"},
+		{"the environment moves it", []string{"BRIDGE_ADMIN__LISTEN=:9090"}, ":9090"},
+		{"an empty value turns it off", []string{"BRIDGE_ADMIN__LISTEN="}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig("", func() []string { return tt.env })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Admin.Listen != tt.want {
+				t.Fatalf("admin.listen = %q, want %q", cfg.Admin.Listen, tt.want)
+			}
+		})
+	}
+}
+
 func TestReceiversFromEnvironment(t *testing.T) {
 	env := []string{`BRIDGE_RECEIVERS=[{"name":"r1","format":"generic","auth":{"method":"token","secrets":["x"]}}]`}
 	cfg, err := LoadConfig("", func() []string { return env })
@@ -80,6 +105,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"an unknown auth mode", []string{"BRIDGE_HSS__AUTH=magic"}, "hss.auth"},
 		{"an unknown log level", []string{"BRIDGE_LOG__LEVEL=loud"}, "log.level"},
 		{"a zero burst", []string{"BRIDGE_HSS__BURST=0"}, "hss.burst"},
+		{"no connection allowed", []string{"BRIDGE_HTTP__MAX_CONNECTIONS=0"}, "http.max_connections"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,7 +169,7 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	def := DefaultConfig()
 	if cfg.HTTP != def.HTTP || cfg.HSS.CallsPerMinute != def.HSS.CallsPerMinute || cfg.HSS.Burst != def.HSS.Burst ||
-		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log {
+		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log || cfg.Admin.Listen != def.Admin.Listen || cfg.Debug != def.Debug {
 		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
 	}
 	recvs, err := cfg.receivers()
