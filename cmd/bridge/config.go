@@ -108,11 +108,13 @@ type AdminConfig struct {
 	// Listen is the admin listener's address; empty turns the listener,
 	// and with it /metrics, the admin API and pprof, off.
 	Listen string `koanf:"listen"`
-	// Token is an accepted bearer token (BRIDGE_ADMIN__TOKEN).
+	// Token is an accepted bearer token (BRIDGE_ADMIN__TOKEN), at least
+	// minAdminToken (32) bytes.
 	Token string `koanf:"token"`
 	// TokenFile holds accepted tokens, one per line (blank lines and lines
-	// starting with # ignored), e.g. a mounted secret. Several lines allow
-	// rotation: add the new token, switch the clients, remove the old one.
+	// starting with # ignored), e.g. a mounted secret; each line at least
+	// minAdminToken bytes. Several lines allow rotation: add the new token,
+	// switch the clients, remove the old one.
 	TokenFile string `koanf:"token_file"`
 }
 
