@@ -55,10 +55,12 @@ USER 65532:65532
 # JetStream store in the volume, so queued jobs survive a new container.
 ENV BRIDGE_NATS__DATA_DIR=/data/nats
 VOLUME ["/data"]
-# 8080: webhooks, /healthz, /readyz, /metrics. 4222: the embedded NATS
+# 8080: webhooks, /healthz, /readyz. 9090: the admin listener (/metrics,
+# the admin API), on the container's loopback only until
+# BRIDGE_ADMIN__LISTEN=:9090 opens it. 4222: the embedded NATS
 # server, which listens on the container's loopback only until
 # BRIDGE_NATS__LISTEN=0.0.0.0:4222 opens it (it has no authentication).
-EXPOSE 8080 4222
+EXPOSE 8080 9090 4222
 # No shell or curl in the image: the binary probes its own /healthz.
 # Kubernetes ignores HEALTHCHECK; use an httpGet probe on /healthz there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
