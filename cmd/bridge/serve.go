@@ -82,6 +82,7 @@ type app struct {
 // serve starts the bridge and runs it until ctx is done, then shuts down.
 func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 	log := newLogger(logOut, cfg.Log)
+	setMemoryLimit(log)
 	a, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
