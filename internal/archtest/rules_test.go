@@ -29,6 +29,7 @@ var rules = []rule{
 	{pkg: "handlers", not: []string{"queue", "admin", "hssclient", "cmd/bridge"}},
 	{pkg: "admin", not: []string{"handlers", "hssclient", "cmd/bridge"}},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
+	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
 	{pkg: "internal/archtest", leaf: true, tests: true},
 }
