@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 	"time"
@@ -202,6 +203,9 @@ var validate = func() *validator.Validate {
 func (c Config) Validate() error {
 	if err := c.Queue.WithDefaults().Validate(); err != nil {
 		return err
+	}
+	if _, port, _ := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen == c.HTTP.Listen && port != "" && port != "0" {
+		return fmt.Errorf("admin.listen: %q is http.listen too; the admin listener needs an address of its own, away from the webhooks", c.Admin.Listen)
 	}
 	err := validate.Struct(c)
 	var verrs validator.ValidationErrors

@@ -106,6 +106,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"an unknown log level", []string{"BRIDGE_LOG__LEVEL=loud"}, "log.level"},
 		{"a zero burst", []string{"BRIDGE_HSS__BURST=0"}, "hss.burst"},
 		{"no connection allowed", []string{"BRIDGE_HTTP__MAX_CONNECTIONS=0"}, "http.max_connections"},
+		{"the admin listener on the webhook port", []string{"BRIDGE_ADMIN__LISTEN=:8080"}, "admin.listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
