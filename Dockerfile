@@ -55,11 +55,13 @@ USER 65532:65532
 # JetStream store in the volume, so queued jobs survive a new container.
 ENV BRIDGE_NATS__DATA_DIR=/data/nats
 VOLUME ["/data"]
-# 8080: webhooks, /healthz, /readyz, /metrics. 4222: the embedded NATS
-# server, which opens no port until BRIDGE_NATS__LISTEN=0.0.0.0:4222 asks
-# for one, and then requires the password it keeps in
-# /data/nats/client.password (natsconn/doc.go).
-EXPOSE 8080 4222
+# 8080: webhooks, /healthz, /readyz. 9090: the admin listener (/metrics,
+# the admin API), on the container's loopback only until
+# BRIDGE_ADMIN__LISTEN=:9090 opens it. 4222: the embedded NATS server,
+# which opens no port until BRIDGE_NATS__LISTEN=0.0.0.0:4222 asks for one,
+# and then requires the password it keeps in /data/nats/client.password
+# (natsconn/doc.go).
+EXPOSE 8080 9090 4222
 # No shell or curl in the image: the binary probes its own /healthz.
 # Kubernetes ignores HEALTHCHECK; use an httpGet probe on /healthz there.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \

@@ -79,7 +79,7 @@ type api struct {
 //
 // The routes answer through e's middleware and error handler. An answer
 // names the request id e's middleware.RequestID put on the response (the
-// Echo handlers.Server.NewEcho builds has it); without that middleware
+// Echo handlers.Server.NewAdminEcho builds has it); without that middleware
 // answers carry none.
 func Register(e *echo.Echo, o Options) {
 	log := o.Logger

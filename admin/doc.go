@@ -8,8 +8,9 @@
 //
 // Routes: GET /admin/dlq, GET /admin/dlq/{seq}, POST /admin/dlq/redrive and
 // POST /admin/dlq/purge, counted by scanbridge_admin_actions_total{action,
-// outcome}. Register adds them to the Echo that handlers builds, so they
-// share its request ids, recovery and error handling.
+// outcome}. Register adds them to the admin listener's Echo, which handlers
+// builds (never to the webhook listener's), so they share its request ids,
+// recovery and error handling.
 //
 // Why its own package: the webhook intake (handlers) stores jobs through
 // its own Publisher interface and needs none of queue's types, while this

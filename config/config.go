@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 	"time"
@@ -40,22 +41,37 @@ type Config struct {
 	// DryRun replaces HSS by the in-process fake (hsstest), which checks
 	// and logs every request. Never on unless asked for.
 	DryRun bool `koanf:"dry_run"`
-	// Debug serves net/http/pprof when Listen is set. Keep it on loopback:
-	// profiles show request contents.
+	// Debug switches on Go's profiles (net/http/pprof) on the admin
+	// listener.
 	Debug DebugConfig `koanf:"debug"`
 	// Receivers are the webhook endpoints (also BRIDGE_RECEIVERS as JSON).
 	Receivers []handlers.ReceiverConfig `koanf:"receivers"`
-	// Admin is the admin HTTP API (dead letters), off without a token.
+	// Admin is the admin listener (/metrics, pprof) and the admin HTTP
+	// API on it (dead letters), which is off without a token.
 	Admin AdminConfig `koanf:"admin"`
 	// Routes map pushes to SWR names and HSS targets (first match wins).
 	Routes []handlers.RouteConfig `koanf:"routes"`
 }
 
-// HTTPConfig is the listener.
+// HTTPConfig is the webhook listener: /webhooks/*, /healthz and /readyz,
+// nothing else (the rest is on the admin listener, AdminConfig.Listen).
 type HTTPConfig struct {
-	Listen         string        `koanf:"listen" validate:"required"`
-	MaxBodyBytes   int64         `koanf:"max_body_bytes" validate:"min=1024"`
-	MaxInFlight    int           `koanf:"max_in_flight" validate:"min=1"` // see handlers.Config
+	Listen       string `koanf:"listen" validate:"required"`
+	MaxBodyBytes int64  `koanf:"max_body_bytes" validate:"min=1024"`
+	MaxInFlight  int    `koanf:"max_in_flight" validate:"min=1"` // see handlers.Config
+	// MaxConnections bounds the connections the webhook listener holds
+	// open, idle keep-alive ones and ones still sending their headers
+	// included. MaxInFlight bounds the requests being handled, but not the
+	// connections behind them: without this, a sender that opens
+	// connections and sends nothing (or a byte at a time) makes the
+	// bridge hold a goroutine and its buffers for each, up to read_timeout,
+	// for as many as it cares to open. Past the bound a new connection
+	// waits in the kernel's accept queue until one closes. The default,
+	// 1024, is four times max_in_flight: room for the registries'
+	// keep-alive connections and the probes. A held connection costs a
+	// goroutine and its read and write buffers, some 10-20 KiB, so the
+	// default bounds that to about 20 MiB.
+	MaxConnections int           `koanf:"max_connections" validate:"min=1"`
 	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
 	ReadTimeout    time.Duration `koanf:"read_timeout" validate:"min=1000000"`
 	// ShutdownGrace bounds the whole shutdown: stop intake, finish
@@ -71,21 +87,39 @@ type NATSConfig struct {
 	Intake handlers.NATSIntakeConfig `koanf:"intake"`
 }
 
-// AdminConfig switches on the admin HTTP API (/admin/dlq: list, show,
-// redrive, purge dead letters; see docs/dead-letters.md). It is off, every
-// /admin path 404, unless a token is set: the default has no admin surface.
+// AdminConfig is the admin listener and the admin HTTP API on it.
+//
+// The listener serves /metrics (no credentials: it is for Prometheus),
+// the admin API and, with debug.pprof, Go's profiles. It is a listener of
+// its own so that none of that is reachable where webhooks are: the
+// webhook port faces the registries, often the internet, while this one
+// stays on loopback (the default) or inside the cluster (the Helm chart
+// sets ":9090" behind a NetworkPolicy).
+//
+// The admin API (/admin/dlq: list, show, redrive, purge dead letters; see
+// docs/dead-letters.md) is off, every /admin path 404, unless a token is
+// set.
 type AdminConfig struct {
-	// Token is an accepted bearer token (BRIDGE_ADMIN__TOKEN).
+	// Listen is the admin listener's address; empty turns the listener,
+	// and with it /metrics, the admin API and pprof, off.
+	Listen string `koanf:"listen"`
+	// Token is an accepted bearer token (BRIDGE_ADMIN__TOKEN), at least
+	// minAdminToken (32) bytes.
 	Token string `koanf:"token"`
 	// TokenFile holds accepted tokens, one per line (blank lines and lines
-	// starting with # ignored), e.g. a mounted secret. Several lines allow
-	// rotation: add the new token, switch the clients, remove the old one.
+	// starting with # ignored), e.g. a mounted secret; each line at least
+	// minAdminToken bytes. Several lines allow rotation: add the new token,
+	// switch the clients, remove the old one.
 	TokenFile string `koanf:"token_file"`
 }
 
-// DebugConfig is the profiling listener, off by default.
+// DebugConfig holds the profiling switch, off by default.
 type DebugConfig struct {
-	Listen string `koanf:"listen"`
+	// PProf serves net/http/pprof under /debug/pprof on the admin
+	// listener (never on the webhook one). Profiles show request contents
+	// and a CPU profile costs CPU while it runs: switch it on to profile,
+	// then off.
+	PProf bool `koanf:"pprof"`
 }
 
 // LogConfig sets slog.
@@ -98,12 +132,13 @@ type LogConfig struct {
 func Default() Config {
 	hc := handlers.DefaultConfig()
 	return Config{
-		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, MaxInFlight: hc.MaxInFlight, PublishTimeout: hc.PublishTimeout,
-			ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
+		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, MaxInFlight: hc.MaxInFlight, MaxConnections: 1024,
+			PublishTimeout: hc.PublishTimeout, ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
 		NATS:  NATSConfig{Config: natsconn.Config{DataDir: "data/nats"}},
 		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
 		HSS:   scanner.DefaultConfig(),
 		Log:   LogConfig{Level: "info", Format: "json"},
+		Admin: AdminConfig{Listen: "127.0.0.1:9090"},
 	}
 }
 
@@ -181,6 +216,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.NATS.Config.Validate(); err != nil {
 		return err
+	}
+	if _, port, _ := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen == c.HTTP.Listen && port != "" && port != "0" {
+		return fmt.Errorf("admin.listen: %q is http.listen too; the admin listener needs an address of its own, away from the webhooks", c.Admin.Listen)
 	}
 	err := validate.Struct(c)
 	var verrs validator.ValidationErrors

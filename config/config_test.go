@@ -71,6 +71,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"an unknown auth mode", []string{"BRIDGE_HSS__AUTH=magic"}, "hss.auth"},
 		{"an unknown log level", []string{"BRIDGE_LOG__LEVEL=loud"}, "log.level"},
 		{"a zero burst", []string{"BRIDGE_HSS__BURST=0"}, "hss.burst"},
+		{"no connection allowed", []string{"BRIDGE_HTTP__MAX_CONNECTIONS=0"}, "http.max_connections"},
+		{"the admin listener on the webhook port", []string{"BRIDGE_ADMIN__LISTEN=:8080"}, "admin.listen"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -122,11 +124,8 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	def := Default()
 	if cfg.HTTP != def.HTTP || cfg.HSS.CallsPerMinute != def.HSS.CallsPerMinute || cfg.HSS.Burst != def.HSS.Burst ||
-		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log {
-		t.Errorf("the README's defaults differ from Default: %+v vs %+v", cfg.HTTP, def.HTTP)
-	}
-	if cfg.NATS.Config != def.NATS.Config {
-		t.Errorf("the README's nats defaults differ from Default: %+v vs %+v", cfg.NATS.Config, def.NATS.Config)
+		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log || cfg.Admin.Listen != def.Admin.Listen || cfg.Debug != def.Debug {
+		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
 	}
 	recvs, err := cfg.FilledReceivers()
 	if err != nil {
@@ -158,4 +157,29 @@ func writeSecret(t *testing.T, dir, name, value string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestAdminListenFromEnvironment checks the admin listener's setting:
+// its default is loopback, and an empty BRIDGE_ADMIN__LISTEN turns it off.
+func TestAdminListenFromEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"the default is loopback only", nil, "127.0.0.1:9090"},
+		{"the environment moves it", []string{"BRIDGE_ADMIN__LISTEN=:9090"}, ":9090"},
+		{"an empty value turns it off", []string{"BRIDGE_ADMIN__LISTEN="}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Load("", func() []string { return tt.env })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Admin.Listen != tt.want {
+				t.Fatalf("admin.listen = %q, want %q", cfg.Admin.Listen, tt.want)
+			}
+		})
+	}
 }

@@ -41,7 +41,9 @@ const (
 type bridge struct {
 	t    *testing.T
 	dir  string
-	addr string // HTTP listen address, fixed for every run
+	addr string // webhook listener's address, fixed for every run
+	// adminAddr is the admin listener's address (/metrics), fixed too.
+	adminAddr string
 	// cfg is the YAML config (written as JSON, which YAML reads) without
 	// the queue section, which is rendered from Queue.
 	cfg map[string]any
@@ -72,9 +74,10 @@ func newBridge(t *testing.T, hssURL, natsURL string) *bridge {
 	t.Helper()
 	dir := t.TempDir()
 	b := &bridge{
-		t:    t,
-		dir:  dir,
-		addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		t:         t,
+		dir:       dir,
+		addr:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		adminAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		env: []string{
 			"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TMPDIR=" + dir,
 			"HUAWEICLOUD_SDK_AK=" + testAK, "HUAWEICLOUD_SDK_SK=" + testSK,
@@ -86,7 +89,8 @@ func newBridge(t *testing.T, hssURL, natsURL string) *bridge {
 		"http": map[string]any{
 			"listen": b.addr, "publish_timeout": "2s", "read_timeout": "5s", "shutdown_grace": "10s",
 		},
-		"nats": map[string]any{"url": natsURL, "data_dir": filepath.Join(dir, "nats"), "listen": ""},
+		"admin": map[string]any{"listen": b.adminAddr},
+		"nats":  map[string]any{"url": natsURL, "data_dir": filepath.Join(dir, "nats"), "listen": ""},
 		"hss": map[string]any{
 			"region": testRegion, "project_id": testProject, "endpoint": hssURL,
 			"calls_per_minute": 600, "burst": 20, "max_concurrent": 2, "call_timeout": "5s",
@@ -370,33 +374,39 @@ func (b *bridge) cli(ctx context.Context, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// url is the bridge's address for path.
+// url is the bridge's address for path on the webhook listener.
 func (b *bridge) url(path string) string { return "http://" + b.addr + path }
 
-// get does one GET on the bridge.
+// get does one GET on the bridge's webhook listener.
 func (b *bridge) get(path string) (int, []byte, error) {
+	return b.getURL(b.url(path))
+}
+
+// getURL does one GET.
+func (b *bridge) getURL(url string) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.url(path), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, nil, fmt.Errorf("get %s: %w", path, err)
+		return 0, nil, fmt.Errorf("get %s: %w", url, err)
 	}
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("get %s: %w", path, err)
+		return 0, nil, fmt.Errorf("get %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("get %s: read: %w", path, err)
+		return resp.StatusCode, nil, fmt.Errorf("get %s: read: %w", url, err)
 	}
 	return resp.StatusCode, body, nil
 }
 
-// metrics scrapes /metrics and sums each metric's series by name.
+// metrics scrapes /metrics on the admin listener and sums each metric's
+// series by name.
 func (b *bridge) metrics() map[string]float64 {
 	b.t.Helper()
-	code, body, err := b.get("/metrics")
+	code, body, err := b.getURL("http://" + b.adminAddr + "/metrics")
 	if err != nil || code != http.StatusOK {
 		b.t.Fatalf("scrape /metrics: %d %v", code, err)
 	}

@@ -2,6 +2,12 @@
 // receivers behind it (name → format, auth, HSS target), the answers a
 // registry gets, and the health and readiness probes.
 //
+// It builds the Echo of each of the bridge's two listeners. The webhook
+// listener (NewEcho) serves /webhooks/*, /healthz and /readyz and nothing
+// else, because it faces the registries; the admin listener
+// (NewAdminEcho) serves /metrics, and cmd/bridge adds the admin API and
+// pprof to it.
+//
 // The path of one webhook is: in-flight cap → receiver lookup →
 // authenticate (from the headers alone where the method allows it, so an
 // unauthenticated sender's body is never read; else the raw body, read under
@@ -17,6 +23,6 @@
 // drive it without NATS where that is the point, and the real JetStream
 // publisher where it is not. It must not import queue (cmd/bridge adapts
 // the queue to Publisher), admin (the admin API is its own package, which
-// cmd/bridge registers on the Echo NewEcho returns), hssclient or
+// cmd/bridge registers on the Echo NewAdminEcho returns), hssclient or
 // cmd/bridge.
 package handlers

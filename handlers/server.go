@@ -64,7 +64,8 @@ type Checker interface {
 type Options struct {
 	Publisher Publisher
 	Logger    *slog.Logger
-	// Registry receives the intake metrics and is served on /metrics.
+	// Registry receives the intake metrics and is served on the admin
+	// listener's /metrics (NewAdminEcho).
 	Registry *prometheus.Registry
 	// Ready is checked by /readyz (NATS connected, stream reachable).
 	Ready Checker
@@ -127,8 +128,11 @@ func New(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Register adds the routes to e: the webhook route, /healthz, /readyz and,
-// when a registry was given, /metrics.
+// Register adds the routes of the webhook listener to e: the webhook
+// route, /healthz and /readyz, behind the request id middleware. Nothing
+// else belongs there: that listener faces the registries, often the
+// internet, so /metrics, the admin API and pprof are on the admin
+// listener (NewAdminEcho), which a deployment keeps inside its network.
 func (s *Server) Register(e *echo.Echo) {
 	e.Use(requestID())
 	e.POST("/webhooks/:receiver", s.webhook)
@@ -138,20 +142,45 @@ func (s *Server) Register(e *echo.Echo) {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
 	e.GET("/readyz", s.readyz)
-	if s.opts.Registry != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{Registry: s.opts.Registry})))
-	}
 }
 
-// NewEcho returns an Echo instance with the bridge's routes and error
-// handling, ready for http.Server or e.Start. Routes added to it later (the
-// admin API, package admin) get the same middleware: Echo applies e.Use
-// middleware to every route at request time.
+// NewEcho returns the Echo of the webhook listener: the routes of
+// Register, with the bridge's recovery and error handling, ready for
+// http.Server or e.Start.
 func (s *Server) NewEcho() *echo.Echo {
+	e := newEcho()
+	s.Register(e)
+	return e
+}
+
+// NewAdminEcho returns the Echo of the admin listener, with the same
+// recovery and request ids as NewEcho and, when Options.Registry was
+// given, GET /metrics (RegisterMetrics). It needs no credentials: the
+// listener is for Prometheus and operators, on loopback or inside the
+// cluster. Routes added to it later (the admin API, package admin; pprof,
+// cmd/bridge) get the same middleware: Echo applies e.Use middleware to
+// every route at request time.
+func (s *Server) NewAdminEcho() *echo.Echo {
+	e := newEcho()
+	e.Use(requestID())
+	if s.opts.Registry != nil {
+		RegisterMetrics(e, s.opts.Registry)
+	}
+	return e
+}
+
+// RegisterMetrics adds GET /metrics, reg in the Prometheus text format, to
+// e. Register it on the admin listener only (see Register).
+func RegisterMetrics(e *echo.Echo, reg *prometheus.Registry) {
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
+}
+
+// newEcho is an Echo without banner, which recovers from a panic in a
+// handler with a 500.
+func newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	s.Register(e)
 	return e
 }
 

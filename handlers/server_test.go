@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
@@ -203,6 +204,46 @@ func TestNewRefusesBadReceivers(t *testing.T) {
 			_, err := New(cfg, Options{Publisher: &memPublisher{}})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("New() error = %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestEachListenerServesItsOwnRoutes checks the split between the two
+// listeners: the webhook one, which faces the registries, has no /metrics;
+// the admin one has /metrics and no webhook route.
+func TestEachListenerServesItsOwnRoutes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Receivers = []ReceiverConfig{{Name: "r", Format: "generic", Target: target, Auth: AuthConfig{Method: AuthNone}}}
+	s, err := New(cfg, Options{Publisher: &memPublisher{}, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	webhook, adm := s.NewEcho(), s.NewAdminEcho()
+	tests := []struct {
+		name     string
+		e        *echo.Echo
+		method   string
+		path     string
+		wantCode int
+	}{
+		{"the webhook listener takes webhooks", webhook, http.MethodPost, "/webhooks/r", http.StatusAccepted},
+		{"the webhook listener answers the liveness probe", webhook, http.MethodGet, "/healthz", http.StatusOK},
+		{"the webhook listener answers the readiness probe", webhook, http.MethodGet, "/readyz", http.StatusOK},
+		{"the webhook listener has no /metrics", webhook, http.MethodGet, "/metrics", http.StatusNotFound},
+		{"the admin listener serves /metrics without credentials", adm, http.MethodGet, "/metrics", http.StatusOK},
+		{"the admin listener takes no webhooks", adm, http.MethodPost, "/webhooks/r", http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, tt.path, strings.NewReader(push))
+			rec := httptest.NewRecorder()
+			tt.e.ServeHTTP(rec, req)
+			if rec.Code != tt.wantCode {
+				t.Fatalf("%s %s = %d, want %d: %s", tt.method, tt.path, rec.Code, tt.wantCode, rec.Body)
+			}
+			if rec.Header().Get(echo.HeaderXRequestID) == "" {
+				t.Fatal("no request id on the answer")
 			}
 		})
 	}

@@ -62,7 +62,8 @@ func (c *compose) run(ctx context.Context, args ...string) (string, error) {
 // of this tree) and the HSS simulator (BRIDGE_DRY_RUN, so nothing leaves
 // the machine): three NATS servers form a JetStream cluster, both bridges
 // become ready, and each stores a pushed image's job on the replicated
-// stream. Then `down -v` must leave no container, network or volume.
+// stream and counts it on its admin port's /metrics. Then `down -v` must
+// leave no container, network or volume.
 func TestComposeUp(t *testing.T) {
 	t.Parallel()
 	cli := requireDocker(t)
@@ -89,6 +90,7 @@ func TestComposeUp(t *testing.T) {
 		}
 	}
 	ports := []int{freeLoopbackPort(t), freeLoopbackPort(t)}
+	adminPorts := []int{freeLoopbackPort(t), freeLoopbackPort(t)}
 	c.env = append(os.Environ(),
 		"DOCKER_HOST="+cli.DaemonHost(),
 		"BRIDGE_IMAGE="+bridgeRef,
@@ -99,6 +101,8 @@ func TestComposeUp(t *testing.T) {
 		"BIND_ADDRESS=127.0.0.1",
 		"BRIDGE_1_PORT="+strconv.Itoa(ports[0]),
 		"BRIDGE_2_PORT="+strconv.Itoa(ports[1]),
+		"BRIDGE_1_ADMIN_PORT="+strconv.Itoa(adminPorts[0]),
+		"BRIDGE_2_ADMIN_PORT="+strconv.Itoa(adminPorts[1]),
 	)
 
 	// The first start of a fresh cluster takes the bridges one or more
@@ -138,6 +142,13 @@ func TestComposeUp(t *testing.T) {
 		status, answer, err := postWebhook(ctx, httpClient, base, "registry", token, body)
 		if err != nil || status != http.StatusAccepted || len(answer.Jobs) != 1 {
 			t.Errorf("%s: push answered %d %+v (%v), want 202 with one stored job", name, status, answer, err)
+		}
+		// The push is counted on the admin listener, published on the
+		// loopback only.
+		adminBase := "http://127.0.0.1:" + strconv.Itoa(adminPorts[i])
+		accepted, err := bridgeMetrics(ctx, adminBase, "scanbridge_webhooks_total")
+		if err != nil || accepted["receiver=registry,result=accepted"] != 1 {
+			t.Errorf("%s: /metrics on the admin port: %v (%v), want one accepted webhook", name, accepted, err)
 		}
 	}
 	t.Logf("compose: both bridges ready and storing on the 3-server cluster %s after up", time.Since(start).Round(100*time.Millisecond))

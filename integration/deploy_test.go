@@ -302,6 +302,36 @@ func TestComposeFile(t *testing.T) {
 			},
 		},
 		{
+			name: "each bridge publishes its webhook listener, and its admin listener on the host's loopback only",
+			check: func() error {
+				_, httpPort, err := splitListen(bridge.HTTP.Listen)
+				if err != nil {
+					return err
+				}
+				_, adminPort, err := splitListen(bridge.Admin.Listen)
+				if err != nil {
+					return fmt.Errorf("admin.listen: %w", err)
+				}
+				for _, n := range bridgeServices {
+					published := map[int32]string{} // container port → host address as written
+					for _, p := range cf.Services[n].Ports {
+						host, ctr, ok := cutContainerPort(p)
+						if !ok {
+							return fmt.Errorf("%s: port %q is not host_ip:host_port:container_port", n, p)
+						}
+						published[ctr] = host
+					}
+					if _, ok := published[httpPort]; !ok || len(published) != 2 {
+						return fmt.Errorf("%s publishes %v, want the webhook port %d and the admin port %d", n, cf.Services[n].Ports, httpPort, adminPort)
+					}
+					if host, ok := published[adminPort]; !ok || !strings.HasPrefix(host, "127.0.0.1:") {
+						return fmt.Errorf("%s publishes the admin port %d on %q, want 127.0.0.1 and nothing else", n, adminPort, host)
+					}
+				}
+				return nil
+			},
+		},
+		{
 			name: "every secret file the bridges read is a mounted Compose secret",
 			check: func() error {
 				for _, n := range bridgeServices {
@@ -948,6 +978,20 @@ func splitListen(listen string) (string, int32, error) {
 		return "", 0, fmt.Errorf("http.listen %q: %w", listen, err)
 	}
 	return host, p, nil
+}
+
+// cutContainerPort splits a Compose port entry, "host_ip:host_port:
+// container_port" with ${VAR:-default} allowed in the host part, into the
+// host part as written and the container port.
+func cutContainerPort(entry string) (host string, port int32, ok bool) {
+	i := strings.LastIndex(entry, ":")
+	if i < 0 {
+		return "", 0, false
+	}
+	if _, err := fmt.Sscan(entry[i+1:], &port); err != nil {
+		return "", 0, false
+	}
+	return entry[:i], port, strings.Contains(entry[:i], ":")
 }
 
 // containerPort resolves a port by number or by name.

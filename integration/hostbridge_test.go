@@ -113,10 +113,14 @@ type hostBridge struct {
 	c    testcontainers.Container
 	// URL is http://127.0.0.1:port, where it serves webhooks and probes.
 	URL string
+	// AdminURL is http://127.0.0.1:port of its admin listener (/metrics).
+	AdminURL string
 }
 
 // startHostBridge runs the bridge image on the host network listening on a
-// free loopback port, with env as its BRIDGE_* and SDK settings, and waits
+// free loopback port, and its admin listener on another (on the host
+// network the default, 127.0.0.1:9090, would be one port for every
+// replica), with env as its BRIDGE_* and SDK settings, and waits
 // until /readyz answers 200 (NATS connected, stream reachable). The image's
 // HEALTHCHECK is pointed at that port. The container is removed with the
 // test; its logs are printed if the test failed.
@@ -131,8 +135,10 @@ func startHostBridge(t *testing.T, image, name string, env map[string]string) *h
 	}
 	port := freeLoopbackPort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	adminAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
 	all := maps.Clone(env)
 	all["BRIDGE_HTTP__LISTEN"] = addr
+	all["BRIDGE_ADMIN__LISTEN"] = adminAddr
 	c, err := testcontainers.Run(t.Context(), image,
 		testcontainers.WithEnv(all),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
@@ -156,7 +162,7 @@ func startHostBridge(t *testing.T, image, name string, env map[string]string) *h
 		}
 		t.Fatalf("start bridge %s (%s): %v\n%s", name, image, err, logs)
 	}
-	b := &hostBridge{name: name, c: c, URL: "http://" + addr}
+	b := &hostBridge{name: name, c: c, URL: "http://" + addr, AdminURL: "http://" + adminAddr}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("bridge %s logs (last 60 lines):\n%s", name, lastLines(containerLogs(context.Background(), c), 60))
@@ -237,25 +243,26 @@ func postWebhook(ctx context.Context, client *http.Client, bridgeURL, receiver, 
 	return resp.StatusCode, a, nil
 }
 
-// bridgeMetrics reads the bridge's /metrics and returns the value of each
-// sample of family, keyed by its labels as "name=value,..." in label order.
-func bridgeMetrics(ctx context.Context, bridgeURL, family string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, bridgeURL+"/metrics", nil)
+// bridgeMetrics reads /metrics on a bridge's admin listener (adminURL)
+// and returns the value of each sample of family, keyed by its labels as
+// "name=value,..." in label order.
+func bridgeMetrics(ctx context.Context, adminURL, family string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, adminURL+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("get %s/metrics: %w", bridgeURL, err)
+		return nil, fmt.Errorf("get %s/metrics: %w", adminURL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("get %s/metrics: status %d", bridgeURL, resp.StatusCode)
+		return nil, fmt.Errorf("get %s/metrics: status %d", adminURL, resp.StatusCode)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s/metrics: %w", bridgeURL, err)
+		return nil, fmt.Errorf("parse %s/metrics: %w", adminURL, err)
 	}
 	out := map[string]float64{}
 	mf, ok := families[family]

@@ -216,7 +216,7 @@ func TestRegistryToHSS(t *testing.T) {
 	}
 
 	// What the bridge answered the registry, by its own count.
-	results, err := bridgeMetrics(ctx, bridge.URL, "scanbridge_webhooks_total")
+	results, err := bridgeMetrics(ctx, bridge.AdminURL, "scanbridge_webhooks_total")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,7 @@ cat >"$work/bridge.yaml" <<YAML
 dry_run: true
 log: {level: warn}
 http: {listen: 127.0.0.1:18080}
+admin: {listen: 127.0.0.1:19080}
 nats: {url: "nats://127.0.0.1:14222", intake: {enabled: true}}
 hss: {region: cn-north-4, project_id: 0123456789abcdef0123456789abcdef}
 receivers:
@@ -58,7 +59,7 @@ run() { # label url extra-args...
   "$work/loadtest" -url "$url" -label "$label" -concurrency "$conc" "$@"
   if ! kill -0 "$bpid" 2>/dev/null; then echo "the bridge exited; its log:"; tail -n 40 "$work/bridge.log"; exit 1; fi
 }
-bridge_args=(-H "Authorization: load-secret-0123456789" -metrics-url http://127.0.0.1:18080/metrics)
+bridge_args=(-H "Authorization: load-secret-0123456789" -metrics-url http://127.0.0.1:19080/metrics)
 ref_args=(-nats nats://127.0.0.1:14222 -stream LOADREF)
 
 echo "-- warm-up"
@@ -71,8 +72,8 @@ echo "-- phase 2: ceiling (offered ${maxrate} req/s, ${conc} in flight)"
 run reference http://127.0.0.1:18081/webhooks/x -rate "$maxrate" -duration "$dur" "${ref_args[@]}"
 run bridge http://127.0.0.1:18080/webhooks/load -rate "$maxrate" -duration "$dur" "${bridge_args[@]}"
 echo "-- NATS intake (request-reply, same path as HTTP): ${rate} req/s, then ceiling"
-run bridge-nats http://127.0.0.1:18080/webhooks/load -intake-nats nats://127.0.0.1:14222 -subject scanbridge.intake.load -rate "$rate" -duration "$dur" -metrics-url http://127.0.0.1:18080/metrics
-run bridge-nats http://127.0.0.1:18080/webhooks/load -intake-nats nats://127.0.0.1:14222 -subject scanbridge.intake.load -rate "$maxrate" -duration "$dur" -metrics-url http://127.0.0.1:18080/metrics
+run bridge-nats http://127.0.0.1:18080/webhooks/load -intake-nats nats://127.0.0.1:14222 -subject scanbridge.intake.load -rate "$rate" -duration "$dur" -metrics-url http://127.0.0.1:19080/metrics
+run bridge-nats http://127.0.0.1:18080/webhooks/load -intake-nats nats://127.0.0.1:14222 -subject scanbridge.intake.load -rate "$maxrate" -duration "$dur" -metrics-url http://127.0.0.1:19080/metrics
 echo "bridge peak RSS (NATS in its own process): $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$bpid/status), now $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/$bpid/status)"
 
 # Start-up with the embedded NATS (the one-command setup), measured apart.
@@ -80,6 +81,7 @@ cat >"$work/embedded.yaml" <<YAML
 dry_run: true
 log: {level: warn}
 http: {listen: 127.0.0.1:18090}
+admin: {listen: ""}
 nats: {data_dir: $work/embedded, listen: ""}
 hss: {region: cn-north-4, project_id: 0123456789abcdef0123456789abcdef}
 receivers:

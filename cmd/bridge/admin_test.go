@@ -14,10 +14,10 @@ import (
 // The running bridge serves the admin API over its own dead letters when a
 // token is set, and has no admin API otherwise.
 func TestE2EAdminAPI(t *testing.T) {
-	const token = "e2e-admin-token"
+	const token = "e2e-admin-token-0123456789abcdef"
 	get := func(e *e2eEnv, auth string) (int, admin.ListAnswer) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+e.app.ln.Addr().String()+"/admin/dlq", nil)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+e.app.adminLn.Addr().String()+"/admin/dlq", nil)
 		if auth != "" {
 			req.Header.Set("Authorization", auth)
 		}

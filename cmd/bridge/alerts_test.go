@@ -54,7 +54,7 @@ func TestAlertAndDashboardMetricsExist(t *testing.T) {
 	slices.Sort(want)
 	want = slices.Compact(want)
 
-	base := alertsBridge(t)
+	base, adminBase := alertsBridge(t)
 	post := func(token string) int {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, base+"/webhooks/harbor", strings.NewReader(alertsHarborPush))
@@ -84,7 +84,7 @@ func TestAlertAndDashboardMetricsExist(t *testing.T) {
 	for {
 		var accepted float64
 		var err error
-		families, accepted, err = scrapeFamilies(base + "/metrics")
+		families, accepted, err = scrapeFamilies(adminBase + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,19 +110,24 @@ func TestAlertAndDashboardMetricsExist(t *testing.T) {
 const alertsHarborPush = `{"type":"PUSH_ARTIFACT","occur_at":1700000000,"operator":"ci","event_data":{"resources":[{"digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","tag":"1.0","resource_url":"harbor.example.com/team/app:1.0"}],"repository":{"name":"app","namespace":"team","repo_full_name":"team/app","repo_type":"private"}}}`
 
 // alertsBridge runs serve in dry-run with an embedded NATS until the test
-// ends and returns its base URL once /readyz answers.
-func alertsBridge(t *testing.T) string {
+// ends and returns the base URLs of its webhook and admin listeners once
+// /readyz answers.
+func alertsBridge(t *testing.T) (base, adminBase string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freeAddr := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, adminAddr := freeAddr(), freeAddr()
 
 	cfg := config.Default()
 	cfg.DryRun = true
 	cfg.HTTP.Listen = addr
+	cfg.Admin.Listen = adminAddr
 	cfg.HTTP.ShutdownGrace = 5 * time.Second
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.NATS.Listen = "" // in-process only
@@ -146,7 +151,7 @@ func alertsBridge(t *testing.T) string {
 		}
 	})
 
-	base := "http://" + addr
+	base, adminBase = "http://"+addr, "http://"+adminAddr
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		select {
@@ -159,7 +164,7 @@ func alertsBridge(t *testing.T) string {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return base
+				return base, adminBase
 			}
 		}
 		if time.Now().After(deadline) {

@@ -48,6 +48,7 @@ func newE2E(t *testing.T, mutate ...func(*config.Config)) *e2eEnv {
 	t.Cleanup(hss.Close)
 	cfg := config.Default()
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Admin.Listen = "127.0.0.1:0"
 	cfg.HTTP.ShutdownGrace = 5 * time.Second
 	cfg.NATS.DataDir = t.TempDir()
 	cfg.NATS.Listen = "" // in-process only

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	_ "net/http/pprof" // served only on debug.listen
 	"os"
 	"os/signal"
 	"syscall"
@@ -73,8 +72,10 @@ type app struct {
 	q        *queue.Queue
 	hss      *scanner.HSS
 	consumer *queue.Consumer
-	http     *http.Server
+	http     *http.Server // the webhook listener
 	ln       net.Listener
+	admin    *http.Server         // the admin listener; nil when admin.listen is empty
+	adminLn  net.Listener         // nil when admin.listen is empty
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	done     chan error           // Run's result
 }
@@ -82,6 +83,7 @@ type app struct {
 // serve starts the bridge and runs it until ctx is done, then shuts down.
 func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log := newLogger(logOut, cfg.Log)
+	setMemoryLimit(log)
 	a, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -167,28 +169,33 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 			return a, err
 		}
 	}
-	if a.ln, err = net.Listen("tcp", cfg.HTTP.Listen); err != nil {
-		return a, fmt.Errorf("http.listen: %w", err)
+	if a.ln, err = listenWebhooks(cfg.HTTP); err != nil {
+		return a, err
 	}
-	e := srv.NewEcho()
-	admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Logger: log, Registry: reg})
-	a.http = &http.Server{Handler: e, ReadHeaderTimeout: cfg.HTTP.ReadTimeout, ReadTimeout: cfg.HTTP.ReadTimeout,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-
-	if cfg.Debug.Listen != "" {
-		go func() {
-			// pprof registers on http.DefaultServeMux; nothing else uses it.
-			err := http.ListenAndServe(cfg.Debug.Listen, http.DefaultServeMux)
-			log.Warn("debug listener stopped", "error", err)
-		}()
+	if a.adminLn, err = listenAdmin(cfg.Admin); err != nil {
+		return a, err
 	}
-	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
-	go func() {
-		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server stopped", "error", err)
+	a.http = newHTTPServer(srv.NewEcho(), cfg.HTTP, log)
+	if a.adminLn != nil {
+		e := srv.NewAdminEcho()
+		admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Logger: log, Registry: reg})
+		if cfg.Debug.PProf {
+			registerPProf(e)
+			log.Warn("pprof is on: /debug/pprof on the admin listener shows request contents", "admin_listen", a.adminLn.Addr().String())
 		}
-	}()
-	log.Info("bridge started", "listen", a.ln.Addr().String(), "receivers", len(recvs), "dry_run", cfg.DryRun,
+		a.admin = newHTTPServer(e, cfg.HTTP, log)
+	} else if len(adminTokens) > 0 || cfg.Debug.PProf {
+		log.Warn("admin.listen is empty: the admin API and pprof are configured but not served")
+	}
+
+	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
+	go serveHTTP(a.http, a.ln, "http server stopped", log)
+	adminAddr := ""
+	if a.admin != nil {
+		go serveHTTP(a.admin, a.adminLn, "admin server stopped", log)
+		adminAddr = a.adminLn.Addr().String()
+	}
+	log.Info("bridge started", "listen", a.ln.Addr().String(), "admin_listen", adminAddr, "receivers", len(recvs), "dry_run", cfg.DryRun,
 		"embedded_nats", a.ns != nil, "startup_ms", time.Since(began).Milliseconds())
 	return a, nil
 }
@@ -206,6 +213,15 @@ func (a *app) shutdown() error {
 	hctx, hcancel := context.WithTimeout(ctx, a.cfg.HTTP.ShutdownGrace/3)
 	if err := a.http.Shutdown(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	// The admin listener stops before NATS drains: a redrive in flight
+	// still needs it. A request that outlives the deadline (a CPU
+	// profile) is cut off.
+	if a.admin != nil {
+		if err := a.admin.Shutdown(hctx); err != nil {
+			a.admin.Close()
+			errs = append(errs, fmt.Errorf("admin http shutdown: %w", err))
+		}
 	}
 	if a.intake != nil {
 		if err := a.intake.Shutdown(hctx); err != nil {
@@ -238,8 +254,19 @@ func (a *app) close() {
 	if a.ln != nil && a.http == nil {
 		a.ln.Close()
 	}
+	if a.adminLn != nil && a.admin == nil {
+		a.adminLn.Close()
+	}
 	if a.ns != nil {
 		a.ns.Stop()
+	}
+}
+
+// serveHTTP serves srv on ln until srv is shut down; any other end is
+// logged as msg.
+func serveHTTP(srv *http.Server, ln net.Listener, msg string, log *slog.Logger) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error(msg, "error", err)
 	}
 }
 

@@ -144,7 +144,7 @@ func drive(args []string) error {
 	maxReq := fs.Int("max-requests", 1_000_000, "stop after this many requests")
 	format := fs.String("format", "harbor", "body format: harbor, distribution or generic")
 	namespaces := fs.Int("namespaces", 20, "spread pushes over this many namespaces")
-	metricsURL := fs.String("metrics-url", "", "bridge /metrics URL: check stored jobs against 202s")
+	metricsURL := fs.String("metrics-url", "", "the bridge's /metrics URL, on its admin listener: check stored jobs against 202s")
 	natsURL := fs.String("nats", "", "NATS URL: check stored jobs in --stream against 202s")
 	stream := fs.String("stream", "LOADREF", "stream to count with --nats")
 	label := fs.String("label", "", "name printed on the result line")

@@ -188,10 +188,9 @@ func (c bridgeConfig) secretFiles() []string {
 	return files
 }
 
-// pendingKeys are config keys the bridge is getting in parallel work (the
-// admin listener; NATS user and password) that the README's complete
-// example does not show yet.
-var pendingKeys = []string{"admin.listen", "nats.user", "nats.password_file"}
+// pendingKeys are config keys the chart sets that the README's complete
+// example does not show; none today.
+var pendingKeys []string
 
 const existingNATS = `
 natsClient:
