@@ -41,7 +41,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newScanCmd(), newHealthcheckCmd(), newRouteCmd())
 	root.AddCommand(newDLQCmd())
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(newConfigCmd(), newVersionCmd())
 	return root
 }
 
