@@ -12,7 +12,8 @@ import (
 )
 
 // lockFileName is the lock file in the data dir: held (flock) by the
-// bridge whose embedded server uses the store, with its pid inside.
+// bridge whose embedded server uses the store, with its pid and host name
+// inside.
 const lockFileName = "bridge.lock"
 
 // errLocked is what tryLock returns when another open file holds the
@@ -103,7 +104,7 @@ func dataDirError(dir string, err error) error {
 type dirLock struct{ f *os.File }
 
 // lockDataDir takes the lock file of dir and writes this process's pid
-// in it. It fails at once, naming the holder's pid, when another process
+// and host name in it. It fails at once, naming the holder's pid, when another process
 // (or another server of this process) holds it. The lock is the flock of
 // the open file, so the kernel releases it when the process ends however
 // it ends: a crash leaves no stale lock, only a stale pid in the file,
@@ -115,26 +116,43 @@ func lockDataDir(dir string) (*dirLock, error) {
 		return nil, dataDirError(dir, err)
 	}
 	if err := tryLock(f); err != nil {
-		holder := "unknown"
-		if b, rerr := os.ReadFile(path); rerr == nil && strings.TrimSpace(string(b)) != "" {
-			holder = strings.TrimSpace(string(b))
-		}
+		holder := lockHolder(path)
 		f.Close()
 		if errors.Is(err, errLocked) {
-			return nil, fmt.Errorf("nats.data_dir %s is in use by another bridge (pid %s, lock %s): two servers on one JetStream store corrupt it; "+
+			return nil, fmt.Errorf("nats.data_dir %s is in use by another bridge (%s, lock %s): two servers on one JetStream store corrupt it; "+
 				"stop that one, or give this one its own nats.data_dir", dir, holder, path)
 		}
 		return nil, fmt.Errorf("nats.data_dir %s: lock %s: %w", dir, path, err)
 	}
-	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	// The host too: two containers sharing a volume may well both be
+	// pid 1.
+	host, _ := os.Hostname()
+	content := []byte(strconv.Itoa(os.Getpid()) + "\n" + host + "\n")
 	if err := f.Truncate(0); err == nil {
-		_, err = f.WriteAt(pid, 0)
+		_, err = f.WriteAt(content, 0)
 	}
 	if err != nil {
 		f.Close()
 		return nil, dataDirError(dir, err)
 	}
 	return &dirLock{f: f}, nil
+}
+
+// lockHolder describes the process whose pid and host the lock file
+// holds: "pid 42 on host a1b2".
+func lockHolder(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "pid unknown"
+	}
+	lines := strings.Fields(string(b))
+	switch len(lines) {
+	case 0:
+		return "pid unknown" // it has just taken the lock and not written yet
+	case 1:
+		return "pid " + lines[0]
+	}
+	return "pid " + lines[0] + " on host " + lines[1]
 }
 
 // release gives the lock up (closing the file releases the flock). The

@@ -1,10 +1,14 @@
 package natsconn
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -112,7 +116,8 @@ func TestASecondBridgeOnTheDataDirIsRefused(t *testing.T) {
 	// opens the lock file anew, as another process would, and conflicts
 	// although it is the same process.
 	_, err := StartEmbedded(Config{DataDir: dir}, slog.New(slog.DiscardHandler))
-	want := "nats.data_dir " + dir + " is in use by another bridge (pid " + strconv.Itoa(os.Getpid()) + ", lock " +
+	host, _ := os.Hostname()
+	want := "nats.data_dir " + dir + " is in use by another bridge (pid " + strconv.Itoa(os.Getpid()) + " on host " + host + ", lock " +
 		filepath.Join(dir, lockFileName) + ")"
 	if err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("second start = %v, want it to begin %q", err, want)
@@ -161,4 +166,64 @@ func TestCheckFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "a")); !os.IsNotExist(err) {
 		t.Errorf("CheckFiles made the data dir (%v)", err)
 	}
+}
+
+// TestALockHeldByAnotherProcess runs this test binary again as the holder
+// (lockHelperEnv), so the lock and the pid are another process's.
+func TestALockHeldByAnotherProcess(t *testing.T) {
+	if dir := os.Getenv(lockHelperEnv); dir != "" {
+		holdLock(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestALockHeldByAnotherProcess$")
+	cmd.Env = append(os.Environ(), lockHelperEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // on a failure: the helper lets go at EOF
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "locked\n" {
+		t.Fatalf("helper: %q, %v", line, err)
+	}
+
+	_, err = StartEmbedded(Config{DataDir: dir}, slog.New(slog.DiscardHandler))
+	want := "nats.data_dir " + dir + " is in use by another bridge (pid " + strconv.Itoa(cmd.Process.Pid)
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("start = %v, want it to begin %q", err, want)
+	}
+
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	// The holder is gone (its lock with it, however it ended): this one
+	// starts.
+	startEmbedded(t, Config{DataDir: dir}, nil)
+}
+
+// lockHelperEnv names the data dir the helper process locks.
+const lockHelperEnv = "NATSCONN_TEST_LOCK_HELPER"
+
+// holdLock takes dir's lock, says so on stdout and holds it until stdin
+// ends.
+func holdLock(dir string) {
+	l, err := lockDataDir(dir)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	l.release()
 }
