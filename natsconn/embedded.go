@@ -124,7 +124,12 @@ func waitReady(ns *server.Server, log *serverLog) error {
 			return fmt.Errorf("not ready after %s", readyTimeout)
 		}
 	}
-	return nil
+	select {
+	case <-log.fatal: // ready, yet a part of it (JetStream) failed
+		return log.lastError()
+	default:
+		return nil
+	}
 }
 
 // readyPoll is how often waitReady looks at the server's log.
