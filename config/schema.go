@@ -122,8 +122,8 @@ func lookup(path string) *node {
 	return n
 }
 
-// leaves lists every node below n (n's own subtree), lists and their
-// items included, depth first.
+// walk visits every node below n, the lists' items included, depth
+// first.
 func (n *node) walk(visit func(*node)) {
 	for _, c := range n.fields {
 		visit(c)
