@@ -30,22 +30,27 @@ RUN case " ${GOFLAGS} " in \
       *) go mod download ;; \
     esac
 COPY . .
-# VERSION is what `bridge --version` prints.
+# VERSION and COMMIT are what `bridge version` prints and
+# scanbridge_build_info shows. The context has no .git (.dockerignore), so
+# the commit cannot come from the go command's VCS stamp: it is passed in.
 ARG VERSION=dev
+ARG COMMIT=unknown
 # scratch has no shell and no tools: everything the runtime stage needs is
 # prepared here. /data is owned by the runtime user so that a named volume
 # mounted there (initialised from the image) is writable by it. (One RUN for
 # all: each step of the builder without BuildKit costs seconds.)
-RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION}" -o /out/bridge ./cmd/bridge \
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/bridge ./cmd/bridge \
  && mkdir -p /out/etc /out/data \
  && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' >/out/etc/passwd \
  && echo 'nonroot:x:65532:' >/out/etc/group
 
 FROM scratch
 ARG VERSION=dev
+ARG COMMIT=unknown
 LABEL org.opencontainers.image.title=scan-bridge \
       org.opencontainers.image.description="Registry push webhooks to Huawei Cloud HSS image scans" \
-      org.opencontainers.image.version=${VERSION}
+      org.opencontainers.image.version=${VERSION} \
+      org.opencontainers.image.revision=${COMMIT}
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/etc/passwd /out/etc/group /etc/
 COPY --from=build --chown=65532:65532 /out/data /data

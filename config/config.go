@@ -3,16 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
-	"reflect"
-	"strings"
 	"time"
-
-	"github.com/go-playground/validator/v10"
-	"github.com/knadh/koanf/parsers/yaml"
-	"github.com/knadh/koanf/providers/env/v2"
-	"github.com/knadh/koanf/providers/file"
-	"github.com/knadh/koanf/v2"
 
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/natsconn"
@@ -72,11 +63,11 @@ type HTTPConfig struct {
 	// goroutine and its read and write buffers, some 10-20 KiB, so the
 	// default bounds that to about 20 MiB.
 	MaxConnections int           `koanf:"max_connections" validate:"min=1"`
-	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1000000"`
-	ReadTimeout    time.Duration `koanf:"read_timeout" validate:"min=1000000"`
+	PublishTimeout time.Duration `koanf:"publish_timeout" validate:"min=1ms"`
+	ReadTimeout    time.Duration `koanf:"read_timeout" validate:"min=1s"`
 	// ShutdownGrace bounds the whole shutdown: stop intake, finish
 	// in-flight HSS calls, Nak the rest, drain NATS.
-	ShutdownGrace time.Duration `koanf:"shutdown_grace" validate:"min=1000000"`
+	ShutdownGrace time.Duration `koanf:"shutdown_grace" validate:"min=1ms"`
 }
 
 // NATSConfig is the nats block: where JetStream is and how to log in to
@@ -144,98 +135,67 @@ func Default() Config {
 
 // Load reads path (may be empty) and the environment over the
 // defaults. environ is os.Environ in production, a fixed list in tests.
+// Every key must be a setting: an unknown key in the file (at any depth,
+// in the receivers' and routes' items too) or an unknown BRIDGE_*
+// variable is an error that names it as written and the setting it was
+// most likely meant to be, as is a value that is not of its setting's
+// type. The error joins one line per problem.
 func Load(path string, environ func() []string) (Config, error) {
-	k := koanf.New(".")
-	if path != "" {
-		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
-			return Config{}, fmt.Errorf("read config %s: %w", path, err)
-		}
-	}
-	var envErr error
-	err := k.Load(env.Provider(".", env.Opt{
-		Prefix:      envPrefix,
-		EnvironFunc: environ,
-		TransformFunc: func(key, v string) (string, any) {
-			key = strings.ToLower(strings.TrimPrefix(key, envPrefix))
-			if key == "receivers" {
-				// A list of structs cannot be spelled as flat variables:
-				// BRIDGE_RECEIVERS holds the whole list as JSON (or YAML).
-				m, err := yaml.Parser().Unmarshal([]byte("r: " + v))
-				if err != nil {
-					envErr = fmt.Errorf("BRIDGE_RECEIVERS: %w", err)
-					return "", nil
-				}
-				return "receivers", m["r"]
-			}
-			return strings.ReplaceAll(key, "__", "."), v
-		},
-	}), nil)
+	l, err := read(path, environ)
 	if err != nil {
-		return Config{}, fmt.Errorf("read environment: %w", err)
+		return Config{}, err
 	}
-	if envErr != nil {
-		return Config{}, envErr
+	if len(l.problems) > 0 {
+		return Config{}, joinLines(l.problems)
 	}
-	cfg := Default()
-	if err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{Tag: "koanf"}); err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	return cfg, nil
+	return l.cfg, nil
 }
 
 // LoadChecked is Load, then override (the flags a command set; may be
-// nil), then Validate: what every command of the bridge runs first.
+// nil), then Validate: what every command of the bridge runs first. The
+// error lists every problem, the unknown keys and the bad values
+// together, one line each, before anything is started.
 func LoadChecked(path string, environ func() []string, override func(*Config)) (Config, error) {
-	cfg, err := Load(path, environ)
+	l, err := read(path, environ)
 	if err != nil {
 		return Config{}, err
 	}
 	if override != nil {
-		override(&cfg)
+		override(&l.cfg)
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("invalid configuration:\n%w", err)
+	if lines := append(l.problems, l.cfg.problems()...); len(lines) > 0 {
+		return Config{}, invalid(lines)
 	}
-	return cfg, nil
+	return l.cfg, nil
 }
 
-// validate reports fields by their koanf names, as the user writes them.
-var validate = func() *validator.Validate {
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := strings.Cut(f.Tag.Get("koanf"), ",")
-		return name
-	})
-	return v
-}()
+// invalid is the error of a configuration with problems.
+func invalid(lines []string) error {
+	s := "s"
+	if len(lines) == 1 {
+		s = ""
+	}
+	return fmt.Errorf("invalid configuration, %d problem%s:\n%w", len(lines), s, joinLines(lines))
+}
 
-// Validate checks every setting and names each bad one.
+func joinLines(lines []string) error {
+	errs := make([]error, len(lines))
+	for i, l := range lines {
+		errs[i] = errors.New(l)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks every setting, the receivers and the routes (with the
+// checks the webhook server runs, handlers.CheckConfig: secret files
+// readable, templates that name their variables), without starting
+// anything. The error joins one line per problem, each naming the
+// setting, its variable, the rule and the value.
 func (c Config) Validate() error {
-	if err := c.Queue.WithDefaults().Validate(); err != nil {
-		return err
+	if lines := c.problems(); len(lines) > 0 {
+		return joinLines(lines)
 	}
-	if err := c.NATS.Config.Validate(); err != nil {
-		return err
-	}
-	if _, port, _ := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen == c.HTTP.Listen && port != "" && port != "0" {
-		return fmt.Errorf("admin.listen: %q is http.listen too; the admin listener needs an address of its own, away from the webhooks", c.Admin.Listen)
-	}
-	err := validate.Struct(c)
-	var verrs validator.ValidationErrors
-	if errors.As(err, &verrs) {
-		msgs := make([]error, 0, len(verrs))
-		for _, fe := range verrs {
-			msgs = append(msgs, fmt.Errorf("%s: %q fails %s %s", settingName(fe.Namespace()), fmt.Sprint(fe.Value()), fe.Tag(), fe.Param()))
-		}
-		return errors.Join(msgs...)
-	}
-	return err
-}
-
-// settingName turns "Config.http.listen" into "http.listen".
-func settingName(ns string) string {
-	_, name, _ := strings.Cut(ns, ".")
-	return name
+	return nil
 }
 
 // FilledReceivers fills each receiver's empty target fields from the hss

@@ -13,6 +13,17 @@
 // setting as the user writes it. config_test.go loads README's complete
 // example, so the documented keys and defaults cannot drift from the code.
 //
+// Strict: the valid keys are read off the koanf tags of the settings types
+// (schema.go), so an unknown key in the file, at any depth, or an unknown
+// BRIDGE_* variable is an error naming it as written and the setting most
+// likely meant (suggest.go), not a setting silently left at its default.
+// Every problem is one line in the user's terms (the setting, its
+// variable, the rule in the setting's units, the value; rules.go words
+// each validate tag once), and all of them are reported together, the
+// receivers' and routes' (handlers.CheckConfig) included, before anything
+// starts. Print shows the effective configuration with each value's
+// source and the secrets redacted (secrets.go lists them).
+//
 // Dependencies: the settings types of handlers, queue, scanner and
 // natsconn, koanf and validator. It must not import admin or cmd/bridge:
 // it describes the parts and starts none of them.

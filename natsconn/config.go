@@ -2,7 +2,9 @@ package natsconn
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -99,4 +101,35 @@ func redact(urls string) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// CheckFiles reads the files the bridge reads at start, for bridge config
+// check: with an external NATS, nats.creds_file and nats.password_file;
+// with the embedded one, nats.listen_password_file when given, and the
+// data dir, which must be a directory the bridge can write (or create).
+// It creates nothing that stays.
+func (c Config) CheckFiles() error {
+	var errs []error
+	if c.Embedded() {
+		if err := checkDataDir(c.DataDir); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Listen != "" && c.ListenPasswordFile != "" {
+			if _, err := readPassword(c.ListenPasswordFile, "nats.listen_password_file"); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	if c.CredsFile != "" {
+		if _, err := os.ReadFile(c.CredsFile); err != nil {
+			errs = append(errs, fmt.Errorf("nats.creds_file: %w", err))
+		}
+	}
+	if c.User != "" && c.PasswordFile != "" {
+		if _, err := readPassword(c.PasswordFile, "nats.password_file"); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -12,6 +12,12 @@
 // how the password file is made are written once, here, and tested on
 // their own, instead of being repeated per command in cmd/bridge.
 //
+// The embedded server's store is guarded too: one bridge per data dir (a
+// lock file, bridge.lock, with the holder's pid), a data dir proved
+// writable before the server starts, and the server's own log routed to
+// the bridge's, so a start that fails says why (a port in use, a
+// read-only volume) instead of timing out.
+//
 // Dependencies: nats-server (the embedded server), nats.go and its
 // jetstream package, and the standard library. It must not import any
 // other package of this module: it knows nothing of jobs, queues or HSS,

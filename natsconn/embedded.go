@@ -1,10 +1,14 @@
 package natsconn
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,6 +29,8 @@ type Embedded struct {
 	*server.Server
 	// password is ListenUser's, "" when the server does not listen.
 	password secret
+	// lock is the data dir's, held until Stop.
+	lock *dirLock
 }
 
 // StartEmbedded starts a nats-server with JetStream on c.DataDir and waits
@@ -38,15 +44,33 @@ type Embedded struct {
 // the operator gives the file. An open port without a login would let
 // anyone on the host (or the pod network) put forged jobs on the stream,
 // which the consumer signs and sends to HSS.
-func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
+//
+// Before the server starts, the data dir is made and proved writable, and
+// its lock file taken (a second bridge on the same store is refused,
+// naming the first one's pid). The server's own log goes to log
+// (serverlog.go), and when it does not come up the error is its own
+// reason, naming the setting: "nats.listen 127.0.0.1:4222: address
+// already in use".
+func StartEmbedded(c Config, log *slog.Logger) (_ *Embedded, err error) {
 	opts := &server.Options{
 		ServerName: serverName,
 		JetStream:  true,
 		StoreDir:   c.DataDir,
 		NoSigs:     true, // the bridge owns signal handling and shuts NATS down last
-		NoLog:      true,
 	}
-	e := &Embedded{}
+	if err := prepareDataDir(c.DataDir); err != nil {
+		return nil, err
+	}
+	lock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
+	e := &Embedded{lock: lock}
 	if c.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -64,10 +88,12 @@ func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
+	srvLog := newServerLog(log)
+	ns.SetLoggerV2(srvLog, log.Enabled(context.Background(), slog.LevelDebug), false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(readyTimeout) {
+	if err := waitReady(ns, srvLog); err != nil {
 		ns.Shutdown()
-		return nil, fmt.Errorf("embedded nats: not ready after %s", readyTimeout)
+		return nil, startError(c, err)
 	}
 	e.Server = ns
 	if c.Listen == "" {
@@ -79,10 +105,60 @@ func StartEmbedded(c Config, log *slog.Logger) (*Embedded, error) {
 	return e, nil
 }
 
-// Stop shuts the server down and waits until it is gone.
+// waitReady waits until ns takes clients, it logs a fatal error, or
+// readyTimeout passes. A server that failed (a port in use) stops
+// starting but does not say so otherwise: without watching its log the
+// wait would last the whole timeout.
+func waitReady(ns *server.Server, log *serverLog) error {
+	deadline := time.Now().Add(readyTimeout)
+	for !ns.ReadyForConnections(readyPoll) {
+		select {
+		case <-log.fatal:
+			return log.lastError()
+		default:
+		}
+		if time.Now().After(deadline) {
+			if err := log.lastError(); err != nil {
+				return fmt.Errorf("not ready after %s: %w", readyTimeout, err)
+			}
+			return fmt.Errorf("not ready after %s", readyTimeout)
+		}
+	}
+	select {
+	case <-log.fatal: // ready, yet a part of it (JetStream) failed
+		return log.lastError()
+	default:
+		return nil
+	}
+}
+
+// readyPoll is how often waitReady looks at the server's log.
+const readyPoll = 50 * time.Millisecond
+
+// startError names the setting a start failure is about: the listen
+// address when the server could not listen, the data dir when it could
+// not write its store, else the server's own words.
+func startError(c Config, err error) error {
+	var op *net.OpError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &op) && op.Op == "listen":
+		if errors.As(err, &errno) {
+			return fmt.Errorf("nats.listen %s: %w", c.Listen, errno)
+		}
+		return fmt.Errorf("nats.listen %s: %w", c.Listen, op.Err)
+	case errors.Is(err, fs.ErrPermission):
+		return dataDirError(c.DataDir, err)
+	}
+	return fmt.Errorf("embedded nats: %w", err)
+}
+
+// Stop shuts the server down, waits until it is gone and releases the
+// data dir's lock.
 func (e *Embedded) Stop() {
 	e.Shutdown()
 	e.WaitForShutdown()
+	e.lock.release()
 }
 
 // splitListen reads nats.listen, host:port. Port 0 picks a free port, as

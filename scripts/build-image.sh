@@ -26,7 +26,9 @@
 #   GO_IMAGE    Go base                  (default scan-bridge/golang:local; set it
 #                                         to golang:1.26-bookworm where it can be pulled)
 #   DEPS_IMAGE  dependency base to make  (default scan-bridge/golang:deps)
-#   VERSION     what `bridge --version` prints (default: git describe, else "dev")
+#   VERSION     what `bridge version` prints (default: git describe, else "dev")
+#   COMMIT      the commit it names (default: git rev-parse HEAD, "-dirty" with
+#               uncommitted changes, else "unknown")
 #   NO_CACHE    1 builds every layer anew (docker build --no-cache)
 set -euo pipefail
 start=$SECONDS
@@ -36,6 +38,12 @@ image="${IMAGE:-scan-bridge/bridge:local}"
 go_image="${GO_IMAGE:-scan-bridge/golang:local}"
 deps_image="${DEPS_IMAGE:-scan-bridge/golang:deps}"
 version="${VERSION:-$(git -C "$root" describe --always --dirty 2>/dev/null || echo dev)}"
+if [[ -z "${COMMIT:-}" ]]; then
+	COMMIT="$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)"
+	if [[ "$COMMIT" != unknown ]] && ! git -C "$root" diff --quiet HEAD 2>/dev/null; then
+		COMMIT+=-dirty
+	fi
+fi
 nocache=()
 [[ "${NO_CACHE:-}" == 1 ]] && nocache=(--no-cache)
 
@@ -91,6 +99,7 @@ docker build ${nocache[@]+"${nocache[@]}"} --force-rm \
 	--build-arg "GO_IMAGE=$deps_image" \
 	--build-arg "GOFLAGS=-mod=vendor" \
 	--build-arg "VERSION=$version" \
+	--build-arg "COMMIT=$COMMIT" \
 	-t "$image" "$ctx"
 
 # Untagged leftovers. Every build stage inherits the dependency base's

@@ -35,12 +35,13 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short:         "Turn registry push webhooks into Huawei Cloud HSS image scans",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       currentBuild().Version,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newScanCmd(), newHealthcheckCmd(), newRouteCmd())
 	root.AddCommand(newDLQCmd())
+	root.AddCommand(newConfigCmd(), newVersionCmd())
 	return root
 }
 

@@ -103,6 +103,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
 
 	// HSS first: missing credentials are the commonest start-up mistake
 	// and need no NATS to report.
