@@ -71,7 +71,16 @@ func TestNATSDownAnswers503AndRecovers(t *testing.T) {
 		"%d webhooks answered 503 while down, none 202; ready %s after NATS returned; goroutines %.0f before, %.0f→%.0f while down",
 		r.l.count(http.StatusServiceUnavailable), reconnect.Round(10*time.Millisecond), before["go_goroutines"],
 		first.goroutines, last.goroutines))
-	if after := r.b.metrics()["go_goroutines"]; after > before["go_goroutines"]+perRound/2 {
-		t.Errorf("goroutines %.0f after recovery, %.0f before the outage: left over from the outage", after, before["go_goroutines"])
+	// Right after recovery the drain of the 40 new webhooks still holds
+	// goroutines (HSS calls, keep-alive connections, acks); a leak from
+	// the outage stays, the rest settle within seconds. So wait for the
+	// count to come back before calling it a leak.
+	after := r.b.metrics()["go_goroutines"]
+	for deadline := time.Now().Add(15 * time.Second); after > before["go_goroutines"]+perRound/2 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		after = r.b.metrics()["go_goroutines"]
+	}
+	if after > before["go_goroutines"]+perRound/2 {
+		t.Errorf("goroutines %.0f 15 s after recovery, %.0f before the outage: left over from the outage", after, before["go_goroutines"])
 	}
 }
