@@ -119,8 +119,16 @@ type ConsumerConfig struct {
 	// MaxImagesPerCall, at least MaxItems.
 	MaxItemsPerCall int `json:"max_items_per_call" yaml:"max_items_per_call" koanf:"max_items_per_call"`
 	// Linger is how long a group waits for more items after its first one.
-	// Default 5s.
+	// Default 5s. With Packing quota it bounds the wait of a target's
+	// first item for a permit request, whichever namespace it is in.
 	Linger time.Duration `json:"linger" yaml:"linger" koanf:"linger"`
+	// Packing is what a permit carries (docs/scheduling.md). PackQuota
+	// (default): everything waiting for the permit's target, groups still
+	// lingering included, up to MaxItemsPerCall, namespaces served by
+	// deficit round robin on items. PackReady: only the target's groups
+	// that are full or past their linger, one group per namespace in turn
+	// (the policy before quota, kept to compare the two).
+	Packing string `json:"packing" yaml:"packing" koanf:"packing"`
 	// BackoffBase and BackoffCap bound the redelivery delay after a
 	// retryable failure: base·2^(deliveries-1), capped. Defaults 5s and 5m.
 	BackoffBase time.Duration `json:"backoff_base" yaml:"backoff_base" koanf:"backoff_base"`
@@ -147,6 +155,12 @@ type ConsumerConfig struct {
 	InfoInterval time.Duration `json:"info_interval" yaml:"info_interval" koanf:"info_interval"`
 }
 
+// Packing policies: ConsumerConfig.Packing.
+const (
+	PackQuota = "quota"
+	PackReady = "ready"
+)
+
 // Defaults.
 const (
 	DefaultStreamName      = "SCANJOBS"
@@ -161,6 +175,7 @@ const (
 	DefaultMaxItems        = 100
 	DefaultMaxItemsPerCall = 1000
 	DefaultLinger          = 5 * time.Second
+	DefaultPacking         = PackQuota
 	DefaultBackoffBase     = 5 * time.Second
 	DefaultBackoffCap      = 5 * time.Minute
 	DefaultBackoffJitter   = 0.2
@@ -193,6 +208,7 @@ func (c Config) WithDefaults() Config {
 	k.MaxItems = cmp.Or(k.MaxItems, DefaultMaxItems)
 	k.MaxItemsPerCall = cmp.Or(k.MaxItemsPerCall, DefaultMaxItemsPerCall)
 	k.Linger = cmp.Or(k.Linger, DefaultLinger)
+	k.Packing = cmp.Or(k.Packing, DefaultPacking)
 	k.BackoffBase = cmp.Or(k.BackoffBase, DefaultBackoffBase)
 	k.BackoffCap = cmp.Or(k.BackoffCap, DefaultBackoffCap)
 	k.BackoffJitter = cmp.Or(k.BackoffJitter, DefaultBackoffJitter)
@@ -275,6 +291,9 @@ func (c Config) Validate() error {
 	}
 	if k.Linger <= 0 {
 		bad("consumer.linger %s must be positive", k.Linger)
+	}
+	if k.Packing != PackQuota && k.Packing != PackReady {
+		bad("consumer.packing %q must be %s or %s", k.Packing, PackQuota, PackReady)
 	}
 	if k.BackoffBase <= 0 || k.BackoffCap < k.BackoffBase {
 		bad("consumer.backoff_base %s must be positive and at most backoff_cap %s", k.BackoffBase, k.BackoffCap)
