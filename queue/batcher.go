@@ -251,17 +251,22 @@ func (b *batcher) add(m message) {
 	e := &entry{job: h.job, msgs: []*held{h}}
 	g.index[ik] = e
 	g.entries = append(g.entries, e)
-	if len(g.entries) >= b.cfg.MaxItems {
-		b.flush(g)
-	}
-	if b.cfg.Packing == PackQuota {
-		// A target with a call's worth waiting asks for its permit now:
-		// lingering longer cannot make the call fuller. Flushing one group
-		// is enough to ask; the permit takes the others (next).
-		b.waiting[g.tkey]++
-		if b.waiting[g.tkey] >= b.cfg.MaxItemsPerCall && b.ready[g.tkey] == nil {
+	if b.cfg.Packing == PackReady {
+		if len(g.entries) >= b.cfg.MaxItems {
 			b.flush(g)
 		}
+		return
+	}
+	// PackQuota: a target asks for a permit when its first item has
+	// lingered (the first group's timer) or when a call's worth waits,
+	// since lingering longer cannot make the call fuller. Not when one
+	// namespace's group is full: a free permit would then carry that group
+	// and whatever else happened to be there, and a burst would need one
+	// call more than it fills. Flushing one group is enough to ask; the
+	// permit takes the others (next).
+	b.waiting[g.tkey]++
+	if b.waiting[g.tkey] >= b.cfg.MaxItemsPerCall && b.ready[g.tkey] == nil {
+		b.flush(g)
 	}
 }
 

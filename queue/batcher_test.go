@@ -94,26 +94,47 @@ func itemNames(items []scanjob.Job) []string {
 	return out
 }
 
-func TestBatcherFlushesAFullGroupAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := &fakeScanner{}
-		h := startBatcher(t, testConfig(), s)
-		start := time.Now()
-		msgs := []*fakeMsg{
-			h.send(testJob(targetA, "team", "api", "1")),
-			h.send(testJob(targetA, "team", "api", "2")),
-			h.send(testJob(targetA, "team", "web", "1")),
-		}
-		synctest.Wait()
-		calls := s.recorded()
-		if len(calls) != 1 || len(calls[0].items) != 3 {
-			t.Fatalf("calls = %v, want one call with the 3 items", calls)
-		}
-		if waited := time.Since(start); waited != 0 {
-			t.Errorf("a full group waited %s; it must not linger", waited)
-		}
-		wantOutcome(t, "ack", msgs...)
-	})
+func TestBatcherSendsAFullGroup(t *testing.T) {
+	// A namespace group of max_items (3) in a call of up to 6: with ready
+	// packing it is ready at once; with quota packing only a full call
+	// is (TestBatcherQuotaAsksAtOnceForAFullCall), and the group lingers
+	// like any other, so that a burst's first call is not sent with the
+	// first namespace to fill up.
+	tests := []struct {
+		name    string
+		packing string
+		want    time.Duration
+	}{
+		{"ready: at once", PackReady, 0},
+		{"quota: after the linger", PackQuota, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &fakeScanner{}
+				cfg := testConfig()
+				cfg.Packing = tt.packing
+				h := startBatcher(t, cfg, s)
+				start := time.Now()
+				msgs := []*fakeMsg{
+					h.send(testJob(targetA, "team", "api", "1")),
+					h.send(testJob(targetA, "team", "api", "2")),
+					h.send(testJob(targetA, "team", "web", "1")),
+				}
+				for synctest.Wait(); len(s.recorded()) == 0; synctest.Wait() {
+					time.Sleep(time.Second)
+				}
+				calls := s.recorded()
+				if len(calls) != 1 || len(calls[0].items) != 3 {
+					t.Fatalf("calls = %v, want one call with the 3 items", calls)
+				}
+				if waited := time.Since(start); waited != tt.want {
+					t.Errorf("a full group waited %s, want %s", waited, tt.want)
+				}
+				wantOutcome(t, "ack", msgs...)
+			})
+		})
+	}
 }
 
 func TestBatcherFlushesAPartialGroupWhenItsLingerEnds(t *testing.T) {
@@ -360,7 +381,7 @@ func TestBatcherBisectsARejectedCallDownToTheBadItem(t *testing.T) {
 			return nil
 		}}
 		cfg := testConfig()
-		cfg.MaxItems = 5
+		cfg.MaxItems, cfg.MaxItemsPerCall = 5, 5 // the five items are a full call: sent at once
 		h := startBatcher(t, cfg, s)
 		var good []*fakeMsg
 		for _, img := range []string{"a", "b", "c"} {
@@ -505,6 +526,7 @@ func TestBatcherHardStopCancelsCallsAndNaks(t *testing.T) {
 			return fmt.Errorf("post batch-scan: %w", ctx.Err())
 		}}
 		cfg := testConfig()
+		cfg.MaxItemsPerCall = 3 // a full call: in flight at once
 		h := startBatcher(t, cfg, s)
 		msgs := []*fakeMsg{
 			h.send(testJob(targetA, "a", "x", "1")),
@@ -512,6 +534,9 @@ func TestBatcherHardStopCancelsCallsAndNaks(t *testing.T) {
 			h.send(testJob(targetA, "a", "x", "3")),
 		}
 		synctest.Wait()
+		if n := len(s.recorded()); n != 1 {
+			t.Fatalf("%d calls in flight, want 1", n)
+		}
 		wantOutcome(t, "", msgs...)
 		h.cancel()
 		<-h.done
@@ -530,6 +555,7 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		s := &fakeScanner{gate: make(chan struct{})}
 		cfg := testConfig()
 		cfg.MaxHeld = 10
+		cfg.MaxItemsPerCall = 3 // the three items of targetA are a full call: sent at the first permit
 		h := startBatcher(t, cfg, s)
 		for i := range 3 {
 			h.send(testJob(targetA, "team", "app", fmt.Sprint(i)))
