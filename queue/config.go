@@ -111,23 +111,30 @@ type ConsumerConfig struct {
 	// so they split the work instead of each scanning everything. Default
 	// hss-batcher.
 	Durable string `json:"durable" yaml:"durable" koanf:"durable"`
-	// MaxItems is the number of distinct items (scanjob.Job.ItemKey) that
-	// make one namespace group full and ready to send. Default 100.
+	// MaxItems is, with Packing ready, the number of distinct items
+	// (scanjob.Job.ItemKey) that make one namespace group full and ready
+	// to send. With Packing quota a full group asks for nothing (a full
+	// call does); MaxItems is the most items one namespace takes per turn
+	// of the round robin. Default 100.
 	MaxItems int `json:"max_items" yaml:"max_items" koanf:"max_items"`
 	// MaxItemsPerCall is the most items one HSS call carries when several
-	// ready groups of one target are packed together. Default 1000, at most
-	// MaxImagesPerCall, at least MaxItems.
+	// groups of one target are packed together; with Packing quota a target
+	// with this many waiting asks for a permit without lingering. Default
+	// 1000, at most MaxImagesPerCall, at least MaxItems.
 	MaxItemsPerCall int `json:"max_items_per_call" yaml:"max_items_per_call" koanf:"max_items_per_call"`
 	// Linger is how long a group waits for more items after its first one.
 	// Default 5s. With Packing quota it bounds the wait of a target's
 	// first item for a permit request, whichever namespace it is in.
 	Linger time.Duration `json:"linger" yaml:"linger" koanf:"linger"`
-	// Packing is what a permit carries (docs/scheduling.md). PackQuota
-	// (default): everything waiting for the permit's target, groups still
-	// lingering included, up to MaxItemsPerCall, namespaces served by
-	// deficit round robin on items. PackReady: only the target's groups
-	// that are full or past their linger, one group per namespace in turn
-	// (the policy before quota, kept to compare the two).
+	// Packing is when a target asks for a permit and what the permit
+	// carries (docs/scheduling.md). PackQuota (default): a target asks when
+	// its first item has lingered or a call's worth waits, and the permit
+	// carries everything waiting for it, groups still lingering included,
+	// up to MaxItemsPerCall, namespaces served by deficit round robin on
+	// items. PackReady: a target asks when one of its namespace groups is
+	// full or has lingered, and the permit carries only such groups, one
+	// group per namespace in turn (the policy before quota, kept to
+	// compare the two).
 	Packing string `json:"packing" yaml:"packing" koanf:"packing"`
 	// BackoffBase and BackoffCap bound the redelivery delay after a
 	// retryable failure: base·2^(deliveries-1), capped. Defaults 5s and 5m.
