@@ -747,3 +747,42 @@ func TestBatcherQuotaCollapsesAcrossReadyAndLingeringGroups(t *testing.T) {
 		wantOutcome(t, "ack", msgs...)
 	})
 }
+
+func TestBatcherQuotaKeepsWhatAFullCallLeftAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		s := &fakeScanner{gate: make(chan struct{}), scan: func(context.Context, scanjob.Target, []scanjob.Job) error {
+			<-release
+			return nil
+		}}
+		cfg := testConfig() // calls of 6
+		h := startBatcher(t, cfg, s)
+		var msgs []*fakeMsg
+		for i := range 9 {
+			msgs = append(msgs, h.send(testJob(targetA, "team", "app", fmt.Sprint(i))))
+		}
+		s.gate <- struct{}{} // one call of 6 goes and hangs; 3 images stay ready
+		synctest.Wait()
+		before := make([]int, len(msgs))
+		for i, m := range msgs {
+			before[i] = m.progressCount()
+		}
+		time.Sleep(2 * cfg.Heartbeat)
+		synctest.Wait()
+		for i, m := range msgs {
+			if got := m.progressCount() - before[i]; got != 2 {
+				t.Errorf("message %d: %d InProgress in two heartbeats, want 2 (in the call or left for the next)", i, got)
+			}
+		}
+		if calls := s.recorded(); len(calls) != 1 || len(calls[0].items) != cfg.MaxItemsPerCall {
+			t.Fatalf("calls %v, want one full call", calls)
+		}
+		close(release)
+		s.gate <- struct{}{}
+		synctest.Wait()
+		wantOutcome(t, "ack", msgs...)
+		if calls := s.recorded(); len(calls) != 2 || len(calls[1].items) != 3 {
+			t.Errorf("calls %v, want the 3 left in a second call", calls)
+		}
+	})
+}
