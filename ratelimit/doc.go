@@ -78,10 +78,12 @@
 // else spends the whole quota) the first clean call comes one floor
 // interval (5 min 6 s) after the last cut, and the tenth clean call
 // (0.7, 1.2, ... 4.7, 5.0/min) reaches the ceiling 288 s after the first.
-// The earlier rule, a step per five clean
-// calls spaced at the rate before each step, took seven and a half
-// minutes from one cut and over half an hour from the floor.
-// TestRecoveryAfterA429 checks both curves.
+// The earlier rule, a step per five clean calls spaced at the rate before
+// each step, took seven and a half minutes from one cut and over half an
+// hour from the floor. The price of the faster climb: when another client
+// keeps spending part of the same user's quota, the rate meets its next
+// 429 sooner (DefaultIncreaseAfter). TestRecoveryAfterA429 checks both
+// curves.
 //
 // Clock. The TAT is an absolute time, so replicas must agree on the clock.
 // Shared computes on the NATS server's clock: it reads the bucket's stream
