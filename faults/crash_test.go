@@ -65,6 +65,12 @@ func TestCrashLosesNoAcceptedJob(t *testing.T) {
 		},
 		{
 			name: "SIGKILL while HSS calls are in flight",
+			arm: func(r *rig) {
+				// Calls of 20 images: the 60 jobs are three calls' worth,
+				// two in flight at once (hss.max_concurrent). With quota
+				// packing one permit would otherwise carry all 60.
+				r.b.Queue.Consumer.MaxItemsPerCall = 20
+			},
 			crash: func(t *testing.T, r *rig) string {
 				hold := make(chan struct{})
 				remove := r.hss.Inject(hsstest.Fault{Hold: hold})

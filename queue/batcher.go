@@ -1,11 +1,13 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,9 +17,11 @@ import (
 
 // batcher is the NATS-free heart of the consumer: it groups delivered jobs
 // by batch key, flushes a group when it is full or its linger timer fires,
-// takes a permit from the Scanner before packing ready groups of one target
-// into a call (round-robin across namespaces), and settles every message
-// from the call's outcome (finish.go).
+// takes a permit from the Scanner when a target has a flushed group, packs
+// a call for the permit (pack.go: with PackQuota everything waiting for
+// the target, lingering groups included, by deficit round robin across
+// namespaces; with PackReady the flushed groups, round-robin), and settles
+// every message from the call's outcome (finish.go).
 //
 // Its shape is Alertmanager v0.25.0 dispatch/dispatch.go: one goroutine
 // (run) owns all state and sits in one select; each group owns its timer.
@@ -66,6 +70,8 @@ type batcher struct {
 	// Owned by run.
 	callCtx      context.Context
 	open         map[string]*group // BatchKey → lingering group
+	groups       uint64            // groups made so far (group.seq)
+	waiting      map[string]int    // PackQuota: target key → entries in its open and ready groups
 	ready        map[string]*targetQueue
 	targets      []string // target keys with ready groups, next to serve first
 	splits       []*call  // bisected halves, served before new packs
@@ -111,6 +117,7 @@ func newBatcher(cfg ConsumerConfig, s Scanner, allowed Targets, dlq deadLetterer
 		done:    make(chan struct{}),
 		room:    make(chan struct{}, 1),
 		open:    map[string]*group{},
+		waiting: map[string]int{},
 		ready:   map[string]*targetQueue{},
 		expired: make(chan *group),
 		permits: make(chan permit, 1),
@@ -223,8 +230,9 @@ func (b *batcher) add(m message) {
 	key := h.job.BatchKey()
 	g := b.open[key]
 	if g == nil {
+		b.groups++
 		g = &group{key: key, tkey: h.job.Target.Key(), namespace: h.job.Namespace, target: h.job.Target,
-			index: map[string]*entry{}}
+			index: map[string]*entry{}, seq: b.groups}
 		b.open[key] = g
 		// Alertmanager inserts the first item before the group's timer
 		// starts; here the timer only reports back to the loop.
@@ -238,12 +246,26 @@ func (b *batcher) add(m message) {
 	ik := h.job.ItemKey()
 	if e := g.index[ik]; e != nil {
 		e.msgs = append(e.msgs, h)
-	} else {
-		e = &entry{job: h.job, msgs: []*held{h}}
-		g.index[ik] = e
-		g.entries = append(g.entries, e)
+		return
 	}
-	if len(g.entries) >= b.cfg.MaxItems {
+	e := &entry{job: h.job, msgs: []*held{h}}
+	g.index[ik] = e
+	g.entries = append(g.entries, e)
+	if b.cfg.Packing == PackReady {
+		if len(g.entries) >= b.cfg.MaxItems {
+			b.flush(g)
+		}
+		return
+	}
+	// PackQuota: a target asks for a permit when its first item has
+	// lingered (the first group's timer) or when a call's worth waits,
+	// since lingering longer cannot make the call fuller. Not when one
+	// namespace's group is full: a free permit would then carry that group
+	// and whatever else happened to be there, and a burst would need one
+	// call more than it fills. Flushing one group is enough to ask; the
+	// permit takes the others (next).
+	b.waiting[g.tkey]++
+	if b.waiting[g.tkey] >= b.cfg.MaxItemsPerCall && b.ready[g.tkey] == nil {
 		b.flush(g)
 	}
 }
@@ -256,6 +278,20 @@ func decodeJob(data []byte, job *scanjob.Job) error {
 		return fmt.Errorf("validate job %s: %w", job.ID(), err)
 	}
 	return nil
+}
+
+// flushTarget flushes every lingering group of one target, oldest first.
+func (b *batcher) flushTarget(tkey string) {
+	var gs []*group
+	for _, g := range b.open {
+		if g.tkey == tkey {
+			gs = append(gs, g)
+		}
+	}
+	slices.SortFunc(gs, func(x, y *group) int { return cmp.Compare(x.seq, y.seq) })
+	for _, g := range gs {
+		b.flush(g)
+	}
 }
 
 // flush moves a group from lingering to ready.
@@ -273,7 +309,12 @@ func (b *batcher) flush(g *group) {
 
 // maybeAcquire asks for a permit when there is something to send and no
 // request is out. One request at a time: while permits are scarce, ready
-// groups pile up and the next permit carries them all.
+// groups pile up and the next permit carries them all (with PackQuota,
+// and the lingering ones too). A target asks only once it has a flushed
+// group, never for a lingering one alone: a permit is used when it is
+// granted (holding one would let the next call follow it closer than the
+// rate allows), so asking at a target's first item would send that item
+// alone whenever permits are free.
 func (b *batcher) maybeAcquire(ctx context.Context) {
 	if b.acquiring || b.stopping || b.acquirePause != nil || (len(b.splits) == 0 && len(b.targets) == 0) {
 		return
@@ -323,7 +364,21 @@ func (b *batcher) next() *call {
 	}
 	tkey := b.targets[0]
 	q := b.ready[tkey]
-	c := q.pack(b.cfg.MaxItemsPerCall)
+	var c *call
+	if b.cfg.Packing == PackQuota {
+		// The permit carries what waits for its target, lingering or not;
+		// whatever does not fit stays ready, so the next permit is asked
+		// for at once.
+		b.flushTarget(tkey)
+		c = q.packFair(b.cfg.MaxItemsPerCall, b.cfg.MaxItems)
+		if n := q.items(); n > 0 {
+			b.waiting[tkey] = n
+		} else {
+			delete(b.waiting, tkey)
+		}
+	} else {
+		c = q.pack(b.cfg.MaxItemsPerCall)
+	}
 	b.targets = b.targets[1:]
 	if q.empty() {
 		delete(b.ready, tkey)
@@ -416,4 +471,5 @@ func (b *batcher) stop(stopAcquiring context.CancelFunc) {
 		}
 	})
 	b.open, b.ready, b.targets, b.splits = map[string]*group{}, map[string]*targetQueue{}, nil, nil
+	b.waiting = map[string]int{}
 }

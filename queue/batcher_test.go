@@ -94,26 +94,47 @@ func itemNames(items []scanjob.Job) []string {
 	return out
 }
 
-func TestBatcherFlushesAFullGroupAtOnce(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := &fakeScanner{}
-		h := startBatcher(t, testConfig(), s)
-		start := time.Now()
-		msgs := []*fakeMsg{
-			h.send(testJob(targetA, "team", "api", "1")),
-			h.send(testJob(targetA, "team", "api", "2")),
-			h.send(testJob(targetA, "team", "web", "1")),
-		}
-		synctest.Wait()
-		calls := s.recorded()
-		if len(calls) != 1 || len(calls[0].items) != 3 {
-			t.Fatalf("calls = %v, want one call with the 3 items", calls)
-		}
-		if waited := time.Since(start); waited != 0 {
-			t.Errorf("a full group waited %s; it must not linger", waited)
-		}
-		wantOutcome(t, "ack", msgs...)
-	})
+func TestBatcherSendsAFullGroup(t *testing.T) {
+	// A namespace group of max_items (3) in a call of up to 6: with ready
+	// packing it is ready at once; with quota packing only a full call
+	// is (TestBatcherQuotaAsksAtOnceForAFullCall), and the group lingers
+	// like any other, so that a burst's first call is not sent with the
+	// first namespace to fill up.
+	tests := []struct {
+		name    string
+		packing string
+		want    time.Duration
+	}{
+		{"ready: at once", PackReady, 0},
+		{"quota: after the linger", PackQuota, 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &fakeScanner{}
+				cfg := testConfig()
+				cfg.Packing = tt.packing
+				h := startBatcher(t, cfg, s)
+				start := time.Now()
+				msgs := []*fakeMsg{
+					h.send(testJob(targetA, "team", "api", "1")),
+					h.send(testJob(targetA, "team", "api", "2")),
+					h.send(testJob(targetA, "team", "web", "1")),
+				}
+				for synctest.Wait(); len(s.recorded()) == 0; synctest.Wait() {
+					time.Sleep(time.Second)
+				}
+				calls := s.recorded()
+				if len(calls) != 1 || len(calls[0].items) != 3 {
+					t.Fatalf("calls = %v, want one call with the 3 items", calls)
+				}
+				if waited := time.Since(start); waited != tt.want {
+					t.Errorf("a full group waited %s, want %s", waited, tt.want)
+				}
+				wantOutcome(t, "ack", msgs...)
+			})
+		})
+	}
 }
 
 func TestBatcherFlushesAPartialGroupWhenItsLingerEnds(t *testing.T) {
@@ -154,6 +175,9 @@ func TestBatcherServesNamespacesRoundRobinWhenPermitsAreScarce(t *testing.T) {
 		s := &fakeScanner{gate: make(chan struct{})}
 		cfg := testConfig()
 		cfg.MaxItems, cfg.MaxItemsPerCall = 2, 4
+		// Ready packing: whole groups, one per namespace per round.
+		// TestBatcherQuotaPackingServesEveryNamespace is the quota one.
+		cfg.Packing = PackReady
 		h := startBatcher(t, cfg, s)
 
 		// A busy namespace fills four groups before two quiet ones push.
@@ -357,7 +381,7 @@ func TestBatcherBisectsARejectedCallDownToTheBadItem(t *testing.T) {
 			return nil
 		}}
 		cfg := testConfig()
-		cfg.MaxItems = 5
+		cfg.MaxItems, cfg.MaxItemsPerCall = 5, 5 // the five items are a full call: sent at once
 		h := startBatcher(t, cfg, s)
 		var good []*fakeMsg
 		for _, img := range []string{"a", "b", "c"} {
@@ -469,6 +493,7 @@ func TestBatcherShutdownNaksUnsentAndFinishesCallsInFlight(t *testing.T) {
 		h := startBatcher(t, cfg, s)
 		s.gate <- struct{}{} // exactly one permit
 		inFlight := []*fakeMsg{h.send(testJob(targetA, "a", "x", "1")), h.send(testJob(targetA, "a", "x", "2"))}
+		synctest.Wait() // the call is in flight before the others arrive
 		ready := []*fakeMsg{h.send(testJob(targetA, "b", "x", "1")), h.send(testJob(targetA, "b", "x", "2"))}
 		lingering := []*fakeMsg{h.send(testJob(targetA, "c", "x", "1"))}
 		synctest.Wait()
@@ -501,6 +526,7 @@ func TestBatcherHardStopCancelsCallsAndNaks(t *testing.T) {
 			return fmt.Errorf("post batch-scan: %w", ctx.Err())
 		}}
 		cfg := testConfig()
+		cfg.MaxItemsPerCall = 3 // a full call: in flight at once
 		h := startBatcher(t, cfg, s)
 		msgs := []*fakeMsg{
 			h.send(testJob(targetA, "a", "x", "1")),
@@ -508,6 +534,9 @@ func TestBatcherHardStopCancelsCallsAndNaks(t *testing.T) {
 			h.send(testJob(targetA, "a", "x", "3")),
 		}
 		synctest.Wait()
+		if n := len(s.recorded()); n != 1 {
+			t.Fatalf("%d calls in flight, want 1", n)
+		}
 		wantOutcome(t, "", msgs...)
 		h.cancel()
 		<-h.done
@@ -526,10 +555,12 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		s := &fakeScanner{gate: make(chan struct{})}
 		cfg := testConfig()
 		cfg.MaxHeld = 10
+		cfg.MaxItemsPerCall = 3 // the three items of targetA are a full call: sent at the first permit
 		h := startBatcher(t, cfg, s)
-		for i := range 4 {
+		for i := range 3 {
 			h.send(testJob(targetA, "team", "app", fmt.Sprint(i)))
 		}
+		h.send(testJob(targetB, "team", "app", "3")) // lingers: not in the first call
 		synctest.Wait()
 		if got := h.b.free(); got != 6 {
 			t.Errorf("free = %d with 4 of 10 held, want 6", got)
@@ -543,6 +574,215 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		}
 		if got := h.b.free(); got != 9 {
 			t.Errorf("free = %d after a 3-item call of the 4 held was acked, want 9", got)
+		}
+	})
+}
+
+func TestBatcherQuotaPackingServesEveryNamespace(t *testing.T) {
+	// A busy namespace fills four groups while four quiet ones have one
+	// image each, still lingering, when the first permit comes; the next
+	// permit comes after the linger.
+	type mix struct{ busy, quiet int } // busy items, quiet namespaces
+	tests := []struct {
+		name    string
+		packing string
+		want    []mix // of each call
+	}{
+		{"quota: the first permit takes the lingering ones too, a turn each", PackQuota, []mix{{2, 4}, {6, 0}}},
+		{"ready: the quiet ones wait for their linger and a second permit", PackReady, []mix{{6, 0}, {3, 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &fakeScanner{gate: make(chan struct{})}
+				cfg := testConfig() // groups of 3, calls of 6
+				cfg.Packing = tt.packing
+				h := startBatcher(t, cfg, s)
+				for i := range 12 {
+					h.send(testJob(targetA, "busy", "app", fmt.Sprint(i)))
+				}
+				for i := range 4 {
+					h.send(testJob(targetA, fmt.Sprintf("quiet%d", i+1), "app", "1"))
+				}
+				synctest.Wait()
+				for i, want := range tt.want {
+					if i > 0 {
+						time.Sleep(cfg.Linger)
+						synctest.Wait()
+					}
+					s.gate <- struct{}{}
+					synctest.Wait()
+					calls := s.recorded()
+					if len(calls) != i+1 {
+						t.Fatalf("after permit %d: %d calls", i+1, len(calls))
+					}
+					var got mix
+					for _, j := range calls[i].items {
+						if j.Namespace == "busy" {
+							got.busy++
+						} else {
+							got.quiet++
+						}
+					}
+					if got != want {
+						t.Errorf("call %d carries %d busy items and %d quiet namespaces, want %d and %d (items %v)",
+							i+1, got.busy, got.quiet, want.busy, want.quiet, itemNames(calls[i].items))
+					}
+					if n := len(calls[i].items); n != cfg.MaxItemsPerCall {
+						t.Errorf("call %d has %d items, want a full call of %d", i+1, n, cfg.MaxItemsPerCall)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestBatcherLingerBoundsTheWaitOfATargetsFirstItem(t *testing.T) {
+	// Namespace a pushes at 0 s, namespace b at 4 s: with quota packing
+	// one call at 5 s carries both; with ready packing each namespace
+	// lingers on its own.
+	tests := []struct {
+		name    string
+		packing string
+		want    []time.Duration // when each call went
+		items   []int
+	}{
+		{"quota: one call when the target's first item has lingered", PackQuota, []time.Duration{5 * time.Second}, []int{2}},
+		{"ready: a call per namespace linger", PackReady, []time.Duration{5 * time.Second, 9 * time.Second}, []int{1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &fakeScanner{}
+				var at []time.Duration
+				start := time.Now()
+				s.scan = func(context.Context, scanjob.Target, []scanjob.Job) error {
+					at = append(at, time.Since(start))
+					return nil
+				}
+				cfg := testConfig()
+				cfg.Packing = tt.packing
+				h := startBatcher(t, cfg, s)
+				a := h.send(testJob(targetA, "a", "app", "1"))
+				time.Sleep(4 * time.Second)
+				b := h.send(testJob(targetA, "b", "app", "1"))
+				time.Sleep(time.Minute)
+				synctest.Wait()
+				calls := s.recorded()
+				var items []int
+				for _, c := range calls {
+					items = append(items, len(c.items))
+				}
+				if !slices.Equal(at, tt.want) || !slices.Equal(items, tt.items) {
+					t.Errorf("calls at %v with %v items, want at %v with %v", at, items, tt.want, tt.items)
+				}
+				wantOutcome(t, "ack", a, b)
+			})
+		})
+	}
+}
+
+func TestBatcherQuotaAsksAtOnceForAFullCall(t *testing.T) {
+	// Six namespaces of one image each fill a call of 6: with quota
+	// packing it goes at once, lingering cannot make it fuller. With ready
+	// packing it waits for the lingers, and the first to end takes the free
+	// permit with whatever else has ended by then.
+	tests := []struct {
+		name      string
+		packing   string
+		want      time.Duration
+		wantItems int // 0: any
+	}{
+		{"quota", PackQuota, 0, 6},
+		{"ready", PackReady, 5 * time.Second, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := &fakeScanner{}
+				cfg := testConfig()
+				cfg.Packing = tt.packing
+				h := startBatcher(t, cfg, s)
+				start := time.Now()
+				for i := range cfg.MaxItemsPerCall {
+					h.send(testJob(targetA, fmt.Sprintf("ns%d", i), "app", "1"))
+				}
+				for synctest.Wait(); len(s.recorded()) == 0; synctest.Wait() {
+					time.Sleep(time.Second)
+				}
+				if got := time.Since(start); got != tt.want {
+					t.Errorf("first call after %s, want %s", got, tt.want)
+				}
+				if n := len(s.recorded()[0].items); tt.wantItems != 0 && n != tt.wantItems {
+					t.Errorf("first call has %d items, want %d", n, tt.wantItems)
+				}
+			})
+		})
+	}
+}
+
+func TestBatcherQuotaCollapsesAcrossReadyAndLingeringGroups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &fakeScanner{gate: make(chan struct{})}
+		h := startBatcher(t, testConfig(), s)
+		// A full group (ready), then the same tag again in the namespace's
+		// next group, still lingering when the permit comes.
+		msgs := []*fakeMsg{
+			h.send(testJob(targetA, "team", "api", "1")),
+			h.send(testJob(targetA, "team", "web", "1")),
+			h.send(testJob(targetA, "team", "db", "1")),
+			h.send(testJob(targetA, "team", "api", "1")),
+			h.send(testJob(targetA, "team", "cli", "1")),
+		}
+		synctest.Wait()
+		s.gate <- struct{}{}
+		synctest.Wait()
+		calls := s.recorded()
+		if len(calls) != 1 {
+			t.Fatalf("%d calls, want 1", len(calls))
+		}
+		if got, want := itemNames(calls[0].items), []string{"team/api:1", "team/web:1", "team/db:1", "team/cli:1"}; !slices.Equal(got, want) {
+			t.Errorf("items %v, want %v", got, want)
+		}
+		wantOutcome(t, "ack", msgs...)
+	})
+}
+
+func TestBatcherQuotaKeepsWhatAFullCallLeftAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		s := &fakeScanner{gate: make(chan struct{}), scan: func(context.Context, scanjob.Target, []scanjob.Job) error {
+			<-release
+			return nil
+		}}
+		cfg := testConfig() // calls of 6
+		h := startBatcher(t, cfg, s)
+		var msgs []*fakeMsg
+		for i := range 9 {
+			msgs = append(msgs, h.send(testJob(targetA, "team", "app", fmt.Sprint(i))))
+		}
+		s.gate <- struct{}{} // one call of 6 goes and hangs; 3 images stay ready
+		synctest.Wait()
+		before := make([]int, len(msgs))
+		for i, m := range msgs {
+			before[i] = m.progressCount()
+		}
+		time.Sleep(2 * cfg.Heartbeat)
+		synctest.Wait()
+		for i, m := range msgs {
+			if got := m.progressCount() - before[i]; got != 2 {
+				t.Errorf("message %d: %d InProgress in two heartbeats, want 2 (in the call or left for the next)", i, got)
+			}
+		}
+		if calls := s.recorded(); len(calls) != 1 || len(calls[0].items) != cfg.MaxItemsPerCall {
+			t.Fatalf("calls %v, want one full call", calls)
+		}
+		close(release)
+		s.gate <- struct{}{}
+		synctest.Wait()
+		wantOutcome(t, "ack", msgs...)
+		if calls := s.recorded(); len(calls) != 2 || len(calls[1].items) != 3 {
+			t.Errorf("calls %v, want the 3 left in a second call", calls)
 		}
 	})
 }

@@ -111,16 +111,31 @@ type ConsumerConfig struct {
 	// so they split the work instead of each scanning everything. Default
 	// hss-batcher.
 	Durable string `json:"durable" yaml:"durable" koanf:"durable"`
-	// MaxItems is the number of distinct items (scanjob.Job.ItemKey) that
-	// make one namespace group full and ready to send. Default 100.
+	// MaxItems is, with Packing ready, the number of distinct items
+	// (scanjob.Job.ItemKey) that make one namespace group full and ready
+	// to send. With Packing quota a full group asks for nothing (a full
+	// call does); MaxItems is the most items one namespace takes per turn
+	// of the round robin. Default 100.
 	MaxItems int `json:"max_items" yaml:"max_items" koanf:"max_items"`
 	// MaxItemsPerCall is the most items one HSS call carries when several
-	// ready groups of one target are packed together. Default 1000, at most
-	// MaxImagesPerCall, at least MaxItems.
+	// groups of one target are packed together; with Packing quota a target
+	// with this many waiting asks for a permit without lingering. Default
+	// 1000, at most MaxImagesPerCall, at least MaxItems.
 	MaxItemsPerCall int `json:"max_items_per_call" yaml:"max_items_per_call" koanf:"max_items_per_call"`
 	// Linger is how long a group waits for more items after its first one.
-	// Default 5s.
+	// Default 5s. With Packing quota it bounds the wait of a target's
+	// first item for a permit request, whichever namespace it is in.
 	Linger time.Duration `json:"linger" yaml:"linger" koanf:"linger"`
+	// Packing is when a target asks for a permit and what the permit
+	// carries (docs/scheduling.md). PackQuota (default): a target asks when
+	// its first item has lingered or a call's worth waits, and the permit
+	// carries everything waiting for it, groups still lingering included,
+	// up to MaxItemsPerCall, namespaces served by deficit round robin on
+	// items. PackReady: a target asks when one of its namespace groups is
+	// full or has lingered, and the permit carries only such groups, one
+	// group per namespace in turn (the policy before quota, kept to
+	// compare the two).
+	Packing string `json:"packing" yaml:"packing" koanf:"packing"`
 	// BackoffBase and BackoffCap bound the redelivery delay after a
 	// retryable failure: base·2^(deliveries-1), capped. Defaults 5s and 5m.
 	BackoffBase time.Duration `json:"backoff_base" yaml:"backoff_base" koanf:"backoff_base"`
@@ -147,6 +162,12 @@ type ConsumerConfig struct {
 	InfoInterval time.Duration `json:"info_interval" yaml:"info_interval" koanf:"info_interval"`
 }
 
+// Packing policies: ConsumerConfig.Packing.
+const (
+	PackQuota = "quota"
+	PackReady = "ready"
+)
+
 // Defaults.
 const (
 	DefaultStreamName      = "SCANJOBS"
@@ -161,6 +182,7 @@ const (
 	DefaultMaxItems        = 100
 	DefaultMaxItemsPerCall = 1000
 	DefaultLinger          = 5 * time.Second
+	DefaultPacking         = PackQuota
 	DefaultBackoffBase     = 5 * time.Second
 	DefaultBackoffCap      = 5 * time.Minute
 	DefaultBackoffJitter   = 0.2
@@ -193,6 +215,7 @@ func (c Config) WithDefaults() Config {
 	k.MaxItems = cmp.Or(k.MaxItems, DefaultMaxItems)
 	k.MaxItemsPerCall = cmp.Or(k.MaxItemsPerCall, DefaultMaxItemsPerCall)
 	k.Linger = cmp.Or(k.Linger, DefaultLinger)
+	k.Packing = cmp.Or(k.Packing, DefaultPacking)
 	k.BackoffBase = cmp.Or(k.BackoffBase, DefaultBackoffBase)
 	k.BackoffCap = cmp.Or(k.BackoffCap, DefaultBackoffCap)
 	k.BackoffJitter = cmp.Or(k.BackoffJitter, DefaultBackoffJitter)
@@ -275,6 +298,9 @@ func (c Config) Validate() error {
 	}
 	if k.Linger <= 0 {
 		bad("consumer.linger %s must be positive", k.Linger)
+	}
+	if k.Packing != PackQuota && k.Packing != PackReady {
+		bad("consumer.packing %q must be %s or %s", k.Packing, PackQuota, PackReady)
 	}
 	if k.BackoffBase <= 0 || k.BackoffCap < k.BackoffBase {
 		bad("consumer.backoff_base %s must be positive and at most backoff_cap %s", k.BackoffBase, k.BackoffCap)

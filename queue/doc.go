@@ -23,8 +23,9 @@
 //
 // The flow, one line: Publish → stream SCANJOBS → Consumer (accepted-set
 // lookup, target allow-list, groups, linger, permits from Scanner.Acquire,
-// pack round-robin) → Scanner.Scan → record accepted ids, Ack; or Nak with
-// backoff, bisect, or Term + dead letter.
+// pack: everything waiting for the permit's target, deficit round robin
+// across namespaces) → Scanner.Scan → record accepted ids, Ack; or Nak
+// with backoff, bisect, or Term + dead letter.
 //
 // Dependencies: queue imports scanjob, nats.go (jetstream) and the
 // Prometheus client. It must not import handlers, hssclient, scanner or

@@ -289,9 +289,11 @@ func TestAConsumerStoppedMidwayLosesNothing(t *testing.T) {
 	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
 	// Only full groups leave the first consumer, one group per call, so
-	// its calls are exactly 10, 10, 10 (and 5 jobs linger).
+	// its calls are exactly 10, 10, 10 (and 5 jobs linger). That is the
+	// ready packing: quota packing would take the lingering jobs along.
 	cfg.Consumer.Linger = time.Hour
 	cfg.Consumer.MaxItemsPerCall = cfg.Consumer.MaxItems
+	cfg.Consumer.Packing = PackReady
 	q1 := openQueue(t, js, cfg, nil)
 	var jobs []scanjob.Job
 	for i := range 35 {
@@ -329,6 +331,7 @@ func TestAConsumerStoppedMidwayLosesNothing(t *testing.T) {
 
 	// A new consumer on the same durable gets everything not accepted.
 	cfg.Consumer.Linger = 20 * time.Millisecond
+	cfg.Consumer.Packing = PackQuota
 	q2 := openQueue(t, js, cfg, nil)
 	second := newSink(len(jobs) - 20)
 	runConsumer(t, q2, &fakeScanner{scan: func(_ context.Context, _ scanjob.Target, items []scanjob.Job) error {

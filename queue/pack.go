@@ -8,8 +8,11 @@ import (
 
 // What the batcher holds, from one message to one call: a held message
 // joins an entry (one distinct item) of a group (one batch key); a flushed
-// group waits in its target's queue; pack takes ready groups of one target,
-// round-robin across namespaces, into a call.
+// group waits in its target's queue; a permit packs one target's queue
+// into a call. With PackReady, pack takes ready groups whole, round-robin
+// across namespaces. With PackQuota, the target's lingering groups are
+// flushed into the queue first and packFair takes items, by deficit round
+// robin across namespaces, splitting a group where the call is full.
 
 // held is one message the batcher holds, with its decoded job.
 type held struct {
@@ -32,6 +35,7 @@ type group struct {
 	entries              []*entry
 	index                map[string]*entry
 	timer                *time.Timer
+	seq                  uint64 // creation order, to flush lingering groups oldest first
 }
 
 // call is one Scanner.Scan: items of one target, each distinct.
@@ -76,6 +80,12 @@ type targetQueue struct {
 	target scanjob.Target
 	byNS   map[string][]*group
 	order  []string // namespaces with ready groups; next to serve first
+
+	// Deficit round robin (packFair): what each namespace of order may
+	// still take in its current turn, and whether order[0]'s turn began
+	// in an earlier call (a call that filled up mid-turn).
+	deficit map[string]int
+	inTurn  bool
 }
 
 // push queues a flushed group behind the earlier ones of its namespace.
@@ -139,4 +149,88 @@ func (q *targetQueue) pack(limit int) *call {
 		}
 	}
 	return c
+}
+
+// packFair takes items of q into one call of at most limit distinct items,
+// by deficit round robin on items (M. Shreedhar and G. Varghese,
+// "Efficient fair queuing using deficit round robin", SIGCOMM 1995,
+// https://doi.org/10.1145/217382.217453): namespaces take turns in
+// q.order; each turn adds the quantum to the namespace's deficit, and it
+// takes items oldest first while its deficit lasts. A namespace that runs
+// out of items leaves the round and forgets its deficit; one whose
+// deficit runs out goes to the back. A call that fills up mid-turn leaves
+// the rest of that turn to the next call, so the rotation goes on across
+// calls and one namespace with 10,000 items waiting takes a quantum per
+// round like one with a single item.
+//
+// The quantum is limit divided among the namespaces waiting, at least 1
+// and at most maxQuantum (MaxItems): when more namespaces wait than a
+// call has quanta of MaxItems, a round with a fixed quantum of MaxItems
+// would fill the call with the first few big namespaces and leave small
+// ones for the next permit, the very wait this packing removes; with the
+// call shared out, every namespace gets a turn in every call that can hold
+// one item of each, and what the small ones leave goes to the big ones in
+// further rounds. When few namespaces wait, a quantum of MaxItems keeps a
+// namespace's items together. Identical items collapse into one entry and
+// cost nothing.
+func (q *targetQueue) packFair(limit, maxQuantum int) *call {
+	c := &call{target: q.target}
+	if len(q.order) == 0 {
+		return c
+	}
+	if q.deficit == nil {
+		q.deficit = map[string]int{}
+	}
+	quantum := max(1, min(maxQuantum, limit/len(q.order)))
+	index := map[string]*entry{}
+	msgs := 0
+	for len(c.entries) < limit && len(q.order) > 0 {
+		ns := q.order[0]
+		if !q.inTurn {
+			q.deficit[ns] += quantum
+			q.inTurn = true
+		}
+		gs := q.byNS[ns]
+		for len(gs) > 0 && q.deficit[ns] > 0 && len(c.entries) < limit {
+			g := gs[0]
+			e := g.entries[0]
+			if g.entries = g.entries[1:]; len(g.entries) == 0 {
+				gs = gs[1:]
+			}
+			msgs += len(e.msgs)
+			ik := e.job.ItemKey()
+			if x := index[ik]; x != nil {
+				x.msgs = append(x.msgs, e.msgs...)
+				continue
+			}
+			index[ik] = e
+			c.entries = append(c.entries, e)
+			q.deficit[ns]--
+		}
+		q.byNS[ns] = gs
+		switch {
+		case len(gs) == 0:
+			delete(q.byNS, ns)
+			delete(q.deficit, ns)
+			q.order, q.inTurn = q.order[1:], false
+		case q.deficit[ns] > 0:
+			// The call is full; this turn goes on in the next one.
+		default:
+			q.order, q.inTurn = append(q.order[1:], ns), false
+		}
+	}
+	c.collapsed = msgs - len(c.entries)
+	return c
+}
+
+// items is the number of entries waiting in q (an item waiting in two
+// groups of one namespace counts twice).
+func (q *targetQueue) items() int {
+	n := 0
+	for _, gs := range q.byNS {
+		for _, g := range gs {
+			n += len(g.entries)
+		}
+	}
+	return n
 }

@@ -14,7 +14,7 @@ type Scanner interface {
 	// concurrency limit) or ctx is done, and returns an error only then.
 	// release must be called once when the call ends. The consumer takes
 	// the permit before it packs a call, so that while permits are scarce
-	// every call carries as many ready groups as fit.
+	// every call carries as much of what waits as fits.
 	Acquire(ctx context.Context) (release func(), err error)
 	// Scan makes one batch-scan call for target with these items, already
 	// collapsed (one per distinct scanjob.Job.ItemKey) and all of target.

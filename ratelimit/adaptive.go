@@ -6,22 +6,22 @@ import (
 	"log/slog"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// Adaptive is a process-local AIMD limiter on a rate.Limiter: it starts at
-// the ceiling, halves on a 429 and climbs back step by step. Use it with a
-// single replica or in tests; several replicas each running one overrun a
+// Adaptive is a process-local AIMD limiter: it starts at the ceiling,
+// halves on a 429 and climbs back step by step. Use it with a single
+// replica or in tests; several replicas each running one overrun a
 // per-user quota N-fold (use Shared).
+//
+// It runs the same arithmetic as Shared (state.go: the GCRA slot, the
+// margin, the cut and the climb) on a state kept in memory instead of in a
+// KV key, so that what the tests and the scheduling simulator measure of
+// one is true of the other.
 type Adaptive struct {
 	cfg Config
-	lim *rate.Limiter
 	log *slog.Logger
 
 	mu sync.Mutex
-	// st holds Rate, OK, Cut and Gen; TAT is the end of the pause after the
-	// last cut (the rate.Limiter does the rest).
 	st state
 }
 
@@ -34,42 +34,49 @@ func NewAdaptive(cfg Config, opts ...Option) (*Adaptive, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
-	return &Adaptive{
-		cfg: cfg,
-		lim: rate.NewLimiter(perSecond(cfg.CallsPerMinute), cfg.Burst),
-		log: o.log,
-		st:  state{Rate: cfg.CallsPerMinute},
-	}, nil
+	return &Adaptive{cfg: cfg, log: o.log}, nil
 }
 
-// Wait implements Limiter.
+// Wait implements Limiter: it reserves the next slot and sleeps until it.
 func (a *Adaptive) Wait(ctx context.Context) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("wait for rate limit: %w", err)
 		}
 		a.mu.Lock()
-		gen, pause := a.st.Gen, a.st.TAT
-		a.mu.Unlock()
-		if err := sleepUntil(ctx, pause); err != nil {
+		now := time.Now()
+		next, at := a.cfg.reserve(a.st, now)
+		// Do not take a slot the caller cannot wait for.
+		if err := checkDeadline(ctx, at.Sub(now)); err != nil {
+			a.mu.Unlock()
 			return err
 		}
-		if err := a.lim.Wait(ctx); err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return fmt.Errorf("wait for rate limit: %w", ctxErr)
+		prev := a.st
+		a.st = next
+		a.mu.Unlock()
+
+		d := at.Sub(now)
+		if d <= 0 {
+			return nil
+		}
+		if err := sleep(ctx, d); err != nil {
+			a.mu.Lock()
+			if a.st == next {
+				// Nobody reserved or reported since: the slot is still the
+				// last one, and giving it back is exact.
+				a.st = prev
 			}
-			// rate.Limiter refuses at once when the wait would outlast
-			// ctx's deadline; say so in the terms of the Limiter contract.
-			return fmt.Errorf("wait for rate limit: %w: %w", context.DeadlineExceeded, err)
+			a.mu.Unlock()
+			return err
 		}
 		a.mu.Lock()
-		same := a.st.Gen == gen
+		same := a.st.Gen == next.Gen
 		a.mu.Unlock()
 		if same {
 			return nil
 		}
-		// A 429 arrived while this call waited: its token was priced at
-		// the refused rate. Take a new one at the new rate (the old one is
+		// A 429 arrived while this call waited: its slot was priced at the
+		// refused rate. Take a new one at the new rate (the old one stays
 		// spent, which only errs on the slow side).
 	}
 }
@@ -78,21 +85,16 @@ func (a *Adaptive) Wait(ctx context.Context) error {
 func (a *Adaptive) Feedback(_ context.Context, throttled bool) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	now := time.Now()
 	old := a.cfg.current(a.st)
 	var changed bool
 	if throttled {
-		a.st, changed = a.cfg.throttled(a.st, now)
+		a.st, changed = a.cfg.throttled(a.st, time.Now())
 	} else {
 		a.st, changed = a.cfg.succeeded(a.st)
 	}
-	r := a.cfg.current(a.st)
-	if !changed || r == old && !throttled {
-		return nil
+	if r := a.cfg.current(a.st); changed && (throttled || r != old) {
+		logRateChange(a.log, throttled, old, r, a.st.Gen)
 	}
-	a.lim.SetLimitAt(now, perSecond(r))
-	a.lim.SetBurstAt(now, a.cfg.burst(r))
-	logRateChange(a.log, throttled, old, r, a.st.Gen)
 	return nil
 }
 

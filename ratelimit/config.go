@@ -18,8 +18,9 @@ const (
 	// token bucket of 5 per minute with a burst of 5 lets 5 calls through
 	// at once and then one every 12 s, which puts 9 calls in the minute
 	// after the burst and is refused by a sliding one-minute window. With
-	// a burst of 1 (one call every 12 s) no 60-second window, sliding or
-	// fixed, holds more than 5 calls. The price is up to 12 s of extra
+	// a burst of 1 (one call every 12.24 s, with DefaultMargin) no
+	// 60-second window, sliding or fixed, holds more than 5 calls. The
+	// price is up to 12 s of extra
 	// latency for the second call of a quiet spell; the queue batches
 	// images meanwhile, so the call carries more of them.
 	DefaultBurst = 1
@@ -31,8 +32,31 @@ const (
 	// without telling us. At the floor a quota that stays exhausted costs
 	// 12 refused calls an hour, each retried later by the queue.
 	DefaultFloorPerMinute = 0.2
-	// DefaultIncreaseAfter successes in a row raise the rate by one step.
-	DefaultIncreaseAfter = 5
+	// DefaultIncreaseAfter is 1: every clean call below the ceiling raises
+	// the rate by one step (a tenth of the ceiling), so one cut (to half)
+	// is undone by five clean calls, about a minute and a half at the
+	// rates they run at (doc.go has the curve). Five calls per step, the
+	// earlier default, took seven and a half minutes, during which a
+	// backlog waited at half the quota for a refusal that was long over.
+	// The price is a shorter time between refusals when another client
+	// keeps spending part of the same user's quota: each climb reaches the
+	// ceiling again sooner and meets its 429 sooner. A refused call is
+	// retried by the queue and costs one interval; a rate left at half
+	// costs half of every minute until it recovers.
+	DefaultIncreaseAfter = 1
+	// DefaultMargin stretches every interval by 2 %: at 5 calls a minute
+	// one every 12.24 s instead of 12 s. Calls exactly 60 s / rate apart
+	// put the (rate+1)-th call exactly 60 s after the first, and a strict
+	// sliding window refuses it the moment either call is a little late
+	// or early: a clock estimate off by a millisecond between replicas,
+	// a slower TLS handshake for the first call than for the sixth. A
+	// margin m moves the (rate+1)-th call to 60 s × (1 + m) after the
+	// first, whatever the rate, so the slack that absorbs such jitter is
+	// 60 s × m (1.2 s) at 5 calls a minute as at 600. A fixed extra gap
+	// per call would instead give rate × gap of slack: too little at low
+	// rates or most of the quota at high ones. It costs 2 % of the quota
+	// (4.9 calls a minute at 5).
+	DefaultMargin = 0.02
 	// DefaultHoldoff is the gateway's window ("time:1 minute" in the
 	// APIGW.0308 message): for a minute after a cut the gateway still
 	// counts the calls made before it, so more 429s in that minute are
@@ -63,8 +87,14 @@ type Config struct {
 	// IncreaseAfter successes in a row. Default CallsPerMinute/10: from
 	// half the ceiling back to it in five steps.
 	IncreaseStep float64 `json:"increase_step" yaml:"increase_step" koanf:"increase_step"`
-	// IncreaseAfter is the run of successes that earns one step. Default 5.
+	// IncreaseAfter is the run of successes that earns one step. Default 1.
 	IncreaseAfter int `json:"increase_after" yaml:"increase_after" koanf:"increase_after"`
+	// Margin stretches the interval between calls by this fraction, so that
+	// no sliding 60-second window holds more than CallsPerMinute calls
+	// (with a burst of 1) when calls arrive up to 60 s × Margin late or
+	// early relative to each other. Default 0.02 (zero means the default:
+	// the margin is not switched off), less than 1.
+	Margin float64 `json:"margin" yaml:"margin" koanf:"margin"`
 	// Holdoff is the time after a cut during which further 429s do not cut
 	// again. Default 1 minute.
 	Holdoff time.Duration `json:"holdoff" yaml:"holdoff" koanf:"holdoff"`
@@ -90,6 +120,9 @@ func (c Config) WithDefaults() Config {
 	if c.Holdoff == 0 {
 		c.Holdoff = DefaultHoldoff
 	}
+	if c.Margin == 0 {
+		c.Margin = DefaultMargin
+	}
 	return c
 }
 
@@ -114,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.Holdoff < 0 {
 		errs = append(errs, fmt.Errorf("holdoff %s: must be >= 0", c.Holdoff))
+	}
+	if !(c.Margin > 0) || c.Margin >= 1 {
+		errs = append(errs, fmt.Errorf("margin %v: must be > 0 and < 1", c.Margin))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("rate limit config: %w", err)

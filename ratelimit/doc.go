@@ -23,16 +23,18 @@
 //
 // Two limiters:
 //
-//   - Adaptive: one process. A golang.org/x/time/rate token bucket whose
-//     limit an AIMD rule moves (SetLimit/SetBurst): a 429 halves the rate
-//     (down to a floor, default one call per 5 minutes) and starts a pause
-//     of one new interval; IncreaseAfter successes in a row add
-//     IncreaseStep, up to the configured ceiling and never above it. At
-//     most one cut per Holdoff (default the gateway's one-minute window):
-//     429s within it are echoes of calls made before the cut.
+//   - Adaptive: one process. A GCRA (generic cell rate algorithm: one
+//     "theoretical arrival time", equivalent to a token bucket of size
+//     Burst) in memory, whose rate an AIMD rule moves: a 429 halves the
+//     rate (down to a floor, default one call per 5 minutes) and starts a
+//     pause of one new interval; each clean call (IncreaseAfter, default
+//     1) adds IncreaseStep (default a tenth of the ceiling), up to the
+//     configured ceiling and never above it. At most one cut per Holdoff
+//     (default the gateway's one-minute window): 429s within it are echoes
+//     of calls made before the cut.
 //
-//   - Shared: every replica. The same AIMD rule on a GCRA (generic cell
-//     rate algorithm) whose whole state (theoretical arrival time, current
+//   - Shared: every replica. The same GCRA and AIMD rule (state.go, one
+//     code for both) whose whole state (theoretical arrival time, current
 //     rate, success run, cut time and generation) is one JSON value in one
 //     key of a JetStream KV bucket (default SCANBRIDGE_LIMITS, history 1,
 //     1 replica embedded / 3 in a cluster, created idempotently by every
@@ -46,6 +48,42 @@
 //     429 seen by one replica slows all of them. A waiter whose slot was
 //     priced before a cut takes a new one after it (the old one stays
 //     spent: right after a 429, erring slow is right).
+//
+// The quota's edge. Calls exactly 60 s / rate apart put the (rate+1)-th
+// call exactly a minute after the first, and a gateway counting a strict
+// sliding window refuses it as soon as the first was a little late or the
+// last a little early: measured, the 6th call of a run landed 59.9999 s
+// after the 1st and was answered 429. So every interval is stretched by
+// Margin (default 2 %: 12.24 s at 5/min), which puts the (rate+1)-th call
+// 60 s × (1 + Margin) after the first at any rate: 1.2 s of slack for
+// clock estimates and network latency to differ between calls.
+// edge_test.go runs three replicas for 30 virtual minutes with clock
+// estimates off by up to ±100 ms and 0-500 ms between permit and gateway
+// in front of the strictest window: no refusal with the margin, refusals
+// without it.
+//
+// Recovery. After a 429 the rate climbs back by a tenth of the ceiling
+// per clean call, and each raise also brings the next slot closer (the
+// slot after the last call was priced at the old rate). At the default
+// 5/min, with a backlog to send, the rate after each clean call is:
+//
+//	429 at 0 s           → 2.5/min, next call 24.48 s later
+//	clean call at 24.5 s → 3.0/min
+//	clean call at 44.9 s → 3.5/min
+//	clean call at 62.4 s → 4.0/min
+//	clean call at 77.7 s → 4.5/min
+//	clean call at 91.3 s → 5.0/min, the ceiling: 91 s after the 429
+//
+// From the floor (five cuts, each at least a Holdoff apart, while someone
+// else spends the whole quota) the first clean call comes one floor
+// interval (5 min 6 s) after the last cut, and the tenth clean call
+// (0.7, 1.2, ... 4.7, 5.0/min) reaches the ceiling 288 s after the first.
+// The earlier rule, a step per five clean calls spaced at the rate before
+// each step, took seven and a half minutes from one cut and over half an
+// hour from the floor. The price of the faster climb: when another client
+// keeps spending part of the same user's quota, the rate meets its next
+// 429 sooner (DefaultIncreaseAfter). TestRecoveryAfterA429 checks both
+// curves.
 //
 // Clock. The TAT is an absolute time, so replicas must agree on the clock.
 // Shared computes on the NATS server's clock: it reads the bucket's stream
@@ -79,8 +117,7 @@
 // matters; the one key serialises all replicas, which bounds the cluster
 // to some thousands of permits a second, far above any HSS quota.
 //
-// Dependencies: the standard library, golang.org/x/time/rate and nats.go
-// (jetstream). It must not import hssclient, queue, scanner, handlers or
+// Dependencies: the standard library and nats.go (jetstream). It must not import hssclient, queue, scanner, handlers or
 // cmd/bridge: the scanner package wires it in (Wait in scanner.HSS.Acquire,
 // Feedback after each BatchScan with throttled = status 429) so that it
 // stays a leaf.

@@ -23,6 +23,9 @@ type fakeStore struct {
 	seq    uint64
 	down   bool // every operation fails with ErrUnavailable
 	noTime bool // serverTime gives the zero time (an old server)
+	// jitter, when set, is added to each serverTime reading: the error a
+	// replica's clock estimate has when a round trip is lopsided.
+	jitter func() time.Duration
 	// conflicts makes the next n writes fail as if another replica had
 	// written first.
 	conflicts int
@@ -80,6 +83,9 @@ func (f *fakeStore) serverTime(context.Context) (time.Time, error) {
 	}
 	if f.noTime {
 		return time.Time{}, nil
+	}
+	if f.jitter != nil {
+		return time.Now().Add(f.jitter()), nil
 	}
 	return time.Now(), nil
 }
@@ -198,6 +204,13 @@ func gaps(times []time.Time) []time.Duration {
 		out = append(out, times[i].Sub(times[i-1]))
 	}
 	return out
+}
+
+// windowBound is the most permits cfg's GCRA puts in any half-open
+// minute: the burst, then one per interval.
+func windowBound(cfg Config) int {
+	t := cfg.interval(cfg.CallsPerMinute)
+	return cfg.Burst - 1 + int((time.Minute+t-1)/t)
 }
 
 func isDeadline(err error) bool { return errors.Is(err, context.DeadlineExceeded) }

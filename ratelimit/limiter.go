@@ -26,18 +26,9 @@ type Limiter interface {
 	Rate() float64
 }
 
-// sleepUntil waits until t (local clock) or ctx is done; a deadline that
-// ends before t fails at once.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if err := checkDeadline(ctx, d); err != nil {
-		return err
-	}
-	return sleep(ctx, d)
-}
-
-// checkDeadline fails when ctx's deadline ends within d, as rate.Limiter
-// does, rather than after a useless wait.
+// checkDeadline fails when ctx's deadline ends within d, as
+// golang.org/x/time/rate's Limiter.Wait does, rather than after a useless
+// wait.
 func checkDeadline(ctx context.Context, d time.Duration) error {
 	if dl, ok := ctx.Deadline(); ok && d > 0 && time.Until(dl) < d {
 		return fmt.Errorf("wait for rate limit: next permit in %s is past the deadline: %w",

@@ -329,7 +329,7 @@ func (s *Shared) load(ctx context.Context) (state, uint64, error) {
 		// had just been made (the cautious reading), overwriting it by
 		// compare-and-set like any other update.
 		s.log.Warn("rate limit state unreadable; starting afresh", "revision", rev, "error", err)
-		return state{TAT: s.serverNow().Add(interval(s.cfg.CallsPerMinute))}, rev, nil
+		return state{TAT: s.serverNow().Add(s.cfg.interval(s.cfg.CallsPerMinute))}, rev, nil
 	}
 	return cur, rev, nil
 }

@@ -18,13 +18,15 @@ func TestSharedReplicasTogetherKeepTheRate(t *testing.T) {
 		skews []time.Duration // one replica per entry: its clock minus the server's
 		want  int             // permits in 10 minutes less half a second, all replicas together
 	}{
-		{"three replicas with true clocks", Config{CallsPerMinute: 5}, []time.Duration{0, 0, 0}, 50},
+		// One permit every 12.24 s (60 s / 5 with the 2 % margin) from 0 to
+		// 587.52 s; at 60/min, three at once, then one every 1.02 s.
+		{"three replicas with true clocks", Config{CallsPerMinute: 5}, []time.Duration{0, 0, 0}, 49},
 		{"clocks off by an hour either way", Config{CallsPerMinute: 5},
-			[]time.Duration{time.Hour, -time.Hour, 0}, 50},
+			[]time.Duration{time.Hour, -time.Hour, 0}, 49},
 		{"clocks off by less than an interval", Config{CallsPerMinute: 5},
-			[]time.Duration{5 * time.Second, -5 * time.Second, 0}, 50},
+			[]time.Duration{5 * time.Second, -5 * time.Second, 0}, 49},
 		{"four replicas, sixty a minute with a burst of three", Config{CallsPerMinute: 60, Burst: 3},
-			[]time.Duration{0, 3 * time.Second, -time.Minute, 0}, 3 + 599},
+			[]time.Duration{0, 3 * time.Second, -time.Minute, 0}, 3 + 587},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -40,8 +42,7 @@ func TestSharedReplicasTogetherKeepTheRate(t *testing.T) {
 				if len(all) != c.want {
 					t.Errorf("%d permits in all, want %d (one limiter's worth)", len(all), c.want)
 				}
-				bound := cfg.Burst + int(time.Minute/interval(cfg.CallsPerMinute)) - 1
-				if n := maxInWindow(all, time.Minute); n > bound {
+				if n, bound := maxInWindow(all, time.Minute), windowBound(cfg); n > bound {
 					t.Errorf("%d permits in one minute, want at most %d", n, bound)
 				}
 				// Every replica gets its share: a replica whose clock is
@@ -85,19 +86,19 @@ func TestSharedFeedbackFromOneReplicaSlowsTheOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := <-done
-		cut := 30 * time.Second
+		cut, halved := 30*time.Second, 24480*time.Millisecond // 60 s / 2.5 with the margin
 		var after []time.Duration
 		for _, g := range got {
 			if g > cut {
 				after = append(after, g)
 			}
 		}
-		if len(after) == 0 || after[0] != cut+24*time.Second {
+		if len(after) == 0 || after[0] != cut+halved {
 			t.Fatalf("b's permits %v: want the first after a's 429 (at %s) one new interval later", got, cut)
 		}
 		for i := 1; i < len(after); i++ {
-			if d := after[i] - after[i-1]; d != 24*time.Second {
-				t.Fatalf("b's permits %v: gap %s after the cut, want 24s", got, d)
+			if d := after[i] - after[i-1]; d != halved {
+				t.Fatalf("b's permits %v: gap %s after the cut, want %s", got, d, halved)
 			}
 		}
 		if r := b.Rate(); r != 2.5 {
@@ -168,7 +169,7 @@ func TestSharedStartsFromMissingOrUnreadableState(t *testing.T) {
 		want time.Duration
 	}{
 		{"missing key is created", nil, 0},
-		{"unreadable value is replaced", []byte("not json"), 12 * time.Second},
+		{"unreadable value is replaced", []byte("not json"), 12240 * time.Millisecond},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -185,8 +186,8 @@ func TestSharedStartsFromMissingOrUnreadableState(t *testing.T) {
 				if d := time.Since(start); d != c.want {
 					t.Errorf("first permit after %s, want %s", d, c.want)
 				}
-				if s := st.state(t); !s.TAT.Equal(start.Add(c.want + 12*time.Second)) {
-					t.Errorf("stored TAT %s, want %s", s.TAT, start.Add(c.want+12*time.Second))
+				if s, want := st.state(t), start.Add(c.want+12240*time.Millisecond); !s.TAT.Equal(want) {
+					t.Errorf("stored TAT %s, want %s", s.TAT, want)
 				}
 			})
 		})
@@ -204,7 +205,7 @@ func TestSharedCancelledWaitGivesSlotBack(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		errc := make(chan error, 1)
-		go func() { errc <- a.Wait(ctx) }() // reserves 12 s
+		go func() { errc <- a.Wait(ctx) }() // reserves 12.24 s
 		synctest.Wait()
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -214,8 +215,8 @@ func TestSharedCancelledWaitGivesSlotBack(t *testing.T) {
 		if err := b.Wait(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d != 12*time.Second {
-			t.Fatalf("b's permit at %s, want 12s (the cancelled slot)", d)
+		if d := time.Since(start); d != 12240*time.Millisecond {
+			t.Fatalf("b's permit at %s, want 12.24s (the cancelled slot)", d)
 		}
 	})
 }

@@ -1,15 +1,13 @@
 package ratelimit
 
 import (
+	"math"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // state is a limiter's whole state. The shared limiter stores it as JSON in
 // one KV key, so a 429 seen by one replica slows them all; the local one
-// keeps the adaptive part of it in memory (its token bucket is a
-// rate.Limiter). Times are on the NATS server's clock for the shared
+// keeps it in memory, on the local clock. Times are on the NATS server's clock for the shared
 // limiter and RFC 3339 in JSON, so `nats kv get` shows something readable.
 type state struct {
 	// TAT is the GCRA's theoretical arrival time: when the next call
@@ -27,13 +25,12 @@ type state struct {
 	Gen uint64 `json:"gen,omitzero"`
 }
 
-// interval is the time between calls at perMinute.
-func interval(perMinute float64) time.Duration {
-	return time.Duration(float64(time.Minute) / perMinute)
+// interval is the time between calls at perMinute: a minute divided
+// among them, stretched by the margin (DefaultMargin says why), rounded to
+// the nanosecond so that slots are exact multiples.
+func (c Config) interval(perMinute float64) time.Duration {
+	return time.Duration(math.Round(float64(time.Minute) / perMinute * (1 + c.Margin)))
 }
-
-// perSecond converts calls per minute to rate.Limit.
-func perSecond(perMinute float64) rate.Limit { return rate.Limit(perMinute / 60) }
 
 // current is the rate s runs at: its own, clamped to [floor, ceiling]. A
 // stored rate above this replica's ceiling (another replica configured
@@ -65,7 +62,7 @@ func (c Config) burst(r float64) int {
 // a compare-and-set.
 func (c Config) reserve(s state, now time.Time) (next state, at time.Time) {
 	r := c.current(s)
-	t := interval(r)
+	t := c.interval(r)
 	tau := time.Duration(c.burst(r)-1) * t
 	tat := s.TAT
 	if tat.Before(now) {
@@ -102,7 +99,7 @@ func (c Config) throttled(s state, now time.Time) (state, bool) {
 	r := max(c.current(s)/2, c.FloorPerMinute)
 	s.Rate, s.OK, s.Cut = r, 0, now
 	s.Gen++
-	if pause := now.Add(interval(r)); s.TAT.Before(pause) {
+	if pause := now.Add(c.interval(r)); s.TAT.Before(pause) {
 		s.TAT = pause
 	}
 	return s, true
@@ -112,15 +109,26 @@ func (c Config) throttled(s state, now time.Time) (state, bool) {
 // row raise the rate by IncreaseStep, up to the ceiling and never above.
 // At the ceiling a success changes nothing (and the shared limiter writes
 // nothing).
+//
+// A raise also moves TAT earlier by the difference of the two intervals:
+// the slot after the last one given out was priced at the old rate, and
+// without the move every call of the climb would be spaced at the rate
+// before it, which after a cut to the floor means waiting five minutes
+// for the second clean call. The next slot is still one new interval
+// after the last one given out, so no window sees more than the new rate.
 func (c Config) succeeded(s state) (state, bool) {
-	r := c.current(s)
-	if r >= c.CallsPerMinute {
+	old := c.current(s)
+	if old >= c.CallsPerMinute {
 		return s, false
 	}
+	r := old
 	s.OK++
 	if s.OK >= c.IncreaseAfter {
 		r = min(c.CallsPerMinute, r+c.IncreaseStep)
 		s.OK = 0
+	}
+	if r > old && !s.TAT.IsZero() {
+		s.TAT = s.TAT.Add(c.interval(r) - c.interval(old))
 	}
 	s.Rate = c.stored(r)
 	return s, true

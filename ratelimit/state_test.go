@@ -21,21 +21,24 @@ func TestReserve(t *testing.T) {
 		wantAt  time.Time
 		wantTAT time.Time
 	}{
-		{"a fresh key goes at once", five, state{}, t0, t0, t0.Add(12 * time.Second)},
-		{"an idle limiter goes at once", five, state{TAT: t0.Add(-time.Hour), Rate: 5}, t0, t0, t0.Add(12 * time.Second)},
+		// Intervals are 60 s / rate stretched by the 2 % margin: 12.24 s at
+		// 5/min, 1.02 s at 60/min.
+		{"a fresh key goes at once", five, state{}, t0, t0, t0.Add(ms(12240))},
+		{"an idle limiter goes at once", five, state{TAT: t0.Add(-time.Hour), Rate: 5}, t0, t0, t0.Add(ms(12240))},
 		{"a busy one waits for its slot", five, state{TAT: t0.Add(7 * time.Second), Rate: 5}, t0,
-			t0.Add(7 * time.Second), t0.Add(19 * time.Second)},
+			t0.Add(7 * time.Second), t0.Add(ms(19240))},
 		{"slots queue one interval apart", five, state{TAT: t0.Add(36 * time.Second), Rate: 5}, t0,
-			t0.Add(36 * time.Second), t0.Add(48 * time.Second)},
-		{"a halved rate spaces by 24 s", five, state{TAT: t0, Rate: 2.5}, t0, t0, t0.Add(24 * time.Second)},
+			t0.Add(36 * time.Second), t0.Add(ms(48240))},
+		{"a halved rate spaces by 24.48 s", five, state{TAT: t0, Rate: 2.5}, t0, t0, t0.Add(ms(24480))},
+		{"the margin is the configured one", Config{CallsPerMinute: 5, Margin: 0.1}.WithDefaults(), state{}, t0, t0, t0.Add(ms(13200))},
 		{"the burst goes at once at the ceiling", burst3, state{TAT: t0.Add(2 * time.Second), Rate: 60}, t0,
-			t0, t0.Add(3 * time.Second)},
+			t0, t0.Add(ms(3020))},
 		{"beyond the burst the next waits", burst3, state{TAT: t0.Add(3 * time.Second), Rate: 60}, t0,
-			t0.Add(time.Second), t0.Add(4 * time.Second)},
+			t0.Add(ms(960)), t0.Add(ms(4020))},
 		{"below the ceiling there is no burst", burst3, state{TAT: t0.Add(2 * time.Second), Rate: 30}, t0,
-			t0.Add(2 * time.Second), t0.Add(4 * time.Second)},
-		{"a stored rate above this ceiling is clamped", five, state{TAT: t0, Rate: 600}, t0, t0, t0.Add(12 * time.Second)},
-		{"a stored rate below the floor is raised to it", five, state{TAT: t0, Rate: 0.01}, t0, t0, t0.Add(5 * time.Minute)},
+			t0.Add(2 * time.Second), t0.Add(ms(4040))},
+		{"a stored rate above this ceiling is clamped", five, state{TAT: t0, Rate: 600}, t0, t0, t0.Add(ms(12240))},
+		{"a stored rate below the floor is raised to it", five, state{TAT: t0, Rate: 0.01}, t0, t0, t0.Add(5*time.Minute + 6*time.Second)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -59,12 +62,12 @@ func TestThrottled(t *testing.T) {
 		wantRate    float64
 		wantTAT     time.Time
 	}{
-		{"the first 429 halves the ceiling and pauses one new interval", state{TAT: t0.Add(5 * time.Second)}, true, 2.5, t0.Add(24 * time.Second)},
+		{"the first 429 halves the ceiling and pauses one new interval", state{TAT: t0.Add(5 * time.Second)}, true, 2.5, t0.Add(ms(24480))},
 		{"a TAT already later than the pause stays", state{TAT: t0.Add(time.Minute), Rate: 5}, true, 2.5, t0.Add(time.Minute)},
 		{"within the holdoff nothing changes", state{Rate: 2.5, Cut: t0.Add(-59 * time.Second), Gen: 1}, false, 2.5, time.Time{}},
 		{"a cut stamped in the future (leader clock skew) counts as recent", state{Rate: 2.5, Cut: t0.Add(time.Second), Gen: 1}, false, 2.5, time.Time{}},
-		{"after the holdoff it halves again", state{Rate: 2.5, Cut: t0.Add(-time.Minute), Gen: 1}, true, 1.25, t0.Add(48 * time.Second)},
-		{"never below the floor", state{Rate: 0.3, Cut: t0.Add(-time.Hour), Gen: 4}, true, 0.2, t0.Add(5 * time.Minute)},
+		{"after the holdoff it halves again", state{Rate: 2.5, Cut: t0.Add(-time.Minute), Gen: 1}, true, 1.25, t0.Add(ms(48960))},
+		{"never below the floor", state{Rate: 0.3, Cut: t0.Add(-time.Hour), Gen: 4}, true, 0.2, t0.Add(5*time.Minute + 6*time.Second)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -86,26 +89,36 @@ func TestThrottled(t *testing.T) {
 }
 
 func TestSucceeded(t *testing.T) {
-	cfg := Config{CallsPerMinute: 5}.WithDefaults()
+	def := Config{CallsPerMinute: 5}.WithDefaults()
+	run5 := Config{CallsPerMinute: 5, IncreaseAfter: 5}.WithDefaults()
 	cases := []struct {
 		name        string
+		cfg         Config
 		st          state
 		wantChanged bool
 		wantRate    float64
 		wantOK      int
+		wantTAT     time.Time
 	}{
-		{"at the ceiling nothing changes", state{Rate: 5}, false, 5, 0},
-		{"a fresh key is at the ceiling", state{}, false, 5, 0},
-		{"below it a success is counted", state{Rate: 2.5, OK: 1}, true, 2.5, 2},
-		{"the fifth in a row adds a step", state{Rate: 2.5, OK: 4}, true, 3, 0},
-		{"the last step stops at the ceiling", state{Rate: 4.8, OK: 4}, true, 5, 0},
+		{"at the ceiling nothing changes", def, state{Rate: 5, TAT: t0}, false, 5, 0, t0},
+		{"a fresh key is at the ceiling", def, state{}, false, 5, 0, time.Time{}},
+		// The slot after the last one was priced at 24.48 s (2.5/min); at
+		// 3/min it is 20.4 s after it.
+		{"below it every success adds a step and brings the next slot closer", def,
+			state{Rate: 2.5, TAT: t0.Add(ms(24480))}, true, 3, 0, t0.Add(ms(20400))},
+		{"the last step stops at the ceiling", def, state{Rate: 4.8}, true, 5, 0, time.Time{}},
+		{"with a run of five a success is counted", run5, state{Rate: 2.5, OK: 1, TAT: t0}, true, 2.5, 2, t0},
+		{"and the fifth in a row adds a step", run5, state{Rate: 2.5, OK: 4, TAT: t0}, true, 3, 0, t0.Add(-ms(4080))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			next, changed := cfg.succeeded(c.st)
-			if changed != c.wantChanged || cfg.current(next) != c.wantRate || next.OK != c.wantOK {
+			next, changed := c.cfg.succeeded(c.st)
+			if changed != c.wantChanged || c.cfg.current(next) != c.wantRate || next.OK != c.wantOK {
 				t.Errorf("changed %v, rate %v, ok %d; want %v, %v, %d",
-					changed, cfg.current(next), next.OK, c.wantChanged, c.wantRate, c.wantOK)
+					changed, c.cfg.current(next), next.OK, c.wantChanged, c.wantRate, c.wantOK)
+			}
+			if !next.TAT.Equal(c.wantTAT) {
+				t.Errorf("TAT %s, want %s", next.TAT, c.wantTAT)
 			}
 		})
 	}
@@ -155,6 +168,8 @@ func TestConfigValidate(t *testing.T) {
 		{"a negative step", Config{IncreaseStep: -1}, KVConfig{}, "increase_step"},
 		{"a negative run", Config{IncreaseAfter: -1}, KVConfig{}, "increase_after"},
 		{"a negative holdoff", Config{Holdoff: -time.Second}, KVConfig{}, "holdoff"},
+		{"a margin of a whole interval", Config{Margin: 1}, KVConfig{}, "margin"},
+		{"a negative margin", Config{Margin: -0.01}, KVConfig{}, "margin"},
 		{"a bucket with a dot", Config{}, KVConfig{Bucket: "a.b"}, "bucket"},
 		{"a key with a space", Config{}, KVConfig{Key: "hss batch"}, "key"},
 		{"a key ending in a dot", Config{}, KVConfig{Key: "hss."}, "key"},
@@ -180,7 +195,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	got := Config{}.WithDefaults()
-	want := Config{CallsPerMinute: 5, Burst: 1, FloorPerMinute: 0.2, IncreaseStep: 0.5, IncreaseAfter: 5, Holdoff: time.Minute}
+	want := Config{CallsPerMinute: 5, Burst: 1, FloorPerMinute: 0.2, IncreaseStep: 0.5, IncreaseAfter: 1, Margin: 0.02, Holdoff: time.Minute}
 	if got != want {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}

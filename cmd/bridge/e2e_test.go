@@ -144,7 +144,9 @@ func delivered(hss *hsstest.Server) map[string]int {
 func TestE2EBatchesByNamespace(t *testing.T) {
 	e := newE2E(t, func(c *config.Config) {
 		// Only the size trigger may flush: each namespace fills exactly
-		// one group of MaxItems.
+		// one group of MaxItems. That is the ready packing; quota packing
+		// would share calls among namespaces (docs/scheduling.md).
+		c.Queue.Consumer.Packing = queue.PackReady
 		c.Queue.Consumer.Linger = time.Minute
 		c.Queue.Consumer.MaxItemsPerCall = 10 // one namespace group per call
 		c.Queue.Consumer.MaxHeld = 100        // room for every group at once
