@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // The "distribution" format is the notification envelope of the CNCF
@@ -55,26 +57,107 @@ type distEnvelope struct {
 // type has more (actor, source, length, size, fromRepository, and
 // request.method, which tells a GET pull from a HEAD).
 type distEvent struct {
-	ID        string    `json:"id"`
-	Timestamp eventTime `json:"timestamp"`
-	Action    string    `json:"action"`
-	Target    struct {
-		MediaType    string           `json:"mediaType"`
-		ArtifactType string           `json:"artifactType"`
-		Digest       string           `json:"digest"`
-		Repository   string           `json:"repository"`
-		URL          string           `json:"url"`
-		Tag          string           `json:"tag"`
-		References   []distDescriptor `json:"references"`
-	} `json:"target"`
-	Request struct {
-		Host string `json:"host"`
-	} `json:"request"`
+	ID        string      `json:"id"`
+	Timestamp eventTime   `json:"timestamp"`
+	Action    string      `json:"action"`
+	Target    distTarget  `json:"target"`
+	Request   distRequest `json:"request"`
+}
+
+type distTarget struct {
+	MediaType    string           `json:"mediaType"`
+	ArtifactType string           `json:"artifactType"`
+	Digest       string           `json:"digest"`
+	Repository   string           `json:"repository"`
+	URL          string           `json:"url"`
+	Tag          string           `json:"tag"`
+	References   []distDescriptor `json:"references"`
+}
+
+type distRequest struct {
+	Host string `json:"host"`
 }
 
 // distDescriptor is one entry of target.references.
 type distDescriptor struct {
 	MediaType string `json:"mediaType"`
+}
+
+// The fast path's readers of the envelope (fastpath.go): the same fields
+// as the json tags above, in the same order.
+
+var (
+	distEnvelopeKeys   = []string{"events"}
+	distEventKeys      = []string{"id", "timestamp", "action", "target", "request"}
+	distTargetKeys     = []string{"mediaType", "artifactType", "digest", "repository", "url", "tag", "references"}
+	distRequestKeys    = []string{"host"}
+	distDescriptorKeys = []string{"mediaType"}
+)
+
+func (e *distEnvelope) readFast(obj gjson.Result) bool {
+	var q distEnvelope
+	ok := readMembers(obj, distEnvelopeKeys, func(_ int, v gjson.Result) bool {
+		if v.Type == gjson.Null {
+			return true
+		}
+		events := make([]distEvent, 0, 1)
+		q.Events = &events
+		return readArray(v, func(v gjson.Result) bool {
+			var ev distEvent
+			ok := ev.readFast(v)
+			events = append(events, ev)
+			return ok
+		})
+	})
+	if ok {
+		*e = q
+	}
+	return ok
+}
+
+func (e *distEvent) readFast(obj gjson.Result) bool {
+	var q distEvent
+	ok := readMembers(obj, distEventKeys, func(i int, v gjson.Result) bool {
+		switch i {
+		case 0:
+			return readString(v, &q.ID)
+		case 1:
+			return readEventTime(v, &q.Timestamp)
+		case 2:
+			return readString(v, &q.Action)
+		case 3:
+			return v.Type == gjson.Null || q.Target.readFast(v)
+		default:
+			return v.Type == gjson.Null || readMembers(v, distRequestKeys, func(_ int, v gjson.Result) bool { return readString(v, &q.Request.Host) })
+		}
+	})
+	if ok {
+		*e = q
+	}
+	return ok
+}
+
+func (t *distTarget) readFast(obj gjson.Result) bool {
+	var q distTarget
+	fields := [...]*string{&q.MediaType, &q.ArtifactType, &q.Digest, &q.Repository, &q.URL, &q.Tag}
+	ok := readMembers(obj, distTargetKeys, func(i int, v gjson.Result) bool {
+		if i < len(fields) {
+			return readString(v, fields[i])
+		}
+		if v.IsArray() {
+			q.References = []distDescriptor{}
+		}
+		return readArray(v, func(v gjson.Result) bool {
+			var d distDescriptor
+			ok := readMembers(v, distDescriptorKeys, func(_ int, v gjson.Result) bool { return readString(v, &d.MediaType) })
+			q.References = append(q.References, d)
+			return ok
+		})
+	})
+	if ok {
+		*t = q
+	}
+	return ok
 }
 
 // Reasons only the distribution decoder gives for events it passes over;
