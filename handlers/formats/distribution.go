@@ -201,49 +201,49 @@ func distributionEvent(ev *distEvent) (Push, Skip) {
 	if looksLikeDigest(tag) {
 		tag = ""
 	}
-	ref := refString(t.Repository, tag, t.Digest)
+	ref := func() string { return refString(t.Repository, tag, t.Digest) }
 	switch strings.ToLower(ev.Action) {
 	case "push":
 	case "pull":
-		return Push{}, Skip{Ref: ref, Reason: reasonPull}
+		return Push{}, Skip{Ref: ref(), Reason: reasonPull}
 	case "mount":
-		return Push{}, Skip{Ref: ref, Reason: reasonMount}
+		return Push{}, Skip{Ref: ref(), Reason: reasonMount}
 	case "delete":
-		return Push{}, Skip{Ref: ref, Reason: reasonDelete}
+		return Push{}, Skip{Ref: ref(), Reason: reasonDelete}
 	case "":
-		return Push{}, Skip{Ref: ref, Reason: reasonNoAction}
+		return Push{}, Skip{Ref: ref(), Reason: reasonNoAction}
 	default:
-		return Push{}, Skip{Ref: ref, Reason: fmt.Sprintf("unsupported action %q", Clip(ev.Action, 40))}
+		return Push{}, Skip{Ref: ref(), Reason: fmt.Sprintf("unsupported action %q", Clip(ev.Action, 40))}
 	}
 
 	mt := normalizeMediaType(t.MediaType)
 	switch {
 	case mt == "":
-		return Push{}, Skip{Ref: ref, Reason: reasonNoMediaType}
+		return Push{}, Skip{Ref: ref(), Reason: reasonNoMediaType}
 	case mt == mediaTypeOCIArtifactManifest:
-		return Push{}, Skip{Ref: ref, Reason: describeArtifact(mt)}
+		return Push{}, Skip{Ref: ref(), Reason: describeArtifact(mt)}
 	case !isManifestMediaType(mt):
-		return Push{}, Skip{Ref: ref, Reason: reasonBlobPush}
+		return Push{}, Skip{Ref: ref(), Reason: reasonBlobPush}
 	}
 	if t.Repository == "" {
 		return Push{}, Skip{Ref: Clip(t.URL, 300), Reason: reasonNoRepository}
 	}
 	if tag == "" {
-		return Push{}, Skip{Ref: ref, Reason: reasonByDigest}
+		return Push{}, Skip{Ref: ref(), Reason: reasonByDigest}
 	}
 	if reason := artifactTypeReason(t.ArtifactType); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		return Push{}, Skip{Ref: ref(), Reason: reason}
 	}
 	if !isIndexMediaType(mt) {
 		if reason := referencesReason(t.References); reason != "" {
-			return Push{}, Skip{Ref: ref, Reason: reason}
+			return Push{}, Skip{Ref: ref(), Reason: reason}
 		}
 	}
 	if reason := tagSkipReason(tag); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		return Push{}, Skip{Ref: ref(), Reason: reason}
 	}
 	if reason := refProblem(t.Repository, tag); reason != "" {
-		return Push{}, Skip{Ref: Clip(ref, 300), Reason: reason}
+		return Push{}, Skip{Ref: Clip(ref(), 300), Reason: reason}
 	}
 	host := strings.ToLower(ev.Request.Host)
 	if host == "" {

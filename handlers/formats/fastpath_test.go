@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -310,5 +311,28 @@ func TestFastObjectSharesOneCopy(t *testing.T) {
 	}
 	if p.Type != "PUSH_ARTIFACT" || p.EventData.Resources[0].Tag != "1.0" {
 		t.Fatalf("the result changed with the caller's bytes: %+v", p)
+	}
+}
+
+// TestResultBuilderSkipsRepeatsPastTheScan: a repeated tag is one push
+// whether the builder still scans its pushes or keeps a map of them.
+func TestResultBuilderSkipsRepeatsPastTheScan(t *testing.T) {
+	var b resultBuilder
+	n := 3 * seenScan
+	for i := range n {
+		b.add(candidate{Push: Push{Host: "h", Repository: "team/app", Tag: "t" + strconv.Itoa(i)}})
+	}
+	for _, i := range []int{0, seenScan - 1, seenScan, n - 1} {
+		b.add(candidate{Push: Push{Host: "h", Repository: "team/app", Tag: "t" + strconv.Itoa(i)}})
+	}
+	b.add(candidate{Push: Push{Host: "other", Repository: "team/app", Tag: "t0"}})
+	res := b.result()
+	if len(res.Pushes) != n+1 || len(res.Skipped) != 4 {
+		t.Fatalf("%d pushes and %d skips, want %d and 4", len(res.Pushes), len(res.Skipped), n+1)
+	}
+	for _, s := range res.Skipped {
+		if s.Reason != reasonSameTag {
+			t.Fatalf("skip %+v, want %q", s, reasonSameTag)
+		}
 	}
 }

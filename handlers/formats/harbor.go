@@ -291,21 +291,23 @@ func harborEventReason(eventType string) (reason string, push bool) {
 	return fmt.Sprintf("unsupported event type %q", Clip(eventType, 64)), false
 }
 
-// normalizeEventType lower-cases and drops "_", "-", "." and spaces.
+// normalizeEventType lower-cases and drops "_", "-", "." and spaces. A
+// name up to 32 bytes, every known one, is built on the stack, so the
+// switch on it allocates nothing.
 func normalizeEventType(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+	var buf [32]byte
+	b := buf[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '_' || c == '-' || c == '.' || c == ' ':
 		case c >= 'A' && c <= 'Z':
-			b.WriteByte(c + 'a' - 'A')
+			b = append(b, c+'a'-'A')
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 // harborRepositoryName is the full repository path: repo_full_name, else
@@ -356,25 +358,25 @@ func addHarborResource(b *resultBuilder, r *harborResource, repo *harborReposito
 		digest = cmp.Or(digest, tag)
 		tag = ""
 	}
-	ref := refString(repoName, tag, digest)
+	ref := func() string { return refString(repoName, tag, digest) }
 	if repoName == "" {
 		b.skip(r.ResourceURL, reasonNoRepository)
 		return
 	}
 	if reason := harborArtifactReason(r, repo); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	if tag == "" {
-		b.skip(ref, reasonByDigest)
+		b.skip(ref(), reasonByDigest)
 		return
 	}
 	if reason := tagSkipReason(tag); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	if reason := refProblem(repoName, tag); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	mediaType := r.ManifestMediaType
