@@ -80,14 +80,13 @@ func (in *intake) plan(r *receiver, h http.Header, body []byte) (plan, error) {
 	}
 	accepted := in.now().UTC()
 	for _, push := range res.Pushes {
-		ref := push.Repository + ":" + push.Tag
 		j, d := in.router.route(r.cfg.Name, push, r.job(push))
 		switch {
 		case d.Action == ActionDrop:
-			p.skipped = append(p.skipped, SkipAnswer{Ref: ref, Reason: fmt.Sprintf("dropped by routes[%d]", d.Rule)})
+			p.skipped = append(p.skipped, SkipAnswer{Ref: push.Repository + ":" + push.Tag, Reason: fmt.Sprintf("dropped by routes[%d]", d.Rule)})
 			continue
 		case j.Namespace == "":
-			p.skipped = append(p.skipped, SkipAnswer{Ref: ref, Reason: "repository has no namespace and the receiver sets no default_namespace"})
+			p.skipped = append(p.skipped, SkipAnswer{Ref: push.Repository + ":" + push.Tag, Reason: "repository has no namespace and the receiver sets no default_namespace"})
 			continue
 		}
 		if j.Target.ImageType != scanjob.InstanceImage {
@@ -111,7 +110,7 @@ func (in *intake) plan(r *receiver, h http.Header, body []byte) (plan, error) {
 func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body []byte, reqID string) (status int, ans Answer, reply any) {
 	// Not in.log.With(...): a JSON handler formats With's attributes at
 	// once, on every request, even when nothing is logged at that level.
-	log := requestLog{in.log, ctx, []any{"receiver", r.cfg.Name, "request_id", reqID}}
+	log := requestLog{in.log, ctx, r.cfg.Name, reqID}
 	ans = Answer{Receiver: r.cfg.Name, RequestID: reqID}
 
 	p, err := in.plan(r, h, body)
@@ -155,10 +154,12 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 	pctx, cancel := context.WithTimeout(ctx, in.publishTimeout)
 	defer cancel()
 	duplicates := 0
-	for _, pj := range p.jobs {
-		j := pj.job
+	ans.Jobs = make([]JobAnswer, 0, len(p.jobs))
+	for i := range p.jobs {
+		pj := &p.jobs[i]
+		j := &pj.job
 		id := j.ID()
-		dup, err := in.pub.Publish(pctx, j)
+		dup, err := in.pub.Publish(pctx, *j)
 		if err != nil {
 			// Jobs stored before this one stay stored; the sender's retry
 			// is deduplicated by their message ids.
@@ -170,15 +171,20 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 			}
 			return http.StatusServiceUnavailable, ans, nil
 		}
-		log.Debug("job stored", "job_id", id, "image", j.Ref(), "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID, "route", pj.decision.Rule)
-		ans.Jobs = append(ans.Jobs, JobAnswer{ID: id, Image: j.Ref(), Duplicate: dup})
+		image := j.Ref()
+		if log.enabled(slog.LevelDebug) { // its arguments would cost even when the line is not written
+			log.Debug("job stored", "job_id", id, "image", image, "namespace", j.Namespace, "duplicate", dup, "event_id", j.EventID, "route", pj.decision.Rule)
+		}
+		ans.Jobs = append(ans.Jobs, JobAnswer{ID: id, Image: image, Duplicate: dup})
 		if dup {
 			duplicates++
 		}
 	}
 	// One line per request, whatever the number of jobs; each job's own
 	// line is at debug.
-	log.Info("webhook accepted", "jobs", len(ans.Jobs), "duplicates", duplicates, "skipped", len(ans.Skipped), "images", firstImages(ans.Jobs, summaryImages))
+	if log.enabled(slog.LevelInfo) {
+		log.Info("webhook accepted", "jobs", len(ans.Jobs), "duplicates", duplicates, "skipped", len(ans.Skipped), "images", firstImages(ans.Jobs, summaryImages))
+	}
 	in.metrics.webhook(r.cfg.Name, "accepted")
 	ans.Status = "accepted"
 	return http.StatusAccepted, ans, nil
@@ -201,19 +207,26 @@ func firstImages(jobs []JobAnswer, n int) []string {
 	return out
 }
 
-// requestLog adds one request's attributes to each line it writes, only
-// when the line is written.
+// requestLog adds one request's attributes (receiver, request_id) to
+// each line it writes, only when the line is written: even putting them
+// in an []any ahead costs allocations on every request.
 type requestLog struct {
-	l     *slog.Logger
-	ctx   context.Context
-	attrs []any
+	l                   *slog.Logger
+	ctx                 context.Context
+	receiver, requestID string
 }
 
 func (r requestLog) log(level slog.Level, msg string, args ...any) {
-	if r.l.Enabled(r.ctx, level) {
-		r.l.Log(r.ctx, level, msg, append(append([]any{}, r.attrs...), args...)...)
+	if r.enabled(level) {
+		r.l.Log(r.ctx, level, msg, append([]any{"receiver", r.receiver, "request_id", r.requestID}, args...)...)
 	}
 }
+
+// enabled reports whether a line at level would be written. A caller
+// whose arguments cost something to compute or box (a Ref, a bool or an
+// int in an any) asks first, so that a request pays for them only when
+// the line is written.
+func (r requestLog) enabled(level slog.Level) bool { return r.l.Enabled(r.ctx, level) }
 
 func (r requestLog) Debug(msg string, args ...any) { r.log(slog.LevelDebug, msg, args...) }
 func (r requestLog) Info(msg string, args ...any)  { r.log(slog.LevelInfo, msg, args...) }

@@ -2,8 +2,8 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -46,15 +46,28 @@ func (q *Queue) store(ctx context.Context, job scanjob.Job, msgID string) (Publi
 	if job.AcceptedAt.IsZero() {
 		job.AcceptedAt = time.Now().UTC()
 	}
-	body, err := json.Marshal(job)
+	buf := bodies.Get().(*[]byte)
+	defer bodies.Put(buf)
+	body, err := job.AppendJSON((*buf)[:0])
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("publish %s: encode: %w", msgID, err)
 	}
-	msg := nats.NewMsg(subject)
-	msg.Data = body
-	ack, err := q.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(q.cfg.Stream.Name))
+	*buf = body
+	// The headers WithMsgID and WithExpectStream would set, set here:
+	// PublishMsg without options skips building them per message.
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
+		jetstream.MsgIDHeader:          {msgID},
+		jetstream.ExpectedStreamHeader: {q.cfg.Stream.Name},
+	}}
+	ack, err := q.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("publish %s to %s: %w", msgID, subject, err)
 	}
 	return PublishResult{Duplicate: ack.Duplicate, Stream: ack.Stream, Seq: ack.Sequence}, nil
 }
+
+// bodies are the buffers jobs are encoded into. PublishMsg copies a
+// message into the connection's buffer before it returns, so a buffer is
+// free again once store returns, and a request encodes its job without
+// allocating.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}

@@ -20,7 +20,11 @@
 // control characters, spaces, NATS wildcards, bidi marks and invalid UTF-8
 // out of the queue, the logs and HSS. Every path to the queue validates
 // (the HTTP route, the NATS intake and `bridge route` after routing; the
-// consumer again on delivery), so the rule lives here once.
+// consumer again on delivery), so the rule lives here once. A plainly
+// valid job, the kind registries send, is confirmed by byte loops instead
+// of the validator's reflection and the grammar's regular expressions
+// (names_fast.go, plainlyValid in validate.go); every other job, and every
+// refusal, still goes through the libraries.
 //
 // Imports: the standard library, go-playground/validator for the limits,
 // and github.com/distribution/reference and

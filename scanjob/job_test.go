@@ -1,6 +1,8 @@
 package scanjob
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -112,5 +114,49 @@ func TestRef(t *testing.T) {
 				t.Fatalf("Ref() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// idAsItWas is Job.ID as it was first written: the reference for the ids
+// already in streams and in the accepted-jobs bucket.
+func idAsItWas(j Job) string {
+	h := sha256.New()
+	for _, s := range []string{j.Receiver, j.Target.Key(), j.Namespace, j.Image, j.Tag, j.Digest, j.InstanceID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// TestIDIsUnchanged: a new way of computing the id gives the ids the old
+// one gave, for short and long fields alike (past the stack buffer).
+func TestIDIsUnchanged(t *testing.T) {
+	long := validJob()
+	long.Receiver, long.Digest, long.InstanceID = strings.Repeat("r", 300), digest256, strings.Repeat("i", 300)
+	for _, j := range []Job{validJob(), {}, long} {
+		if got, want := j.ID(), idAsItWas(j); got != want {
+			t.Fatalf("ID() = %s, was %s for %+v", got, want, j)
+		}
+	}
+}
+
+// FuzzIDIsUnchanged is TestIDIsUnchanged for any fields.
+func FuzzIDIsUnchanged(f *testing.F) {
+	f.Add("harbor-prod", "team", "app", "1.0", digest256, "i", "cn-north-4", "p", "", "private_image")
+	f.Fuzz(func(t *testing.T, receiver, ns, image, tag, dgst, instanceID, region, project, epid, imageType string) {
+		j := Job{Receiver: receiver, Namespace: ns, Image: image, Tag: tag, Digest: dgst, InstanceID: instanceID,
+			Target: Target{Region: region, ProjectID: project, EnterpriseProjectID: epid, ImageType: ImageType(imageType)}}
+		if got, want := j.ID(), idAsItWas(j); got != want {
+			t.Fatalf("ID() = %s, was %s", got, want)
+		}
+	})
+}
+
+func BenchmarkID(b *testing.B) {
+	j := validJob()
+	j.Digest = digest256
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = j.ID()
 	}
 }

@@ -61,22 +61,32 @@ func (j Job) nameErrors(skip map[string]bool) []error {
 	}
 	check("namespace", j.Namespace, validNamespace, grammarNamespace)
 	check("image_name", j.Image, validImageName, grammarImage)
-	check("image_version", j.Tag, anchoredTag.MatchString, grammarTag)
+	check("image_version", j.Tag, validTag, grammarTag)
 	check("digest", j.Digest, validDigest, grammarDigest)
-	check("registry_host", j.RegistryHost, anchoredHost.MatchString, grammarHost)
+	check("registry_host", j.RegistryHost, validHost, grammarHost)
 	return errs
 }
+
+// Each valid… function asks its fast path first (names_fast.go), which
+// accepts only what it can confirm, and the library for the rest.
+
+func validTag(t string) bool { return isTag(t) || anchoredTag.MatchString(t) }
+
+func validHost(h string) bool { return isDomainHost(h) || anchoredHost.MatchString(h) }
 
 // validNamespace reports whether ns is one path component: the SWR
 // namespace is the first component of the repository, so a "/" in it
 // would move the image into another namespace.
 func validNamespace(ns string) bool {
-	return !strings.Contains(ns, "/") && validPathComponent(ns)
+	return isPathComponent(ns) || !strings.Contains(ns, "/") && validPathComponent(ns)
 }
 
 // validImageName reports whether every "/"-separated component of image is
 // a path component; an empty component ("a//b", "a/") is not.
 func validImageName(image string) bool {
+	if isImageName(image) {
+		return true
+	}
 	for c := range strings.SplitSeq(image, "/") {
 		if !validPathComponent(c) {
 			return false
@@ -97,6 +107,9 @@ func validPathComponent(c string) bool {
 // validDigest reports whether d is a digest go-digest accepts: a known
 // algorithm and an encoded part of its exact length in lower-case hex.
 func validDigest(d string) bool {
+	if isSHA256Digest(d) {
+		return true
+	}
 	_, err := digest.Parse(d)
 	return err == nil
 }

@@ -72,7 +72,20 @@ func clip(s string, n int) string {
 // (namespace, image name, tag, digest, registry host) against the OCI
 // distribution grammar (names.go). It returns nil or an error joining one
 // *FieldError per broken field.
+//
+// A job that is plainly valid is passed without the validator, whose
+// reflection costs more per job than the rest of the intake's own work;
+// any other job is checked, and refused, by the validator and the
+// grammar as before.
 func (j Job) Validate() error {
+	if j.plainlyValid() {
+		return nil
+	}
+	return j.validate()
+}
+
+// validate is Validate without the fast path.
+func (j Job) validate() error {
 	fes, err := fieldErrors(validate.Struct(j))
 	if err != nil {
 		return err
@@ -85,6 +98,36 @@ func (j Job) Validate() error {
 	}
 	errs = append(errs, j.nameErrors(failed)...)
 	return errors.Join(errs...)
+}
+
+// plainlyValid reports whether j certainly passes validate: every rule of
+// the validate tags on Job and Target, written out, and the name fast
+// paths (names_fast.go). It may say false for a valid job (an IPv6 host,
+// a sha512 digest), never true for an invalid one; FuzzValidateFastPath
+// holds it to validate. Keep it in step with the tags: TestPlainlyValid…
+// names every rule.
+func (j *Job) plainlyValid() bool {
+	t := &j.Target
+	return j.Receiver != "" && within(j.Receiver, 64) &&
+		j.Registry != "" && within(j.Registry, 64) &&
+		within(j.RegistryHost, 256) && (j.RegistryHost == "" || isDomainHost(j.RegistryHost)) &&
+		within(j.Namespace, 64) && isPathComponent(j.Namespace) &&
+		within(j.Image, 128) && isImageName(j.Image) &&
+		isTag(j.Tag) && // at most 128 bytes
+		within(j.Digest, 256) && (j.Digest == "" || isSHA256Digest(j.Digest)) &&
+		within(j.InstanceID, 128) && (j.InstanceID != "" || t.ImageType != InstanceImage) &&
+		within(j.InstanceURL, 256) &&
+		within(j.EventID, 256) &&
+		t.Region != "" && within(t.Region, 128) &&
+		t.ProjectID != "" && within(t.ProjectID, 256) &&
+		within(t.EnterpriseProjectID, 256) &&
+		(t.ImageType == PrivateImage || t.ImageType == SharedImage || t.ImageType == InstanceImage)
+}
+
+// within reports whether s has at most n characters, as the validator's
+// max counts them (runes).
+func within(s string, n int) bool {
+	return len(s) <= n || utf8.RuneCountInString(s) <= n
 }
 
 // Validate checks a target on its own (receivers check theirs at start).

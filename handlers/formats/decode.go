@@ -1,7 +1,6 @@
 package formats
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,12 +47,19 @@ func requireJSONObject(body []byte) error {
 	return errNotJSONObject
 }
 
-// decodeObject unmarshals a body that must be a JSON object into v. The
-// error wraps errNotJSONObject, or encoding/json's *SyntaxError or
-// *UnmarshalTypeError, so tests and callers can tell them apart.
+// decodeObject unmarshals a body that must be a JSON object into v, the
+// zero value of its type. The error wraps errNotJSONObject, or
+// encoding/json's *SyntaxError or *UnmarshalTypeError, so tests and
+// callers can tell them apart. A v with a fast reader is read without
+// reflection when the body allows it (fastpath.go), with the same result.
 func decodeObject(body []byte, v any) error {
 	if err := requireJSONObject(body); err != nil {
 		return err
+	}
+	if f, ok := v.(fastReader); ok {
+		if obj, ok := fastObject(body); ok && f.readFast(obj) {
+			return nil
+		}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("decode body: %w", err)
@@ -72,12 +78,19 @@ type eventTime struct{ time.Time }
 
 // UnmarshalJSON implements json.Unmarshaler; it never fails.
 func (t *eventTime) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		b = b[1 : len(b)-1]
-	}
-	t.Time = parseTime(string(b))
+	t.Time = rawEventTime(string(b))
 	return nil
+}
+
+// rawEventTime reads an event time from a raw JSON value of any type; the
+// fast path (fastpath.go) hands it the same text encoding/json hands
+// UnmarshalJSON.
+func rawEventTime(raw string) time.Time {
+	raw = strings.TrimSpace(raw)
+	if len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	return parseTime(raw)
 }
 
 // timeLayouts are the RFC 3339 variants registries send.
@@ -137,9 +150,14 @@ func Clip(s string, n int) string {
 // non-image media types are skipped; the same host/repository:tag reported
 // twice in one body is one push.
 type resultBuilder struct {
-	res  Result
+	res Result
+	// seen holds host/repository:tag of the pushes once there are more
+	// than seenScan of them; fewer, the common case of one, are looked up
+	// in res.Pushes, without building a key or a map.
 	seen map[string]bool
 }
+
+const seenScan = 16
 
 func (b *resultBuilder) skip(ref, reason string) {
 	b.res.Skipped = append(b.res.Skipped, Skip{Ref: Clip(ref, 300), Reason: reason})
@@ -157,34 +175,54 @@ func (b *resultBuilder) add(c candidate) {
 	p := c.Push
 	p.Repository = strings.Trim(strings.TrimSpace(p.Repository), "/")
 	p.Tag = strings.TrimSpace(p.Tag)
-	ref := refString(p.Repository, p.Tag, p.Digest)
+	ref := func() string { return refString(p.Repository, p.Tag, p.Digest) }
 	switch {
 	case p.Repository == "":
-		b.skip(ref, reasonNoRepository)
+		b.skip(ref(), reasonNoRepository)
 		return
 	case p.Tag == "" || looksLikeDigest(p.Tag):
 		b.skip(refString(p.Repository, "", p.Digest), reasonByDigest)
 		return
 	}
 	if reason := tagSkipReason(p.Tag); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	if reason := nonImageReason(p.MediaType, c.ConfigMediaType, c.ArtifactType); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
-	key := p.Host + "\x00" + p.Repository + "\x00" + p.Tag
-	if b.seen[key] {
-		b.skip(ref, reasonSameTag)
+	if b.pushed(&p) {
+		b.skip(ref(), reasonSameTag)
 		return
+	}
+	b.res.Pushes = append(b.res.Pushes, p)
+	if b.seen != nil {
+		b.seen[pushKey(&p)] = true
+	}
+}
+
+// pushed reports whether the body already gave a push of p's
+// host/repository:tag.
+func (b *resultBuilder) pushed(p *Push) bool {
+	if b.seen == nil && len(b.res.Pushes) < seenScan {
+		for i := range b.res.Pushes {
+			if q := &b.res.Pushes[i]; q.Tag == p.Tag && q.Repository == p.Repository && q.Host == p.Host {
+				return true
+			}
+		}
+		return false
 	}
 	if b.seen == nil {
-		b.seen = map[string]bool{}
+		b.seen = make(map[string]bool, 2*len(b.res.Pushes))
+		for i := range b.res.Pushes {
+			b.seen[pushKey(&b.res.Pushes[i])] = true
+		}
 	}
-	b.seen[key] = true
-	b.res.Pushes = append(b.res.Pushes, p)
+	return b.seen[pushKey(p)]
 }
+
+func pushKey(p *Push) string { return p.Host + "\x00" + p.Repository + "\x00" + p.Tag }
 
 // merge adds what another decoder found (a format embedded in this one's
 // events): its pushes pass the shared rules again, so a push reported by

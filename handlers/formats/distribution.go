@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tidwall/gjson"
 )
 
 // The "distribution" format is the notification envelope of the CNCF
@@ -55,26 +57,107 @@ type distEnvelope struct {
 // type has more (actor, source, length, size, fromRepository, and
 // request.method, which tells a GET pull from a HEAD).
 type distEvent struct {
-	ID        string    `json:"id"`
-	Timestamp eventTime `json:"timestamp"`
-	Action    string    `json:"action"`
-	Target    struct {
-		MediaType    string           `json:"mediaType"`
-		ArtifactType string           `json:"artifactType"`
-		Digest       string           `json:"digest"`
-		Repository   string           `json:"repository"`
-		URL          string           `json:"url"`
-		Tag          string           `json:"tag"`
-		References   []distDescriptor `json:"references"`
-	} `json:"target"`
-	Request struct {
-		Host string `json:"host"`
-	} `json:"request"`
+	ID        string      `json:"id"`
+	Timestamp eventTime   `json:"timestamp"`
+	Action    string      `json:"action"`
+	Target    distTarget  `json:"target"`
+	Request   distRequest `json:"request"`
+}
+
+type distTarget struct {
+	MediaType    string           `json:"mediaType"`
+	ArtifactType string           `json:"artifactType"`
+	Digest       string           `json:"digest"`
+	Repository   string           `json:"repository"`
+	URL          string           `json:"url"`
+	Tag          string           `json:"tag"`
+	References   []distDescriptor `json:"references"`
+}
+
+type distRequest struct {
+	Host string `json:"host"`
 }
 
 // distDescriptor is one entry of target.references.
 type distDescriptor struct {
 	MediaType string `json:"mediaType"`
+}
+
+// The fast path's readers of the envelope (fastpath.go): the same fields
+// as the json tags above, in the same order.
+
+var (
+	distEnvelopeKeys   = []string{"events"}
+	distEventKeys      = []string{"id", "timestamp", "action", "target", "request"}
+	distTargetKeys     = []string{"mediaType", "artifactType", "digest", "repository", "url", "tag", "references"}
+	distRequestKeys    = []string{"host"}
+	distDescriptorKeys = []string{"mediaType"}
+)
+
+func (e *distEnvelope) readFast(obj gjson.Result) bool {
+	var q distEnvelope
+	ok := readMembers(obj, distEnvelopeKeys, func(_ int, v gjson.Result) bool {
+		if v.Type == gjson.Null {
+			return true
+		}
+		events := make([]distEvent, 0, 1)
+		q.Events = &events
+		return readArray(v, func(v gjson.Result) bool {
+			var ev distEvent
+			ok := ev.readFast(v)
+			events = append(events, ev)
+			return ok
+		})
+	})
+	if ok {
+		*e = q
+	}
+	return ok
+}
+
+func (e *distEvent) readFast(obj gjson.Result) bool {
+	var q distEvent
+	ok := readMembers(obj, distEventKeys, func(i int, v gjson.Result) bool {
+		switch i {
+		case 0:
+			return readString(v, &q.ID)
+		case 1:
+			return readEventTime(v, &q.Timestamp)
+		case 2:
+			return readString(v, &q.Action)
+		case 3:
+			return v.Type == gjson.Null || q.Target.readFast(v)
+		default:
+			return v.Type == gjson.Null || readMembers(v, distRequestKeys, func(_ int, v gjson.Result) bool { return readString(v, &q.Request.Host) })
+		}
+	})
+	if ok {
+		*e = q
+	}
+	return ok
+}
+
+func (t *distTarget) readFast(obj gjson.Result) bool {
+	var q distTarget
+	fields := [...]*string{&q.MediaType, &q.ArtifactType, &q.Digest, &q.Repository, &q.URL, &q.Tag}
+	ok := readMembers(obj, distTargetKeys, func(i int, v gjson.Result) bool {
+		if i < len(fields) {
+			return readString(v, fields[i])
+		}
+		if v.IsArray() {
+			q.References = []distDescriptor{}
+		}
+		return readArray(v, func(v gjson.Result) bool {
+			var d distDescriptor
+			ok := readMembers(v, distDescriptorKeys, func(_ int, v gjson.Result) bool { return readString(v, &d.MediaType) })
+			q.References = append(q.References, d)
+			return ok
+		})
+	})
+	if ok {
+		*t = q
+	}
+	return ok
 }
 
 // Reasons only the distribution decoder gives for events it passes over;
@@ -118,49 +201,49 @@ func distributionEvent(ev *distEvent) (Push, Skip) {
 	if looksLikeDigest(tag) {
 		tag = ""
 	}
-	ref := refString(t.Repository, tag, t.Digest)
+	ref := func() string { return refString(t.Repository, tag, t.Digest) }
 	switch strings.ToLower(ev.Action) {
 	case "push":
 	case "pull":
-		return Push{}, Skip{Ref: ref, Reason: reasonPull}
+		return Push{}, Skip{Ref: ref(), Reason: reasonPull}
 	case "mount":
-		return Push{}, Skip{Ref: ref, Reason: reasonMount}
+		return Push{}, Skip{Ref: ref(), Reason: reasonMount}
 	case "delete":
-		return Push{}, Skip{Ref: ref, Reason: reasonDelete}
+		return Push{}, Skip{Ref: ref(), Reason: reasonDelete}
 	case "":
-		return Push{}, Skip{Ref: ref, Reason: reasonNoAction}
+		return Push{}, Skip{Ref: ref(), Reason: reasonNoAction}
 	default:
-		return Push{}, Skip{Ref: ref, Reason: fmt.Sprintf("unsupported action %q", Clip(ev.Action, 40))}
+		return Push{}, Skip{Ref: ref(), Reason: fmt.Sprintf("unsupported action %q", Clip(ev.Action, 40))}
 	}
 
 	mt := normalizeMediaType(t.MediaType)
 	switch {
 	case mt == "":
-		return Push{}, Skip{Ref: ref, Reason: reasonNoMediaType}
+		return Push{}, Skip{Ref: ref(), Reason: reasonNoMediaType}
 	case mt == mediaTypeOCIArtifactManifest:
-		return Push{}, Skip{Ref: ref, Reason: describeArtifact(mt)}
+		return Push{}, Skip{Ref: ref(), Reason: describeArtifact(mt)}
 	case !isManifestMediaType(mt):
-		return Push{}, Skip{Ref: ref, Reason: reasonBlobPush}
+		return Push{}, Skip{Ref: ref(), Reason: reasonBlobPush}
 	}
 	if t.Repository == "" {
 		return Push{}, Skip{Ref: Clip(t.URL, 300), Reason: reasonNoRepository}
 	}
 	if tag == "" {
-		return Push{}, Skip{Ref: ref, Reason: reasonByDigest}
+		return Push{}, Skip{Ref: ref(), Reason: reasonByDigest}
 	}
 	if reason := artifactTypeReason(t.ArtifactType); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		return Push{}, Skip{Ref: ref(), Reason: reason}
 	}
 	if !isIndexMediaType(mt) {
 		if reason := referencesReason(t.References); reason != "" {
-			return Push{}, Skip{Ref: ref, Reason: reason}
+			return Push{}, Skip{Ref: ref(), Reason: reason}
 		}
 	}
 	if reason := tagSkipReason(tag); reason != "" {
-		return Push{}, Skip{Ref: ref, Reason: reason}
+		return Push{}, Skip{Ref: ref(), Reason: reason}
 	}
 	if reason := refProblem(t.Repository, tag); reason != "" {
-		return Push{}, Skip{Ref: Clip(ref, 300), Reason: reason}
+		return Push{}, Skip{Ref: Clip(ref(), 300), Reason: reason}
 	}
 	host := strings.ToLower(ev.Request.Host)
 	if host == "" {

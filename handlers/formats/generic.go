@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // The "generic" format is scan-bridge's own, for senders that are not a
@@ -88,26 +90,12 @@ type genericEvent struct {
 }
 
 func decodeGeneric(body []byte, _ http.Header) (Result, error) {
-	var top map[string]json.RawMessage
-	if err := decodeObject(body, &top); err != nil {
+	events, err := genericEvents(body)
+	if err != nil {
 		return Result{}, err
 	}
-	events := []map[string]json.RawMessage{top}
-	if raw, ok := top["events"]; ok {
-		if len(top) > 1 {
-			return Result{}, errGenericMixed
-		}
-		events = nil
-		if err := json.Unmarshal(raw, &events); err != nil || len(events) == 0 {
-			return Result{}, errGenericEvents
-		}
-	}
 	var res Result
-	for i, fields := range events {
-		ev, err := parseGenericEvent(i, fields)
-		if err != nil {
-			return Result{}, err
-		}
+	for _, ev := range events {
 		ref := refString(ev.repository, ev.tag, ev.digest)
 		if ev.tag == "" {
 			res.Skipped = append(res.Skipped, Skip{Ref: ref, Reason: reasonByDigest})
@@ -130,24 +118,124 @@ func decodeGeneric(body []byte, _ http.Header) (Result, error) {
 	return res, nil
 }
 
+// genericValues are an event's fields in genericFields order.
+type genericValues [7]string
+
+// genericEvents reads and checks every event of a body. The fast path
+// (fastpath.go) reads a body whose events hold only known fields with
+// string or null values; anything else, including every body that is
+// refused for its shape, is read through encoding/json as before, event
+// by event, so the first error is the same either way.
+func genericEvents(body []byte) ([]genericEvent, error) {
+	if vals, ok := genericValuesFast(body); ok {
+		events := make([]genericEvent, len(vals))
+		for i := range vals {
+			ev, err := checkGenericEvent(i, &vals[i])
+			if err != nil {
+				return nil, err
+			}
+			events[i] = ev
+		}
+		return events, nil
+	}
+	var top map[string]json.RawMessage
+	if err := decodeObject(body, &top); err != nil {
+		return nil, err
+	}
+	objects := []map[string]json.RawMessage{top}
+	if raw, ok := top["events"]; ok {
+		if len(top) > 1 {
+			return nil, errGenericMixed
+		}
+		objects = nil
+		if err := json.Unmarshal(raw, &objects); err != nil || len(objects) == 0 {
+			return nil, errGenericEvents
+		}
+	}
+	events := make([]genericEvent, 0, len(objects))
+	for i, fields := range objects {
+		ev, err := parseGenericEvent(i, fields)
+		if err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	return events, nil
+}
+
+// genericTopKeys are the members a generic body may have at the top.
+var genericTopKeys = append([]string{"events"}, genericFields...)
+
+// genericValuesFast reads the values of every event of a body without
+// reflection: a body with only "events", a non-empty array of objects, or
+// a single event object, whose members are all known fields with a
+// string or null value. It reports false for any other body.
+func genericValuesFast(body []byte) ([]genericValues, bool) {
+	obj, ok := fastObject(body)
+	if !ok {
+		return nil, false
+	}
+	var events gjson.Result
+	var single genericValues
+	fields := false // beside "events", even null ones: the body is refused
+	ok = readKnownMembers(obj, genericTopKeys, func(i int, v gjson.Result) bool {
+		if i == 0 {
+			events = v
+			return true
+		}
+		fields = true
+		return readString(v, &single[i-1])
+	})
+	switch {
+	case !ok:
+		return nil, false
+	case !events.Exists():
+		return []genericValues{single}, true
+	case fields || !events.IsArray():
+		return nil, false
+	}
+	var vals []genericValues
+	ok = readArray(events, func(v gjson.Result) bool {
+		var ev genericValues
+		ok := readKnownMembers(v, genericFields, func(i int, v gjson.Result) bool { return readString(v, &ev[i]) })
+		vals = append(vals, ev)
+		return ok
+	})
+	return vals, ok && len(vals) > 0
+}
+
 // parseGenericEvent reads and checks one event object.
 func parseGenericEvent(i int, fields map[string]json.RawMessage) (genericEvent, error) {
+	vals, err := genericEventValues(i, fields)
+	if err != nil {
+		return genericEvent{}, err
+	}
+	return checkGenericEvent(i, &vals)
+}
+
+// genericEventValues reads the values of event i with encoding/json.
+func genericEventValues(i int, fields map[string]json.RawMessage) (genericValues, error) {
+	var vals genericValues
 	if fields == nil {
-		return genericEvent{}, &genericError{Event: i, Problem: "must be an object"}
+		return vals, &genericError{Event: i, Problem: "must be an object"}
 	}
 	if unknown := unknownGenericField(fields); unknown != "" {
-		return genericEvent{}, &genericError{Event: i, Field: unknown, Problem: "unknown field (known: " + strings.Join(genericFields, ", ") + ")"}
+		return vals, &genericError{Event: i, Field: unknown, Problem: "unknown field (known: " + strings.Join(genericFields, ", ") + ")"}
 	}
-	var vals [7]string // in genericFields order
 	for f, name := range genericFields {
 		raw, ok := fields[name]
 		if !ok || string(raw) == "null" {
 			continue
 		}
 		if err := json.Unmarshal(raw, &vals[f]); err != nil {
-			return genericEvent{}, &genericError{Event: i, Field: name, Problem: "must be a string"}
+			return vals, &genericError{Event: i, Field: name, Problem: "must be a string"}
 		}
 	}
+	return vals, nil
+}
+
+// checkGenericEvent checks the values of event i.
+func checkGenericEvent(i int, vals *genericValues) (genericEvent, error) {
 	ev := genericEvent{
 		repository: vals[0], tag: vals[1], digest: vals[2], registry: vals[3],
 		id: vals[5], instanceURL: vals[6],

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/tidwall/gjson"
 )
 
 // The "harbor" format is Harbor's "Default" webhook payload (not its
@@ -114,6 +116,88 @@ type harborRepository struct {
 	RepoType     string `json:"repo_type"`
 }
 
+// The fast path's readers of the Default payload (fastpath.go): the same
+// fields as the json tags above, in the same order.
+
+var (
+	harborPayloadKeys    = []string{"type", "event_type", "occur_at", "event_data", "specversion"}
+	harborEventDataKeys  = []string{"resources", "repository"}
+	harborResourceKeys   = []string{"digest", "tag", "resource_url", "type", "artifact_type", "media_type", "manifest_media_type"}
+	harborRepositoryKeys = []string{"name", "namespace", "repo_full_name", "repo_type"}
+)
+
+func (p *harborPayload) readFast(obj gjson.Result) bool {
+	var q harborPayload
+	ok := readMembers(obj, harborPayloadKeys, func(i int, v gjson.Result) bool {
+		switch i {
+		case 0:
+			return readString(v, &q.Type)
+		case 1:
+			return readString(v, &q.EventType)
+		case 2:
+			return readEventTime(v, &q.OccurAt)
+		case 3:
+			if v.Type == gjson.Null {
+				return true
+			}
+			q.EventData = new(harborEventData)
+			return q.EventData.readFast(v)
+		default:
+			return readString(v, &q.SpecVersion)
+		}
+	})
+	if ok {
+		*p = q
+	}
+	return ok
+}
+
+func (d *harborEventData) readFast(obj gjson.Result) bool {
+	var q harborEventData
+	ok := readMembers(obj, harborEventDataKeys, func(i int, v gjson.Result) bool {
+		if i == 0 {
+			if v.IsArray() {
+				q.Resources = make([]harborResource, 0, 1)
+			}
+			return readArray(v, func(v gjson.Result) bool {
+				var r harborResource
+				ok := r.readFast(v)
+				q.Resources = append(q.Resources, r)
+				return ok
+			})
+		}
+		if v.Type == gjson.Null {
+			return true
+		}
+		q.Repository = new(harborRepository)
+		return q.Repository.readFast(v)
+	})
+	if ok {
+		*d = q
+	}
+	return ok
+}
+
+func (r *harborResource) readFast(obj gjson.Result) bool {
+	var q harborResource
+	fields := [...]*string{&q.Digest, &q.Tag, &q.ResourceURL, &q.Type, &q.ArtifactType, &q.MediaType, &q.ManifestMediaType}
+	ok := readMembers(obj, harborResourceKeys, func(i int, v gjson.Result) bool { return readString(v, fields[i]) })
+	if ok {
+		*r = q
+	}
+	return ok
+}
+
+func (r *harborRepository) readFast(obj gjson.Result) bool {
+	var q harborRepository
+	fields := [...]*string{&q.Name, &q.Namespace, &q.RepoFullName, &q.RepoType}
+	ok := readMembers(obj, harborRepositoryKeys, func(i int, v gjson.Result) bool { return readString(v, fields[i]) })
+	if ok {
+		*r = q
+	}
+	return ok
+}
+
 // Reasons for the Harbor event types that are not pushes (pull, delete and
 // chart events use the shared reasons of decode.go).
 const (
@@ -136,6 +220,11 @@ func decodeHarborDefault(body []byte, d harborDialect) (Result, error) {
 	if err := decodeObject(body, &p); err != nil {
 		return Result{}, err
 	}
+	return harborDefaultResult(&p, d)
+}
+
+// harborDefaultResult is what a decoded Default payload holds.
+func harborDefaultResult(p *harborPayload, d harborDialect) (Result, error) {
 	if p.SpecVersion != "" {
 		return Result{}, errHarborCloudEvents
 	}
@@ -202,21 +291,23 @@ func harborEventReason(eventType string) (reason string, push bool) {
 	return fmt.Sprintf("unsupported event type %q", Clip(eventType, 64)), false
 }
 
-// normalizeEventType lower-cases and drops "_", "-", "." and spaces.
+// normalizeEventType lower-cases and drops "_", "-", "." and spaces. A
+// name up to 32 bytes, every known one, is built on the stack, so the
+// switch on it allocates nothing.
 func normalizeEventType(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
+	var buf [32]byte
+	b := buf[:0]
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c == '_' || c == '-' || c == '.' || c == ' ':
 		case c >= 'A' && c <= 'Z':
-			b.WriteByte(c + 'a' - 'A')
+			b = append(b, c+'a'-'A')
 		default:
-			b.WriteByte(c)
+			b = append(b, c)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
 // harborRepositoryName is the full repository path: repo_full_name, else
@@ -267,25 +358,25 @@ func addHarborResource(b *resultBuilder, r *harborResource, repo *harborReposito
 		digest = cmp.Or(digest, tag)
 		tag = ""
 	}
-	ref := refString(repoName, tag, digest)
+	ref := func() string { return refString(repoName, tag, digest) }
 	if repoName == "" {
 		b.skip(r.ResourceURL, reasonNoRepository)
 		return
 	}
 	if reason := harborArtifactReason(r, repo); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	if tag == "" {
-		b.skip(ref, reasonByDigest)
+		b.skip(ref(), reasonByDigest)
 		return
 	}
 	if reason := tagSkipReason(tag); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	if reason := refProblem(repoName, tag); reason != "" {
-		b.skip(ref, reason)
+		b.skip(ref(), reason)
 		return
 	}
 	mediaType := r.ManifestMediaType
