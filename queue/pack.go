@@ -127,13 +127,7 @@ func (q *targetQueue) pack(limit int) *call {
 			q.byNS[ns] = gs[1:]
 			for _, e := range g.entries {
 				msgs += len(e.msgs)
-				ik := e.job.ItemKey()
-				if x := index[ik]; x != nil {
-					x.msgs = append(x.msgs, e.msgs...)
-					continue
-				}
-				index[ik] = e
-				c.entries = append(c.entries, e)
+				c.add(index, e)
 			}
 			took, last = true, i
 		}
@@ -198,13 +192,9 @@ func (q *targetQueue) packFair(limit, maxQuantum int) *call {
 				gs = gs[1:]
 			}
 			msgs += len(e.msgs)
-			ik := e.job.ItemKey()
-			if x := index[ik]; x != nil {
-				x.msgs = append(x.msgs, e.msgs...)
+			if !c.add(index, e) {
 				continue
 			}
-			index[ik] = e
-			c.entries = append(c.entries, e)
 			q.deficit[ns]--
 		}
 		q.byNS[ns] = gs
@@ -233,4 +223,18 @@ func (q *targetQueue) items() int {
 		}
 	}
 	return n
+}
+
+// add puts e into the call, or, when an identical item (same ItemKey) is
+// there already, its messages onto that item, so HSS gets each image once.
+// It reports whether e became an item of its own.
+func (c *call) add(index map[string]*entry, e *entry) bool {
+	ik := e.job.ItemKey()
+	if x := index[ik]; x != nil {
+		x.msgs = append(x.msgs, e.msgs...)
+		return false
+	}
+	index[ik] = e
+	c.entries = append(c.entries, e)
+	return true
 }
