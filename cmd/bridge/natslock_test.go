@@ -78,6 +78,8 @@ func listeningBridge(t *testing.T) (*e2eEnv, string) {
 	path := writeFile(t, fmt.Sprintf(`http:
   listen: 127.0.0.1:0
   shutdown_grace: 5s
+admin:
+  listen: 127.0.0.1:0
 nats:
   data_dir: %s
   listen: %s
