@@ -44,7 +44,8 @@ until (exec 3<>/dev/tcp/127.0.0.1/14222) 2>/dev/null; do sleep 0.05; done
 
 secret=bench-secret-0123456789
 # bridge_config NAME PORT: a dry-run bridge on its own streams, buckets and
-# consumer, so two bridges on one NATS do not share work.
+# consumer, so two bridges on one NATS do not share work, and on its own
+# admin port (PORT+1000), so two bridges can listen at once.
 bridge_config() {
 	local n=$1 port=$2 up
 	up=$(tr '[:lower:]' '[:upper:]' <<<"$n")
@@ -52,6 +53,7 @@ bridge_config() {
 dry_run: true
 log: {level: warn}
 http: {listen: 127.0.0.1:$port}
+admin: {listen: 127.0.0.1:$((port + 1000))}
 nats: {url: "nats://127.0.0.1:14222"}
 queue:
   stream: {name: JOBS_$up, subject_prefix: jobs_$n}
