@@ -3,7 +3,6 @@
 package faults
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 	"github.com/scan-bridge/scan-bridge/queue"
 )
 
@@ -125,19 +125,7 @@ func newBridge(t *testing.T, hssURL, natsURL string) *bridge {
 }
 
 // set changes one setting by its dotted path, e.g. "hss.calls_per_minute".
-func (b *bridge) set(path string, v any) {
-	m := b.cfg
-	keys := strings.Split(path, ".")
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[keys[len(keys)-1]] = v
-}
+func (b *bridge) set(path string, v any) { bridgeproc.Set(b.cfg, path, v) }
 
 // writeConfig renders the config file for the next run.
 func (b *bridge) writeConfig() string {
@@ -293,7 +281,7 @@ func (b *bridge) sample(pid int, done <-chan struct{}) {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if hwm, rss, err := procMemory(pid); err == nil {
+		if hwm, rss, err := bridgeproc.Memory(pid); err == nil {
 			b.mu.Lock()
 			b.peak, b.rss = max(b.peak, hwm), rss
 			b.mu.Unlock()
@@ -316,7 +304,7 @@ func (b *bridge) peakRSS() int64 {
 // memory reads the current run's VmHWM and VmRSS now.
 func (b *bridge) memory() (hwm, rss int64) {
 	b.t.Helper()
-	hwm, rss, err := procMemory(b.cmd.Process.Pid)
+	hwm, rss, err := bridgeproc.Memory(b.cmd.Process.Pid)
 	if err != nil {
 		b.t.Fatalf("bridge memory: %v", err)
 	}
@@ -324,39 +312,6 @@ func (b *bridge) memory() (hwm, rss int64) {
 	b.peak = max(b.peak, hwm)
 	b.mu.Unlock()
 	return hwm, rss
-}
-
-// procMemory reads VmHWM (peak resident set) and VmRSS from
-// /proc/<pid>/status, in bytes (proc(5)).
-func procMemory(pid int) (hwm, rss int64, err error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (key != "VmHWM" && key != "VmRSS") {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("status of %d: %s: %w", pid, key, err)
-		}
-		if key == "VmHWM" {
-			hwm = kb << 10
-		} else {
-			rss = kb << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	if hwm == 0 {
-		return 0, 0, fmt.Errorf("status of %d: no VmHWM (a zombie?)", pid)
-	}
-	return hwm, rss, nil
 }
 
 // cli runs another command of the binary (dlq, ...) with the running

@@ -22,7 +22,8 @@
 // non-test file. It reaches the bridge the way an operator does: the binary
 // built from cmd/bridge, a config file, loopback HTTP and NATS, and the
 // binary's own commands (bridge dlq). It imports queue only for its config
-// and dead-letter record types, hsstest as the HSS and natstest as the
+// and dead-letter record types, hsstest as the HSS, bridgeproc to build and
+// measure the binary (shared with security/) and natstest as the
 // external NATS server; it must not import cmd/bridge (a main package, and
 // the point is to test the built binary) or handlers (the answers are read
 // as a sender reads them). Linux only: it reads /proc/<pid>/status for the

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 )
 
 // figure is one scenario's line of the table the closing note carries.
@@ -42,7 +44,7 @@ func record(t *testing.T, f figure) {
 	figures = append(figures, f)
 	figuresMu.Unlock()
 	t.Logf("figures: fault=%q accepted=%d delivered=%d lost=%d dead_lettered=%d duplicates=%d drain=%s peak_rss=%s %s",
-		f.Fault, f.Accepted, f.Delivered, f.Lost, f.DeadLettered, f.Duplicates, drainText(f.Drain), mib(f.PeakRSS), f.Note)
+		f.Fault, f.Accepted, f.Delivered, f.Lost, f.DeadLettered, f.Duplicates, drainText(f.Drain), bridgeproc.MiB(f.PeakRSS), f.Note)
 }
 
 // figuresTable is the markdown table of every recorded figure, in run
@@ -62,7 +64,7 @@ func figuresTable() string {
 			delivered += fmt.Sprintf(" (+%d dead-lettered)", f.DeadLettered)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %d | %d | %s | %s | %s |\n",
-			f.Fault, f.Accepted, delivered, f.Lost, f.Duplicates, drainText(f.Drain), mib(f.PeakRSS), f.Note)
+			f.Fault, f.Accepted, delivered, f.Lost, f.Duplicates, drainText(f.Drain), bridgeproc.MiB(f.PeakRSS), f.Note)
 	}
 	return b.String()
 }
@@ -72,11 +74,4 @@ func drainText(d time.Duration) string {
 		return "-"
 	}
 	return d.Round(10 * time.Millisecond).String()
-}
-
-func mib(b int64) string {
-	if b <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }

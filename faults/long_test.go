@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 )
 
@@ -69,13 +70,13 @@ func TestLongBacklog100kWhileHSSIsDown(t *testing.T) {
 			_, drainedRSS := r.b.memory()
 			r.report(fmt.Sprintf("100k backlog while HSS is down (%s)", mode.name), o, drain, fmt.Sprintf(
 				"intake %s (%.0f jobs/s); while queued VmHWM %s VmRSS %s; drained in %d calls, VmRSS after %s; %d calls refused while down",
-				intake.Round(time.Second), float64(jobs)/intake.Seconds(), mib(queuedHWM), mib(queuedRSS),
-				len(r.hss.Requests()), mib(drainedRSS), refused))
+				intake.Round(time.Second), float64(jobs)/intake.Seconds(), bridgeproc.MiB(queuedHWM), bridgeproc.MiB(queuedRSS),
+				len(r.hss.Requests()), bridgeproc.MiB(drainedRSS), refused))
 			if o.accepted != jobs {
 				t.Errorf("%d jobs accepted, want %d", o.accepted, jobs)
 			}
 			if peak := r.b.peakRSS(); peak > mode.rssBound {
-				t.Errorf("peak RSS %s with a %d-job backlog, bound %s", mib(peak), jobs, mib(mode.rssBound))
+				t.Errorf("peak RSS %s with a %d-job backlog, bound %s", bridgeproc.MiB(peak), jobs, bridgeproc.MiB(mode.rssBound))
 			}
 		})
 	}

@@ -3,7 +3,6 @@
 package security
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 )
 
 // Secrets and target of the bridges the suite runs. They are test values,
@@ -93,19 +94,7 @@ func newBridge(t *testing.T, natsURL string) *bridge {
 }
 
 // set changes one setting by its dotted path, e.g. "nats.intake.enabled".
-func (b *bridge) set(path string, v any) {
-	m := b.cfg
-	keys := strings.Split(path, ".")
-	for _, k := range keys[:len(keys)-1] {
-		next, ok := m[k].(map[string]any)
-		if !ok {
-			next = map[string]any{}
-			m[k] = next
-		}
-		m = next
-	}
-	m[keys[len(keys)-1]] = v
-}
+func (b *bridge) set(path string, v any) { bridgeproc.Set(b.cfg, path, v) }
 
 // start writes the config (JSON, which YAML reads), runs the binary and
 // waits until /readyz answers 200.
@@ -173,36 +162,11 @@ func (b *bridge) adminURL(path string) string { return "http://" + b.adminAddr +
 // resident set since it started (proc(5)).
 func (b *bridge) peakRSS() int64 {
 	b.t.Helper()
-	hwm, err := procStatus(b.cmd.Process.Pid, "VmHWM")
+	hwm, _, err := bridgeproc.Memory(b.cmd.Process.Pid)
 	if err != nil {
 		b.t.Fatalf("bridge memory: %v", err)
 	}
 	return hwm
-}
-
-// procStatus reads one kB field of /proc/<pid>/status, in bytes.
-func procStatus(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok || key != field {
-			continue
-		}
-		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(val), " kB"), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("status of %d: %s: %w", pid, field, err)
-		}
-		return kb << 10, nil
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("read status of %d: %w", pid, err)
-	}
-	return 0, fmt.Errorf("status of %d: no %s", pid, field)
 }
 
 // metric sums the samples of a metric family on the admin listener's

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 )
 
 // figure is one scenario's line of the table TestMain prints.
@@ -32,7 +34,7 @@ func record(t *testing.T, f figure) {
 	figuresMu.Lock()
 	figures = append(figures, f)
 	figuresMu.Unlock()
-	t.Logf("figures: scenario=%q attack=%q answer=%q peak_rss=%s limit=%q", f.Scenario, f.Attack, f.Answer, mib(f.PeakRSS), f.Limit)
+	t.Logf("figures: scenario=%q attack=%q answer=%q peak_rss=%s limit=%q", f.Scenario, f.Attack, f.Answer, bridgeproc.MiB(f.PeakRSS), f.Limit)
 }
 
 // figuresTable is the markdown table of every recorded figure, in run
@@ -47,14 +49,7 @@ func figuresTable() string {
 	b.WriteString("| scenario | attack | answer | peak RSS | limit |\n")
 	b.WriteString("| --- | --- | --- | ---: | --- |\n")
 	for _, f := range figures {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Scenario, f.Attack, f.Answer, mib(f.PeakRSS), f.Limit)
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", f.Scenario, f.Attack, f.Answer, bridgeproc.MiB(f.PeakRSS), f.Limit)
 	}
 	return b.String()
-}
-
-func mib(b int64) string {
-	if b <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
 }

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 )
 
 // The memory scenarios' common bound and shape.
@@ -83,7 +85,7 @@ func TestSlowBodies(t *testing.T) {
 				Limit:    fmt.Sprintf("RSS ≤ %d MiB, /healthz answers", rssLimit>>20),
 			})
 			if peak > rssLimit {
-				t.Errorf("peak RSS %s, over the limit of %s", mib(peak), mib(rssLimit))
+				t.Errorf("peak RSS %s, over the limit of %s", bridgeproc.MiB(peak), bridgeproc.MiB(rssLimit))
 			}
 			if p.sent == 0 || p.ok != p.sent {
 				t.Errorf("/healthz answered %d of %d probes during the attack (first failure: %v)", p.ok, p.sent, p.err)
@@ -166,7 +168,7 @@ func TestNATSIntakeFlood(t *testing.T) {
 		Limit:    fmt.Sprintf("RSS ≤ %d MiB, stays ready", rssLimit>>20),
 	})
 	if peak > rssLimit {
-		t.Errorf("peak RSS %s, over the limit of %s", mib(peak), mib(rssLimit))
+		t.Errorf("peak RSS %s, over the limit of %s", bridgeproc.MiB(peak), bridgeproc.MiB(rssLimit))
 	}
 	if refused+dropped < messages {
 		t.Errorf("of %d messages %0.f were refused and %0.f dropped; the rest is unaccounted for", messages, refused, dropped)

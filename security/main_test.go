@@ -4,15 +4,13 @@ package security
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/bridgeproc"
 )
 
 // bridgeBin is the bridge binary TestMain built for this run; empty when
@@ -44,7 +42,7 @@ func run(m *testing.M) int {
 	defer cancel()
 	bin := os.Getenv("SCANBRIDGE_SECURITY_BIN")
 	if bin == "" {
-		if bin, err = buildBridge(ctx, dir); err != nil {
+		if bin, err = bridgeproc.Build(ctx, dir); err != nil {
 			fmt.Fprintln(os.Stderr, "security:", err)
 			return 1
 		}
@@ -60,30 +58,6 @@ func run(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// buildBridge runs `go build -o <dir>/bridge ./cmd/bridge` in the module
-// root, found with `go env GOMOD` so the suite works from any directory.
-func buildBridge(ctx context.Context, dir string) (string, error) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find the go command: %w", err)
-	}
-	out, err := exec.CommandContext(ctx, goBin, "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	gomod := strings.TrimSpace(string(out))
-	if gomod == "" || gomod == os.DevNull {
-		return "", errors.New("go env GOMOD: not inside the module")
-	}
-	bin := filepath.Join(dir, "bridge")
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/bridge")
-	cmd.Dir = filepath.Dir(gomod)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/bridge: %w\n%s", err, out)
-	}
-	return bin, nil
 }
 
 // needBridge skips a test when TestMain built no binary (-short).

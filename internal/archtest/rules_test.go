@@ -33,5 +33,6 @@ var rules = []rule{
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
+	{pkg: "internal/bridgeproc", leaf: true},
 	{pkg: "internal/archtest", leaf: true, tests: true},
 }
