@@ -62,6 +62,8 @@ type Config struct {
 	MaxConcurrent int `koanf:"max_concurrent" validate:"min=1"`
 	// CallTimeout bounds one HSS exchange.
 	CallTimeout time.Duration `koanf:"call_timeout" validate:"min=1000000"`
+	// Watch is how a requested scan is followed to its result.
+	Watch WatchConfig `koanf:"watch"`
 }
 
 // IAMConfig is an IAM user login.
@@ -87,6 +89,7 @@ func DefaultConfig() Config {
 		SharedLimit:    true,
 		MaxConcurrent:  DefaultMaxConcurrent,
 		CallTimeout:    hssclient.DefaultCallTimeout,
+		Watch:          DefaultWatchConfig(),
 	}
 }
 
