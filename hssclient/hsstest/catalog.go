@@ -178,19 +178,28 @@ func (f *Fake) advance(now time.Time) {
 		}
 	}
 	f.cat.syncs = kept
-	slices.SortFunc(done, func(a, b pendingSync) int { return a.at.Compare(b.at) })
-	// Images in a stable order, so ids are handed out deterministically.
+	// Every sighting due by now, in time order (images in a stable order
+	// within one time), so ids follow the order HSS learned the images.
+	type sighting struct {
+		at time.Time
+		im *image
+	}
+	var due []sighting
 	for _, im := range f.sortedImages() {
 		for _, s := range done {
 			if s.region == im.key.region && s.project == im.key.project && s.imageType == im.key.imageType {
-				f.learn(im, s.at)
+				due = append(due, sighting{s.at, im})
 			}
 		}
 		if a := f.opts.AutoSyncAfter; a > 0 && (im.id == 0 || im.hssDigest != im.swrDigest) {
 			if at := im.swrUpdatedAt.Add(a); !at.After(now) {
-				f.learn(im, at)
+				due = append(due, sighting{at, im})
 			}
 		}
+	}
+	slices.SortStableFunc(due, func(a, b sighting) int { return a.at.Compare(b.at) })
+	for _, s := range due {
+		f.learn(s.im, s.at)
 	}
 }
 
