@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"regexp"
 	"strings"
 
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -117,3 +118,6 @@ func (f Filter) subject() string {
 	}
 	return tok(f.Namespace) + "." + tok(f.Image) + "." + tok(f.Tag) + ".*.*"
 }
+
+// validKeyRe is JetStream's rule for keys and subjects without wildcards.
+var validKeyRe = regexp.MustCompile(`^[-/_=a-zA-Z0-9]+(\.[-/_=a-zA-Z0-9]+)*$`)
