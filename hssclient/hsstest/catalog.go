@@ -315,3 +315,12 @@ func syntheticDigest(r Ref) string {
 	h.Write([]byte(r.String()))
 	return fmt.Sprintf("sha256:%016x%048x", h.Sum64(), 0)
 }
+
+// Synchronize starts a sync of the image type in t, as RunImageSynchronize
+// does (it completes after SyncDelay), without a request: for tests that
+// set up HSS's side directly.
+func (f *Fake) Synchronize(t Target, imageType string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requestSync(t.Region, t.ProjectID, imageType, f.opts.Now())
+}

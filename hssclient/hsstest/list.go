@@ -74,7 +74,9 @@ type shown struct {
 // the list filters of q, by id (the order HSS learned them: stable across
 // calls, so paging by offset neither repeats nor skips rows while nothing
 // new is learned). Names match exactly; real HSS may match by substring.
-// imageType "" selects every type. f.mu must be held.
+// imageType "" selects every type; region "" every region (the APIs
+// without a region header: real HSS answers for the endpoint's region,
+// which the fake cannot tell). f.mu must be held.
 func (f *Fake) selectImages(region, project, imageType string, q url.Values, now time.Time) []shown {
 	f.advance(now)
 	// Newest version of each image, by the time HSS learned it.
@@ -91,7 +93,7 @@ func (f *Fake) selectImages(region, project, imageType string, q url.Values, now
 	}
 	var out []shown
 	for _, im := range f.cat.images {
-		if im.id == 0 || im.knownAt.After(now) || im.key.region != region || im.key.project != project ||
+		if im.id == 0 || im.knownAt.After(now) || (region != "" && im.key.region != region) || im.key.project != project ||
 			(imageType != "" && im.key.imageType != imageType) {
 			continue
 		}
