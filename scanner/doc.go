@@ -28,7 +28,7 @@
 // is here too, and only here.
 //
 // Dependencies: hssclient (and hsstest, the in-process simulator of a dry
-// run), ratelimit, scanjob, queue for the Scanner contract and the Verdict
+// run), ratelimit, scanjob, lifecycle (the records the watcher moves), queue for the Scanner contract and the Verdict
 // and Class types it implements, nats.go's jetstream (for the shared
 // limiter's bucket) and the Prometheus client. It must not import handlers,
 // admin or cmd/bridge. The arrow between queue and scanner points one way:

@@ -50,18 +50,19 @@ func (m *metrics) rate(f func() float64) {
 	}
 }
 
-// ObserveCall implements hssclient.Observer: a batch-scan.
+// ObserveCall implements hssclient.Observer: every call of every API
+// counts in scanbridge_hss_calls_total and tells the AuthHealth whether
+// HSS accepted the credentials; latency and images are batch-scan's.
 func (m *metrics) ObserveCall(c hssclient.Call) {
-	class := strings.ToLower(c.Class.String())
-	m.call(APIBatchScan, callResult(c.Class, c.Status), c.Status, c.Class)
-	m.duration.WithLabelValues(class).Observe(c.Duration.Seconds())
-	m.images.WithLabelValues(class).Add(float64(c.Images))
+	api := apiOf(c.API)
+	m.call(api, callResult(c.Class, c.Status), c.Status, c.Class)
+	if api == APIBatchScan {
+		class := strings.ToLower(c.Class.String())
+		m.duration.WithLabelValues(class).Observe(c.Duration.Seconds())
+		m.images.WithLabelValues(class).Add(float64(c.Images))
+	}
 	if m.health != nil {
-		var err error
-		if c.Class != hssclient.ClassOK {
-			err = fmt.Errorf("batch-scan: status %d", c.Status)
-		}
-		m.health.observe(APIBatchScan, err, c.Class, c.Status, "", "")
+		m.health.observe(api, c.Class, c.Status)
 	}
 }
 

@@ -97,10 +97,9 @@ var ErrNoBudget = errors.New("no rate budget for this HSS API")
 // one the bridge always used (hss.limit_kv.key), so a running deployment
 // keeps its state across the upgrade.
 type Quota struct {
-	lanes   map[API]*lane
-	log     *slog.Logger
-	metrics *metrics
-	health  *AuthHealth
+	lanes  map[API]*lane
+	log    *slog.Logger
+	health *AuthHealth
 }
 
 // NewQuota builds a quota on the given limiters, one per API. An API
@@ -110,7 +109,7 @@ func NewQuota(limiters map[API]ratelimit.Limiter, log *slog.Logger) *Quota {
 		log = slog.New(slog.DiscardHandler)
 	}
 	q := &Quota{lanes: make(map[API]*lane, len(limiters)), log: log.With("component", "hss"),
-		metrics: newMetrics(nil), health: &AuthHealth{}}
+		health: &AuthHealth{}}
 	for api, lim := range limiters {
 		if lim != nil {
 			q.lanes[api] = &lane{lim: lim}
@@ -218,8 +217,8 @@ func (q *Quota) Feedback(ctx context.Context, api API, throttled bool) {
 	}
 }
 
-// Health is the authentication health of every call recorded here and,
-// after HSS.UseQuota, of every batch-scan: /readyz's HSS check.
+// Health is the authentication health of the HSS calls, once HSS.UseQuota
+// joined it to the client's calls: /readyz's HSS check.
 func (q *Quota) Health() *AuthHealth { return q.health }
 
 // Rate is api's current rate in calls per minute (0 for an API without a

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,16 +38,17 @@ type CallRecord struct {
 // maxLoggedJobIDs bounds the job ids one log line carries.
 const maxLoggedJobIDs = 20
 
-// Record reports a finished call: the rate feedback (a 429 cuts the API's
-// rate, a success lets it climb), the scanbridge_hss_calls_total counter,
-// the authentication health /readyz reads, and one INFO line naming the
-// API, the images, HSS's request id, the result and the job ids.
+// Record reports a finished call of api made under a permit of q: the
+// rate feedback (a 429 cuts the API's rate, a success lets it climb) and
+// one INFO line naming the API, the images, HSS's request id, the result
+// and the job ids. The counter and the authentication health learn of the
+// call from hssclient's Observer (HSS's metrics).
 func (q *Quota) Record(ctx context.Context, c CallRecord) {
 	class := hssclient.Classify(c.Err)
-	status, code, reqID := 0, "", c.RequestID
+	status, reqID := 0, c.RequestID
 	var ae *hssclient.APIError
 	if errors.As(c.Err, &ae) {
-		status, code, reqID = ae.StatusCode, ae.ErrorCode, ae.RequestID
+		status, reqID = ae.StatusCode, ae.RequestID
 	} else if c.Err == nil {
 		status = http.StatusOK
 	}
@@ -56,11 +56,7 @@ func (q *Quota) Record(ctx context.Context, c CallRecord) {
 	if c.Err == nil || throttled {
 		q.Feedback(ctx, c.API, throttled)
 	}
-	res := callResult(class, status)
-	q.metrics.call(c.API, res, status, class)
-	q.health.observe(c.API, c.Err, class, status, code, reqID)
-
-	logCall(ctx, q.log, c, res, status, reqID)
+	logCall(ctx, q.log, c, callResult(class, status), status, reqID)
 }
 
 // logCall writes the one INFO line of an HSS call.
@@ -101,12 +97,12 @@ func callResult(class hssclient.Class, status int) string {
 }
 
 // AuthHealth is what /readyz says about HSS: not ready from the moment HSS
-// refuses the bridge's credentials or permissions (401, 403, HSS.0010
-// access denied, HSS.0013 insufficient permissions, or credentials that
-// cannot be used at all) until a later call of any API succeeds. Without
-// it a wrong secret key shows as accepted webhooks and a green /readyz
-// while every job waits. Other failures (5xx, 429, timeouts) pass and are
-// retried; they do not make the bridge unready.
+// refuses the bridge's account (401, 403, HSS.0010 access denied, HSS.0013
+// insufficient permissions, HSS.1002 no scan quota left, or credentials
+// that cannot be used at all: hssclient.ClassAuth) until a later call of
+// any API succeeds. Without it a wrong secret key shows as accepted
+// webhooks and a green /readyz while every job waits. Passing failures
+// (5xx, 429, timeouts) and refused requests do not change it.
 type AuthHealth struct {
 	mu  sync.Mutex
 	err error
@@ -123,46 +119,40 @@ func (a *AuthHealth) Ready(context.Context) error {
 }
 
 // observe takes one call's outcome.
-func (a *AuthHealth) observe(api API, err error, class hssclient.Class, status int, code, reqID string) {
+func (a *AuthHealth) observe(api API, class hssclient.Class, status int) {
 	if a == nil {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	switch {
-	case err == nil:
+	switch class {
+	case hssclient.ClassOK:
 		a.err = nil
-	case authRefusal(err, class, status, code):
-		var b strings.Builder
-		fmt.Fprintf(&b, "hss refuses the bridge's credentials: %s answered", api)
+	case hssclient.ClassAuth:
+		what := "no usable credentials"
 		if status != 0 {
-			fmt.Fprintf(&b, " %d", status)
+			what = fmt.Sprintf("answered %d", status)
 		}
-		if code != "" {
-			fmt.Fprintf(&b, " %s", code)
-		}
-		if status == 0 && code == "" {
-			fmt.Fprintf(&b, " %v", err)
-		}
-		if reqID != "" {
-			fmt.Fprintf(&b, " (request id %s)", reqID)
-		}
-		b.WriteString("; check hss.auth and its credentials, and the IAM user's HSS permissions")
-		a.err = errors.New(b.String())
+		a.err = fmt.Errorf("hss refuses the bridge's account: %s %s; check hss.auth and its credentials, "+
+			"the IAM user's HSS permissions and the HSS quota (scanbridge_hss_calls_total{result=\"auth\"}, the log's hss call lines)", api, what)
 	}
 }
 
-// authRefusal: credentials or permissions, not the account's scan quota
-// (HSS.1002, also ClassAuth), which an operator fixes elsewhere and which
-// does not stop the other APIs.
-func authRefusal(err error, class hssclient.Class, status int, code string) bool {
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return true
-	case code == "HSS.0010" || code == "HSS.0013":
-		return true
-	case class == hssclient.ClassAuth && status == 0:
-		return err != nil // local credential failure (no token from IAM)
+// apiOf maps hssclient's operation names to the quota's APIs.
+func apiOf(op string) API {
+	switch op {
+	case hssclient.APIListSwrImageRepository:
+		return APISwrRepository
+	case hssclient.APIRunImageSynchronize:
+		return APISynchronize
+	case hssclient.APICreateManualImageScanTask:
+		return APIScanTasks
+	case hssclient.APIListImageScanTask:
+		return APITasks
+	case hssclient.APICreateImageSynchronizeTask:
+		return APISyncTasks
+	case hssclient.APIListRegistryImages:
+		return APIRegistryImages
 	}
-	return false
+	return APIBatchScan
 }

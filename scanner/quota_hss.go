@@ -37,12 +37,9 @@ func (c Config) OpenQuota(ctx context.Context, js jetstream.JetStream, replicas 
 // scheduler, and the shared state stays in the key batch-scan always used.
 // Call it before the first Acquire.
 //
-// It also joins their records: the quota's calls count in h's
-// scanbridge_hss_calls_total (registered once, by NewHSS), and h's
-// batch-scans feed the quota's AuthHealth.
+// It also makes every call of h's client (any API) feed q's AuthHealth.
 func (h *HSS) UseQuota(q *Quota) {
 	h.limiter = q.Limiter(APIBatchScan, PriorityPush)
-	q.metrics = h.metrics
 	h.metrics.health = q.health
 }
 
@@ -75,3 +72,8 @@ func (l loggedHSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.J
 	logCall(ctx, l.log, c, callResult(class, status), status, reqID)
 	return err
 }
+
+// Client is h's HSS client (the simulator's in a dry run), for the
+// watcher: its calls count in h's metrics and feed the AuthHealth like
+// the batch-scans.
+func (h *HSS) Client() *hssclient.Client { return h.client }
