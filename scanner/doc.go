@@ -9,6 +9,12 @@
 // operator asks for by hand (bridge scan). Config holds the hss.* settings:
 // target defaults, credentials, rate, concurrency and call timeout.
 //
+// Quota (quota.go) is the one scheduler of every HSS call: HSS gives each
+// user 5 calls a minute per API, so it keeps one budget (a ratelimit
+// limiter, shared by the replicas through one KV key per API) per API, and
+// within an API serves the push path (scans, presence checks, syncs)
+// before the watch's polls. HSS.UseQuota puts batch-scan under it.
+//
 // Why a package: the consumer's HSS calls are the running data path, and
 // package main, which reads flags and files, should only wire it: it builds
 // an HSS from the configuration and hands it to queue.Queue.NewConsumer.
