@@ -149,7 +149,7 @@ type targetPresence struct {
 	// its deadline, did not find it (a check cut at MaxPages may have
 	// left it on an unread page).
 	completeAt time.Time
-	syncedAt time.Time
+	syncedAt   time.Time
 	// syncFailed remembers that the last sync was refused, for the reason.
 	syncFailed bool
 }
