@@ -201,6 +201,11 @@ func Classify(err error) Class {
 	if errors.As(err, &ae) {
 		return classOfAPIError(ae)
 	}
+	var re *ResultError
+	if errors.As(err, &re) {
+		// A 200 reporting a failure without saying whose: try again.
+		return ClassRetry
+	}
 	if errors.Is(err, ErrNoCredentials) || errors.Is(err, errCredentials) {
 		return ClassAuth
 	}

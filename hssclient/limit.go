@@ -37,11 +37,16 @@ func (noPacer) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Call describes one BatchScan for an Observer.
+// Call describes one call to an HSS API for an Observer.
 type Call struct {
+	// API names the operation as the SDK does: APIBatchScan,
+	// APIListSwrImageRepository, ... (the API* constants). Metrics of
+	// scans should count only the scan operations.
+	API       string
 	Target    Target
 	ImageType ImageType
-	// Images is the length of image_info_list (0 for a full scan).
+	// Images is the length of image_info_list (0 for a full scan), of a
+	// scan task's image_info, or the rows of a list answer.
 	Images int
 	// Status is the HTTP status of the last attempt, 0 when no answer came.
 	Status int
@@ -57,10 +62,10 @@ type Call struct {
 	Wait time.Duration
 }
 
-// Observer is told about every BatchScan that got past validation, so the
+// Observer is told about every call that got past validation, so the
 // caller can record metrics (a Prometheus histogram of Duration by Class,
 // a gauge of Wait) without this package importing a metrics library.
-// ObserveCall is called synchronously at the end of BatchScan and must not
+// ObserveCall is called synchronously at the end of the call and must not
 // block; it must be safe for concurrent use.
 type Observer interface {
 	ObserveCall(Call)
