@@ -42,7 +42,11 @@ import (
 //     waiting_for_scan rows move the record to scanning; success to
 //     scanned, the failures to scan_failed with HSS's scan_failed_desc as
 //     the reason, both with the row's counts, through Finish (one event).
-//  5. A record still in scan_requested hss.watch.rescan_after after its
+//  5. While a record waits in scan_requested unseen, at most every 30 s,
+//     one call with scan_status=scanning shows the scans that started
+//     (a first scan has no scan time yet, so the window cannot show it
+//     running).
+//  6. A record still in scan_requested hss.watch.rescan_after after its
 //     request, with no sign at HSS, is the silent-200 case (HSS accepted a
 //     scan of an image it does not know and scanned nothing). First one
 //     call per target and image type with scan_status=scanning and one
@@ -77,7 +81,15 @@ type Watcher struct {
 	// the last round stopped at max_pages (row order is undocumented, so
 	// this is best effort; a row missed now is read next time).
 	page map[groupKey]int
+	// progressAt is when each group's rows in progress were last asked for.
+	progressAt map[groupKey]time.Time
 }
+
+// progressEvery spaces the queries for rows in progress (scan_status
+// scanning) of one target and image type: they only show a scan started,
+// which the result will show anyway, so they get a small share of the
+// list budget.
+const progressEvery = 30 * time.Second
 
 // imageLister is the part of hssclient.Client the watcher calls.
 type imageLister interface {
@@ -137,7 +149,7 @@ func NewWatcher(cfg WatchConfig, d WatcherDeps) (*Watcher, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Watcher{cfg: cfg, quota: d.Quota, list: d.Client, store: d.Store, finish: d.Finish,
-		resend: d.Resend, dead: d.Dead, log: log.With("component", "watch"), page: map[groupKey]int{}}, nil
+		resend: d.Resend, dead: d.Dead, log: log.With("component", "watch"), page: map[groupKey]int{}, progressAt: map[groupKey]time.Time{}}, nil
 }
 
 // idleWait is the pause between two reads of the store when nothing is
@@ -237,24 +249,39 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 		return err
 	}
 
-	// The silent-200 check, only when a record is due for it.
+	// Rows in progress: a first scan has no scan time yet, so the time
+	// window cannot show it scanning. Asked for while a record waits
+	// unseen, at most every progressEvery per group, and always before a
+	// rescan (the silent-200 check: it must not be merely slow).
 	now := time.Now()
-	var due []*watched
+	var unseen, due []*watched
 	for _, x := range recs {
-		if !x.settled && !x.seen && x.rec.State == lifecycle.ScanRequested && now.Sub(x.rec.ScanRequestedAt) >= w.cfg.RescanAfter {
+		if x.settled || x.seen || x.rec.State != lifecycle.ScanRequested {
+			continue
+		}
+		unseen = append(unseen, x)
+		if now.Sub(x.rec.ScanRequestedAt) >= w.cfg.RescanAfter {
 			due = append(due, x)
 		}
 	}
-	if len(due) == 0 {
+	if len(unseen) == 0 {
 		return nil
 	}
-	for _, st := range []hssclient.ScanStatus{hssclient.ScanScanning, hssclient.ScanWaitingForScan} {
+	if len(due) == 0 && now.Sub(w.progressAt[k]) < progressEvery {
+		return nil
+	}
+	w.progressAt[k] = now
+	statuses := []hssclient.ScanStatus{hssclient.ScanScanning}
+	if len(due) > 0 {
+		statuses = append(statuses, hssclient.ScanWaitingForScan)
+	}
+	for _, st := range statuses {
 		r := hssclient.ListImagesRequest{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScanStatus: st}
-		rows, _, err := w.listPages(ctx, k, r, 0, due)
+		rows, _, err := w.listPages(ctx, k, r, 0, unseen)
 		if err != nil {
 			return err
 		}
-		w.apply(ctx, due, rows)
+		w.apply(ctx, unseen, rows)
 	}
 	for _, x := range due {
 		if !x.settled && !x.seen {

@@ -206,3 +206,31 @@ func (l *Lease) value() []byte {
 	b, _ := json.Marshal(leaseValue{Holder: l.holder, Renewed: time.Now().UTC()})
 	return b
 }
+
+// OpenLease opens the watch lease of cfg in bucket (hss.limit_kv.bucket):
+// the bucket the shared rate limit made, or, when it does not exist (no
+// shared limit), one made with the same settings (history 1, file
+// storage, replicas).
+func OpenLease(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, cfg WatchConfig, log *slog.Logger) (*Lease, error) {
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket,
+			Description: "scan-bridge rate limits shared by every replica", History: 1,
+			Replicas: max(replicas, 1), Storage: jetstream.FileStorage})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open watch lease bucket %s: %w", bucket, err)
+	}
+	ttl := cfg.LeaseTTL
+	if ttl <= 0 {
+		ttl = DefaultWatchLeaseTTL
+	}
+	key := cfg.LeaseKey
+	if key == "" {
+		key = DefaultWatchLeaseKey
+	}
+	return NewLease(kv, key, ttl, "", log), nil
+}

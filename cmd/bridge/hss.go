@@ -17,9 +17,19 @@ import (
 
 // newHSS builds the HSS side of the bridge (package scanner) from the
 // configuration, for serve and for scan alike.
+// A dry run's simulator models the lifecycle (AssumeInSWR, scans that take
+// time), so its log shows accepted, scan_requested, scanning and scanned.
 func newHSS(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*scanner.HSS, error) {
-	return scanner.NewHSS(cfg.HSS, scanner.Options{DryRun: cfg.DryRun, Registry: reg, Logger: log,
-		UserAgent: "scan-bridge/" + version})
+	ua := "scan-bridge/" + version
+	h, err := scanner.NewHSS(cfg.HSS, scanner.Options{DryRun: cfg.DryRun, Registry: reg, Logger: log,
+		UserAgent: ua, PresenceTimeouts: cfg.PresenceTimeouts()})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.UseLifecycleSimulator(cfg.DryRun, ua); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // sharedLimitTimeout bounds connecting to the bridge's NATS and opening

@@ -77,6 +77,7 @@ type app struct {
 	admin    *http.Server         // the admin listener; nil when admin.listen is empty
 	adminLn  net.Listener         // nil when admin.listen is empty
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
+	life     *lifecycleParts      // the lifecycle store, results and watcher
 	done     chan error           // Run's result
 }
 
@@ -140,17 +141,21 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}); err != nil {
 		return a, err
 	}
-	if cfg.HSS.SharedLimit {
-		if err := natsconn.RetryJetStream(octx, log, "open shared rate limit", func(ctx context.Context) error {
-			return a.hss.UseSharedLimit(ctx, js, a.q.Config().Stream.Replicas)
-		}); err != nil {
-			return a, err
-		}
+	// Every HSS call goes through one quota (shared by the replicas when
+	// hss.shared_limit is on); the lifecycle store, the result events and
+	// the watcher follow each scan to its result (watch.go).
+	quota, err := openQuota(octx, cfg, js, a.hss, a.q.Config().Stream.Replicas, log)
+	if err != nil {
+		return a, err
+	}
+	watcher, err := a.openLifecycle(octx, js, quota, reg)
+	if err != nil {
+		return a, err
 	}
 	hcfg := handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes}
 	// The consumer sends only jobs whose target a receiver can produce: a
 	// job on the stream that no receiver made cannot choose the project.
-	a.consumer = a.q.NewConsumer(a.hss, queue.AllowTargets(hcfg.Targets()...))
+	a.consumer = a.q.NewConsumer(a.hss.Logged(), queue.AllowTargets(hcfg.Targets()...))
 
 	adminTokens, err := cfg.Admin.Tokens()
 	if err != nil {
@@ -158,10 +163,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}
 	srv, err := handlers.New(hcfg,
 		handlers.Options{Publisher: publisher{a.q}, Logger: log, Registry: reg, DryRun: cfg.DryRun,
-			Ready: natsconn.Ready{Conn: a.nc, Stream: func(ctx context.Context) error {
+			Ready: readyAll{natsconn.Ready{Conn: a.nc, Stream: func(ctx context.Context) error {
 				_, err := js.Stream(ctx, a.q.Config().Stream.Name)
 				return err
-			}}})
+			}}, quota.Health()}})
 	if err != nil {
 		return a, err
 	}
@@ -190,6 +195,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}
 
 	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
+	a.life.run(watcher, log)
 	go serveHTTP(a.http, a.ln, "http server stopped", log)
 	adminAddr := ""
 	if a.admin != nil {
@@ -230,6 +236,7 @@ func (a *app) shutdown() error {
 		}
 	}
 	hcancel()
+	a.life.shutdown()
 	if err := a.consumer.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("consumer shutdown: %w", err))
 	}
