@@ -494,3 +494,54 @@ func TestAnHSS401MakesTheBridgeNotReady(t *testing.T) {
 	}
 	_ = rec
 }
+
+func TestOneListCallAnswersForImagesAcrossNamespaces(t *testing.T) {
+	e := newWatchEnv(t, hsstest.Options{ScanDuration: 300 * time.Millisecond})
+	var keys []string
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		for _, tag := range []string{"v1", "v2"} {
+			e.fake.PushToSWR(e.hssTgt, "private_image", ns, "app", tag, "", time.Now().Add(-time.Second))
+		}
+	}
+	e.fake.Synchronize(e.hssTgt, "private_image")
+	requested := time.Now()
+	var infos []hssclient.ImageInfo
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		for _, tag := range []string{"v1", "v2"} {
+			infos = append(infos, hssclient.ImageInfo{Namespace: ns, ImageName: "app", ImageVersion: tag})
+			j := scanjob.Job{Receiver: "harbor", Namespace: ns, Image: "app", Tag: tag, Target: testTarget, AcceptedAt: requested}
+			r := lifecycle.NewRecord(j)
+			r.State, r.ScanRequestedAt, r.ScanAttempts = lifecycle.ScanRequested, requested, 1
+			rec, err := e.store.Create(t.Context(), r)
+			mustNot(t, err)
+			keys = append(keys, rec.Key)
+		}
+	}
+	mustNot(t, e.hss.Send(t.Context(), hssTarget(testTarget), hssclient.TargetedScan(hssclient.PrivateImage, infos...)))
+	// Let every scan end, then one round must finish all six with one call.
+	natstest.Eventually(t, 10*time.Second, "every scan done at HSS", func() bool {
+		page, err := e.hss.Client().ListSwrImageRepository(t.Context(), hssTarget(testTarget), hssclient.ListImagesRequest{
+			ImageType: hssclient.PrivateImage, ScanStatus: hssclient.ScanSuccess, Limit: 200})
+		return err == nil && len(page.Images) == 6
+	})
+	w := e.watcher(WatchConfig{})
+	before := e.counted.calls.Load()
+	_, err := w.Round(t.Context())
+	mustNot(t, err)
+	if n := e.counted.calls.Load() - before; n != 1 {
+		t.Errorf("%d list calls for 6 images in 3 namespaces, want 1", n)
+	}
+	for _, k := range keys {
+		if rec, _, _ := e.store.Get(t.Context(), k); rec.State != lifecycle.Scanned {
+			t.Errorf("%s: %s, want scanned", k, rec.State)
+		}
+	}
+	evs := e.drainEvents()
+	seen := map[string]int{}
+	for _, ev := range evs {
+		seen[ev.Data.Key]++
+	}
+	if len(evs) != 6 || len(seen) != 6 {
+		t.Errorf("%d events for %d images, want one per image (6)", len(evs), len(seen))
+	}
+}
