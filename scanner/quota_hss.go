@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
@@ -45,9 +46,24 @@ func (c Config) OpenQuota(ctx context.Context, js jetstream.JetStream, replicas 
 // Call it before the first Acquire.
 //
 // It also makes every call of h's client (any API) feed q's AuthHealth.
+//
+// It exports each API's current rate as
+// scanbridge_hss_quota_per_minute{api} (batch-scan's stays
+// scanbridge_hss_rate_limit_per_minute too). Call it once per registry.
 func (h *HSS) UseQuota(q *Quota) {
 	h.limiter = q.Limiter(APIBatchScan, PriorityPush)
 	h.metrics.health = q.health
+	if h.metrics.reg == nil {
+		return
+	}
+	for _, api := range APIs {
+		if _, ok := q.lanes[api]; !ok {
+			continue
+		}
+		h.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scanbridge_hss_quota_per_minute",
+			Help:        "Calls per minute each HSS API's budget allows now (the ceiling, or less after 429s).",
+			ConstLabels: prometheus.Labels{"api": string(api)}}, func() float64 { return q.Rate(api) }))
+	}
 }
 
 var _ ratelimit.Limiter = quotaLimiter{}
