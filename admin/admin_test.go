@@ -58,7 +58,8 @@ func newMemDeadLetters() *memDeadLetters {
 func (m *memDeadLetters) match(f queue.Filter) []queue.DeadLetter {
 	var out []queue.DeadLetter
 	for _, r := range m.recs {
-		if f.Namespace != "" && (r.Job == nil || r.Job.Namespace != f.Namespace) || f.ErrorCode != "" && r.ErrorCode != f.ErrorCode {
+		if f.Namespace != "" && (r.Job == nil || r.Job.Namespace != f.Namespace) || f.ErrorCode != "" && r.ErrorCode != f.ErrorCode ||
+			f.Reason != "" && r.Reason != f.Reason {
 			continue
 		}
 		out = append(out, r)
@@ -250,8 +251,8 @@ func TestAdminRequests(t *testing.T) {
 		wantInBody string   // substring of the answer
 	}{
 		{name: "list passes every query filter through",
-			method: "GET", target: "/admin/dlq?namespace=team&error_code=HSS.0011&older_than=72h&limit=5",
-			wantCode: 200, wantCall: &dlCall{op: "list", filter: queue.Filter{Namespace: "team", ErrorCode: "HSS.0011", OlderThan: 72 * time.Hour, Limit: 5}},
+			method: "GET", target: "/admin/dlq?namespace=team&error_code=HSS.0011&reason=rejected&older_than=72h&limit=5",
+			wantCode: 200, wantCall: &dlCall{op: "list", filter: queue.Filter{Namespace: "team", ErrorCode: "HSS.0011", Reason: queue.ReasonRejected, OlderThan: 72 * time.Hour, Limit: 5}},
 			wantLeft: all, wantInBody: `"count":1`},
 		{name: "list without a limit returns a readable page",
 			method: "GET", target: "/admin/dlq",

@@ -133,6 +133,10 @@ type Filter struct {
 	Namespace string
 	// ErrorCode matches the HSS error_code exactly.
 	ErrorCode string
+	// Reason matches why the job was parked exactly (ReasonRejected,
+	// ReasonMalformed, ...): after SWR catches up, an operator redrives
+	// the images given up as not in SWR and nothing else.
+	Reason string
 	// OlderThan keeps records dead-lettered more than this long ago.
 	OlderThan time.Duration
 	// Limit stops after this many matches, oldest first; 0 is no limit.
@@ -178,7 +182,7 @@ func (d *DeadLetters) Purge(ctx context.Context, f Filter, dryRun bool) ([]uint6
 		return nil
 	})
 	if !dryRun && len(seqs) > 0 {
-		d.q.log.Info("dead letters purged", "count", len(seqs), "namespace", f.Namespace, "error_code", f.ErrorCode)
+		d.q.log.Info("dead letters purged", "count", len(seqs), "namespace", f.Namespace, "error_code", f.ErrorCode, "reason", f.Reason)
 	}
 	return seqs, err
 }
@@ -224,6 +228,7 @@ func (d *DeadLetters) each(ctx context.Context, f Filter, fn func(DeadLetter) er
 			}
 			rec := decodeDeadLetter(md.Sequence.Stream, m.Subject(), m.Data())
 			if f.ErrorCode != "" && rec.ErrorCode != f.ErrorCode ||
+				f.Reason != "" && rec.Reason != f.Reason ||
 				f.OlderThan > 0 && !rec.FailedAt.Before(cutoff) {
 				continue
 			}
