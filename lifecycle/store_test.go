@@ -360,3 +360,31 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishedRecordsExpire: a terminal record carries the TerminalTTL
+// and goes on its own; a record in progress stays.
+func TestFinishedRecordsExpire(t *testing.T) {
+	srv := natstest.Start(t)
+	s, err := Open(t.Context(), srv.JetStream(), Config{TerminalTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := mustCreate(t, s, testJob("team", "app", "v1")).Key
+	moveTo(t, s, done, ScanRequested, Scanned)
+	waiting := mustCreate(t, s, testJob("team", "app", "v2")).Key
+	moveTo(t, s, waiting, WaitingPresence)
+	natstest.Eventually(t, 30*time.Second, "the finished record to expire", func() bool {
+		_, _, err := s.Get(t.Context(), done)
+		return errors.Is(err, ErrNotFound)
+	})
+	if r, _, err := s.Get(t.Context(), waiting); err != nil || r.State != WaitingPresence {
+		t.Fatalf("record in progress after the TTL: %+v, %v", r, err)
+	}
+	// The key is free again: a new push creates it afresh.
+	if r := mustCreate(t, s, testJob("team", "app", "v1")); r.Generation != 1 || r.State != Accepted {
+		t.Fatalf("re-created %+v", r)
+	}
+	if recs, err := s.List(t.Context(), Filter{}); err != nil || len(recs) != 2 {
+		t.Fatalf("List after expiry: %d records, %v", len(recs), err)
+	}
+}

@@ -124,3 +124,20 @@ func TestStatusErrors(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseImageArg: an accepted IMAGE[:TAG] names a namespace and an
+// image, and its tag has no '/'.
+func FuzzParseImageArg(f *testing.F) {
+	for _, s := range []string{"team/app:v1", "team/lib/core", "a:b", "host:5000/team/app", "/x/", "team/app:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		flt, err := parseImageArg(arg)
+		if err != nil {
+			return
+		}
+		if flt.Namespace == "" || flt.Image == "" || strings.Contains(flt.Tag, "/") {
+			t.Fatalf("parseImageArg(%q) = %+v", arg, flt)
+		}
+	})
+}
