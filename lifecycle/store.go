@@ -151,6 +151,7 @@ func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
 		r.AcceptedAt = now
 	}
 	r.UpdatedAt = now
+	r.bound()
 	if len(r.History) == 0 {
 		r.addHistory(Transition{State: r.State, At: now, Note: r.note})
 	}
@@ -236,6 +237,7 @@ func (s *Store) Update(ctx context.Context, key string, fn func(*Record) error) 
 			return old, err
 		}
 		cur.Key = key
+		cur.bound()
 		if !Allowed(old.State, cur.State) {
 			return old, &TransitionError{Key: key, From: old.State, To: cur.State}
 		}

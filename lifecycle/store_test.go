@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -386,5 +387,23 @@ func TestFinishedRecordsExpire(t *testing.T) {
 	}
 	if recs, err := s.List(t.Context(), Filter{}); err != nil || len(recs) != 2 {
 		t.Fatalf("List after expiry: %d records, %v", len(recs), err)
+	}
+}
+
+func TestLongTextsAreClipped(t *testing.T) {
+	s := openStore(t, natstest.Start(t))
+	key := mustCreate(t, s, testJob("team", "app", "v1")).Key
+	r, err := s.Update(t.Context(), key, func(r *Record) error {
+		r.SetState(GivenUp, strings.Repeat("n", 5000))
+		r.Reason = strings.Repeat("é", 5000)
+		r.LastAnswer.Message = strings.Repeat("m", 1<<20)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Reason) > maxReason || len(r.LastAnswer.Message) > maxMessage || len(r.History[len(r.History)-1].Note) > maxNote ||
+		!utf8.ValidString(r.Reason) {
+		t.Fatalf("texts not clipped: reason %d, message %d bytes", len(r.Reason), len(r.LastAnswer.Message))
 	}
 }
