@@ -45,6 +45,9 @@ type Options struct {
 	// DeadLetters is the dead-letter stream; the routes are not registered
 	// without it.
 	DeadLetters DeadLetters
+	// Images is the image lifecycle store; GET /api/v1/images and
+	// /api/v1/images/pending are not registered without it.
+	Images Images
 	// Logger may be nil (no logs).
 	Logger *slog.Logger
 	// Registry receives scanbridge_admin_actions_total; nil counts nothing.
@@ -68,6 +71,7 @@ var errUnauthorized = errors.New("missing or invalid admin token")
 // api serves the /admin routes.
 type api struct {
 	dl      DeadLetters
+	images  Images
 	digests [][sha256.Size]byte // of the accepted tokens
 	log     *slog.Logger
 	actions *prometheus.CounterVec // nil without a registry
@@ -86,7 +90,7 @@ func Register(e *echo.Echo, o Options) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{dl: o.DeadLetters, log: log.With("component", "admin")}
+	a := &api{dl: o.DeadLetters, images: o.Images, log: log.With("component", "admin")}
 	for _, t := range o.Tokens {
 		if t = strings.TrimSpace(t); t != "" {
 			a.digests = append(a.digests, sha256.Sum256([]byte(t)))
@@ -95,18 +99,24 @@ func Register(e *echo.Echo, o Options) {
 	if len(a.digests) == 0 {
 		return
 	}
-	if a.dl == nil {
-		a.log.Warn("admin token set but no dead-letter stream given; admin API disabled")
+	if a.dl == nil && a.images == nil {
+		a.log.Warn("admin token set but no dead-letter stream or image store given; admin API disabled")
 		return
 	}
 	if o.Registry != nil {
 		a.actions = actionsCounter(o.Registry)
 	}
-	e.GET("/admin/dlq", a.handle("list", a.list))
-	e.GET("/admin/dlq/:seq", a.handle("show", a.show))
-	e.POST("/admin/dlq/redrive", a.handle("redrive", a.redrive))
-	e.POST("/admin/dlq/purge", a.handle("purge", a.purge))
-	a.log.Info("admin API enabled", "tokens", len(a.digests))
+	if a.dl != nil {
+		e.GET("/admin/dlq", a.handle("list", a.list))
+		e.GET("/admin/dlq/:seq", a.handle("show", a.show))
+		e.POST("/admin/dlq/redrive", a.handle("redrive", a.redrive))
+		e.POST("/admin/dlq/purge", a.handle("purge", a.purge))
+	}
+	if a.images != nil {
+		e.GET("/api/v1/images", a.handle("images", a.listImages))
+		e.GET("/api/v1/images/pending", a.handle("images_pending", a.pendingImages))
+	}
+	a.log.Info("admin API enabled", "tokens", len(a.digests), "dead_letters", a.dl != nil, "images", a.images != nil)
 }
 
 // actionsCounter registers the counter once per registry (Register may run
@@ -114,7 +124,7 @@ func Register(e *echo.Echo, o Options) {
 func actionsCounter(reg prometheus.Registerer) *prometheus.CounterVec {
 	cv := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "scanbridge_admin_actions_total",
-		Help: "Admin API requests by action (list, show, redrive, purge) and outcome (ok, dry_run, bad_request, not_found, unauthorized, error).",
+		Help: "Admin API requests by action (list, show, redrive, purge, images, images_pending) and outcome (ok, dry_run, bad_request, not_found, unauthorized, error).",
 	}, []string{"action", "outcome"})
 	if err := reg.Register(cv); err != nil {
 		var are prometheus.AlreadyRegisteredError

@@ -7,8 +7,10 @@
 // every request needs one (docs/dead-letters.md, "The admin API").
 //
 // Routes: GET /admin/dlq, GET /admin/dlq/{seq}, POST /admin/dlq/redrive and
-// POST /admin/dlq/purge, counted by scanbridge_admin_actions_total{action,
-// outcome}. Register adds them to the admin listener's Echo, which handlers
+// POST /admin/dlq/purge; and, read-only, the image lifecycles (package
+// lifecycle): GET /api/v1/images?namespace=&image=&tag=&state=&limit= and
+// GET /api/v1/images/pending (what waits, oldest first). All are counted
+// by scanbridge_admin_actions_total{action, outcome}. Register adds them to the admin listener's Echo, which handlers
 // builds (never to the webhook listener's), so they share its request ids,
 // recovery and error handling.
 //
@@ -21,6 +23,8 @@
 // Dependencies: admin imports queue (its Filter, DeadLetter and report
 // types, used as they are; the DeadLetters interface is the part of
 // *queue.DeadLetters it needs, so tests drive it with an in-memory fake),
+// lifecycle (its Record and Filter; the Images interface is the part of
+// *lifecycle.Store it needs),
 // Echo and the Prometheus client. It must not import handlers (cmd/bridge
 // hands it handlers' Echo; the arrow stays cmd/bridge → admin → queue),
 // hssclient (it never calls HSS: redriven jobs reach HSS through the

@@ -158,6 +158,7 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 	for i := range p.jobs {
 		pj := &p.jobs[i]
 		j := &pj.job
+		j.RequestID = reqID // kept or made by requestid.go: at most 64 safe characters
 		id := j.ID()
 		dup, err := in.pub.Publish(pctx, *j)
 		if err != nil {

@@ -17,7 +17,7 @@ import (
 func (j *Job) AppendJSON(b []byte) ([]byte, error) {
 	t := &j.Target
 	for _, s := range [...]string{j.Receiver, j.Registry, j.RegistryHost, j.Namespace, j.Image, j.Tag, j.Digest,
-		j.InstanceID, j.InstanceURL, t.Region, t.ProjectID, t.EnterpriseProjectID, string(t.ImageType), j.EventID} {
+		j.InstanceID, j.InstanceURL, t.Region, t.ProjectID, t.EnterpriseProjectID, string(t.ImageType), j.EventID, j.RequestID} {
 		if !plainJSON(s) {
 			enc, err := json.Marshal(j)
 			return append(b, enc...), err
@@ -50,6 +50,7 @@ func (j *Job) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, t.ImageType...)
 	b = append(b, `"}`...)
 	b = appendOmitEmpty(b, `,"event_id":"`, j.EventID)
+	b = appendOmitEmpty(b, `,"request_id":"`, j.RequestID)
 	var err error
 	if b, err = appendOmitZero(b, `,"pushed_at":"`, j.PushedAt); err != nil {
 		return b[:start], err

@@ -18,7 +18,7 @@ func FuzzAppendJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, receiver, ns, image, tag, dgst, host, instanceID, imageType, free string, sec, nsec int64, offset int) {
 		j := Job{
 			Receiver: receiver, Registry: free, RegistryHost: host, Namespace: ns, Image: image, Tag: tag, Digest: dgst,
-			InstanceID: instanceID, InstanceURL: free, EventID: strings.ToUpper(free),
+			InstanceID: instanceID, InstanceURL: free, EventID: strings.ToUpper(free), RequestID: strings.ToLower(free),
 			Target: Target{Region: free, ProjectID: receiver, EnterpriseProjectID: host, ImageType: ImageType(imageType)},
 		}
 		if sec != 0 || nsec != 0 {
@@ -44,6 +44,7 @@ func FuzzAppendJSON(f *testing.F) {
 func BenchmarkAppendJSON(b *testing.B) {
 	j := validJob()
 	j.Digest, j.RegistryHost, j.EventID = digest256, "harbor.example.com:8443", "6f0c6a1e-7b1c-4b6e-9a53-5a1c1c1f6e01"
+	j.RequestID = "b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 	j.PushedAt, j.AcceptedAt = time.Unix(1700000000, 0).UTC(), time.Unix(1700000001, 123456789).UTC()
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()

@@ -69,6 +69,11 @@ type Job struct {
 	Target Target `json:"target"`
 	// EventID is the sender's delivery or event id, for tracing.
 	EventID string `json:"event_id,omitempty" validate:"max=256"`
+	// RequestID is the request id of the webhook that brought the job (its
+	// X-Request-Id as handlers/requestid.go kept or made it), so the result
+	// of the scan can name the delivery that asked for it. Like EventID it
+	// is left out of ID: it changes between retries.
+	RequestID string `json:"request_id,omitempty" validate:"max=128"`
 	// PushedAt is when the registry says the push happened (zero if it did
 	// not say); AcceptedAt is when the bridge stored the job. Both feed the
 	// push-to-scan latency metric.

@@ -60,7 +60,7 @@ func FuzzValidateFastPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, receiver, ns, image, tag, dgst, host, instanceID, imageType, region, free string) {
 		j := Job{
 			Receiver: receiver, Registry: free, RegistryHost: host, Namespace: ns, Image: image, Tag: tag, Digest: dgst,
-			InstanceID: instanceID, InstanceURL: free, EventID: free,
+			InstanceID: instanceID, InstanceURL: free, EventID: free, RequestID: free,
 			Target: Target{Region: region, ProjectID: receiver, EnterpriseProjectID: free, ImageType: ImageType(imageType)},
 		}
 		if j.plainlyValid() {
@@ -106,6 +106,7 @@ func TestPlainlyValidKnowsEveryTag(t *testing.T) {
 		"Namespace": "required,min=1,max=64", "Image": "required,min=1,max=128", "Tag": "required,min=1,max=128",
 		"Digest": "max=256", "InstanceID": "required_if=Target.ImageType instance_image,max=128", "InstanceURL": "max=256",
 		"EventID":       "max=256",
+		"RequestID":     "max=128",
 		"Target.Region": "required,max=128", "Target.ProjectID": "required,max=256",
 		"Target.EnterpriseProjectID": "omitempty,max=256",
 		"Target.ImageType":           "required,oneof=private_image shared_image instance_image",

@@ -118,6 +118,7 @@ func (j *Job) plainlyValid() bool {
 		within(j.InstanceID, 128) && (j.InstanceID != "" || t.ImageType != InstanceImage) &&
 		within(j.InstanceURL, 256) &&
 		within(j.EventID, 256) &&
+		within(j.RequestID, 128) &&
 		t.Region != "" && within(t.Region, 128) &&
 		t.ProjectID != "" && within(t.ProjectID, 256) &&
 		within(t.EnterpriseProjectID, 256) &&
@@ -165,7 +166,7 @@ var jsonNames = map[string]string{
 	"Receiver": "receiver", "Registry": "registry", "RegistryHost": "registry_host",
 	"Namespace": "namespace", "Image": "image_name", "Tag": "image_version",
 	"Digest": "digest", "InstanceID": "instance_id", "InstanceURL": "instance_url",
-	"Target": "target", "EventID": "event_id", "Region": "region", "ProjectID": "project_id",
+	"Target": "target", "EventID": "event_id", "RequestID": "request_id", "Region": "region", "ProjectID": "project_id",
 	"EnterpriseProjectID": "enterprise_project_id", "ImageType": "image_type",
 }
 
