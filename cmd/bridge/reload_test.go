@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
@@ -393,4 +396,60 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("answers %v, want %d in all", total, workers*requests)
 	}
 	t.Logf("answers %v over %d reloads", total, reloads)
+}
+
+// TestReloadRefusesWhatTakesARestart: a reload that changes a setting
+// only a restart applies, the admin tokens, or the HSS targets the
+// consumer sends to is refused whole, naming the reason; the receivers
+// keep answering and the failure is counted.
+func TestReloadRefusesWhatTakesARestart(t *testing.T) {
+	e := newE2E(t)
+	adminFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(adminFile, []byte(strings.Repeat("x", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*config.Config)
+		want   string
+	}{
+		{"nats.url", func(c *config.Config) { c.NATS.URL = "nats://127.0.0.1:4222" }, "nats.url changed: restart the bridge to apply"},
+		{"the stream", func(c *config.Config) { c.Queue.Stream.Name = "OTHER" }, "queue.stream.name changed: restart the bridge to apply"},
+		{"an admin token", func(c *config.Config) { c.Admin.Token = strings.Repeat("t", 32) }, "admin.token changed: restart the bridge to apply"},
+		{"a new HSS target", func(c *config.Config) {
+			r := c.Receivers[0]
+			r.Name, r.Target.ProjectID = "other", "fedcba9876543210fedcba9876543210"
+			c.Receivers = append(c.Receivers, r)
+		}, "jobs could name the HSS target"},
+		{"several at once, all named", func(c *config.Config) {
+			c.HTTP.MaxInFlight = 7
+			c.Log.Format = "text"
+		}, "http.max_in_flight changed: restart the bridge to apply\nlog.format changed: restart the bridge to apply"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next := e.cfg
+			next.Receivers = slices.Clone(e.cfg.Receivers)
+			tt.mutate(&next)
+			err := e.app.reloader.reloadWith("test", next)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("reload error = %v, want one saying %q", err, tt.want)
+			}
+			if got := testutil.ToFloat64(e.app.reloader.reloads.WithLabelValues("failure")); got != float64(i+1) {
+				t.Errorf("failed reloads = %v, want %d", got, i+1)
+			}
+			if code, ans := e.post(harborPush("team", "app", "1.0"), testToken); code != http.StatusAccepted {
+				t.Errorf("the receiver after a refused reload: %d %+v, want 202", code, ans)
+			}
+		})
+	}
+	// A receiver added with a target the consumer already sends to is
+	// applied.
+	next := e.cfg
+	r := e.cfg.Receivers[0]
+	r.Name = "again"
+	next.Receivers = append(slices.Clone(e.cfg.Receivers), r)
+	if err := e.app.reloader.reloadWith("test", next); err != nil {
+		t.Fatalf("reload with a receiver of a known target: %v", err)
+	}
 }
