@@ -230,6 +230,41 @@ func TestAdminAuth(t *testing.T) {
 	}
 }
 
+func TestAdminTokensRotateWhileServing(t *testing.T) {
+	e := echo.New()
+	e.Use(middleware.RequestID())
+	tokens := Register(e, Options{Tokens: []string{oldAdminToken}, DeadLetters: newMemDeadLetters()})
+	if tokens == nil {
+		t.Fatal("Register returned no tokens for an enabled admin API")
+	}
+	steps := []struct {
+		name     string
+		set      []string // nil: no Set in this step
+		wantErr  bool
+		old, new int // status for the old and the new token
+	}{
+		{"before the rotation only the old token works", nil, false, 200, 401},
+		{"during the rotation both work", []string{oldAdminToken, adminToken}, false, 200, 200},
+		{"after it only the new one", []string{adminToken}, false, 401, 200},
+		{"an empty set is refused and the last set stays", []string{" ", ""}, true, 401, 200},
+	}
+	for _, st := range steps {
+		if st.set != nil {
+			if err := tokens.Set(st.set); (err != nil) != st.wantErr {
+				t.Fatalf("%s: Set error = %v, want error %v", st.name, err, st.wantErr)
+			}
+		}
+		for tok, want := range map[string]int{oldAdminToken: st.old, adminToken: st.new} {
+			if rec := adminDo(t, e, http.MethodGet, "/admin/dlq", "", "Bearer "+tok); rec.Code != want {
+				t.Errorf("%s: token %q answered %d, want %d", st.name, tok, rec.Code, want)
+			}
+		}
+	}
+	if Register(echo.New(), Options{DeadLetters: newMemDeadLetters()}) != nil {
+		t.Error("Register without tokens returned tokens: there is no admin API to rotate")
+	}
+}
+
 func TestAdminDisabledWithoutDeadLetters(t *testing.T) {
 	e, _ := newAdminServer(t, nil, []string{adminToken})
 	if rec := adminDo(t, e, http.MethodGet, "/admin/dlq", "", "Bearer "+adminToken); rec.Code != http.StatusNotFound {

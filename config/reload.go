@@ -9,16 +9,20 @@ import (
 // reloadable are the settings a running bridge applies when it reloads
 // its configuration (SIGHUP or a changed secret file, see
 // cmd/bridge/reload.go and docs/operations.md): what the webhook server
-// reads per request (handlers.Server.Reload) and the log level. Every
-// other setting is read once, when a part starts (a listener, the NATS
-// connection, the stream, the HSS client and its credentials, the admin
-// API), and takes a restart.
+// reads per request (handlers.Server.Reload), the log level, and the
+// admin API's tokens (admin.Tokens.Set; switching the admin API on or off
+// still takes a restart, which cmd/bridge/reload.go says). Every other
+// setting is read once, when a part starts (a listener, the NATS
+// connection, the stream, the HSS client and its credentials), and takes
+// a restart.
 var reloadable = map[string]bool{
 	"receivers":            true,
 	"routes":               true,
 	"log.level":            true,
 	"http.max_body_bytes":  true,
 	"http.publish_timeout": true,
+	"admin.token":          true,
+	"admin.token_file":     true,
 }
 
 // Reloadable lists the settings a reload applies, sorted, for messages

@@ -19,6 +19,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scan-bridge/scan-bridge/admin"
 	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -64,9 +65,11 @@ type reloader struct {
 	mu sync.Mutex
 	// cur is the configuration running now.
 	cur config.Config
-	// adminTokens are the admin API's tokens at start: the admin API
-	// reads them once (admin.Register).
+	// adminTokens are the admin API's tokens now; admin is the running
+	// admin API's set (nil when no admin API serves), which a reload
+	// replaces when they change.
 	adminTokens []string
+	admin       *admin.Tokens
 
 	reloads     *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
@@ -151,10 +154,17 @@ func (r *reloader) apply(next config.Config) (handlers.ReloadReport, error) {
 		lines = append(lines, "log.level changed: restart the bridge to apply (this bridge's logger has a fixed level)")
 	}
 	tokens, err := next.Admin.Tokens()
-	if err != nil {
+	rotate := false
+	switch {
+	case err != nil:
 		lines = append(lines, err.Error())
-	} else if !slices.Equal(tokens, r.adminTokens) {
-		lines = append(lines, "admin tokens changed (admin.token or the content of admin.token_file): restart the bridge to apply")
+	case slices.Equal(tokens, r.adminTokens):
+	case r.admin == nil || len(tokens) == 0:
+		// Rotation swaps the tokens of a serving admin API; creating its
+		// routes or taking them away is a start-up decision.
+		lines = append(lines, "admin tokens: switching the admin API on or off (admin.token, admin.token_file) takes a restart; rotating its tokens does not")
+	default:
+		rotate = true
 	}
 	recvs, err := next.FilledReceivers()
 	if err != nil {
@@ -175,6 +185,15 @@ func (r *reloader) apply(next config.Config) (handlers.ReloadReport, error) {
 	}
 	if r.level != nil {
 		r.level.Set(parseLevel(next.Log.Level))
+	}
+	if rotate {
+		// Cannot fail: tokens is not empty (checked above).
+		if err := r.admin.Set(tokens); err != nil {
+			r.log.Error("admin tokens not rotated", "error", err)
+		} else {
+			r.adminTokens = tokens
+			r.log.Info("admin tokens rotated", "tokens", len(tokens))
+		}
 	}
 	r.cur = next
 	return rep, nil
@@ -219,8 +238,8 @@ func newLevelLogger(w io.Writer, c config.LogConfig) (*slog.Logger, *slog.LevelV
 
 // watchedFiles are the secret files of cfg whose change triggers a
 // reload: the receivers' secret_files and jwks_file, and
-// admin.token_file (whose change a reload refuses, loudly, since the
-// admin API reads its tokens once). Sorted, without duplicates.
+// admin.token_file (rotated in place while the admin API serves).
+// Sorted, without duplicates.
 func watchedFiles(cfg config.Config) []string {
 	var out []string
 	for _, rc := range cfg.Receivers {

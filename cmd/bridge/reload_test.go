@@ -415,7 +415,7 @@ func TestReloadRefusesWhatTakesARestart(t *testing.T) {
 	}{
 		{"nats.url", func(c *config.Config) { c.NATS.URL = "nats://127.0.0.1:4222" }, "nats.url changed: restart the bridge to apply"},
 		{"the stream", func(c *config.Config) { c.Queue.Stream.Name = "OTHER" }, "queue.stream.name changed: restart the bridge to apply"},
-		{"an admin token", func(c *config.Config) { c.Admin.Token = strings.Repeat("t", 32) }, "admin.token changed: restart the bridge to apply"},
+		{"switching the admin API on", func(c *config.Config) { c.Admin.Token = strings.Repeat("t", 32) }, "switching the admin API on or off"},
 		{"a new HSS target", func(c *config.Config) {
 			r := c.Receivers[0]
 			r.Name, r.Target.ProjectID = "other", "fedcba9876543210fedcba9876543210"
@@ -451,5 +451,48 @@ func TestReloadRefusesWhatTakesARestart(t *testing.T) {
 	next.Receivers = append(slices.Clone(e.cfg.Receivers), r)
 	if err := e.app.reloader.reloadWith("test", next); err != nil {
 		t.Fatalf("reload with a receiver of a known target: %v", err)
+	}
+}
+
+// TestReloadRotatesAdminTokens: a mounted admin.token_file updated in
+// place (no signal) rotates the admin API's bearer token while it serves;
+// the old token is refused from then on.
+func TestReloadRotatesAdminTokens(t *testing.T) {
+	oldToken, newToken := strings.Repeat("o", 32), strings.Repeat("n", 32)
+	secret, tokenFile := newK8sSecret(t, "admin-token", oldToken)
+	file := filepath.Join(t.TempDir(), "bridge.yaml")
+	writeConfig(t, file, fmt.Sprintf(`receivers:
+  - name: harbor
+    format: harbor
+    auth:
+      method: token
+      secrets: [%q]
+admin:
+  token_file: %q
+`, reloadTokenA, tokenFile))
+	_, adminBase, _ := reloadBridge(t, file)
+	status := func(token string) int {
+		req, _ := http.NewRequest(http.MethodGet, adminBase+"/admin/dlq", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET /admin/dlq: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := status(oldToken); got != http.StatusOK {
+		t.Fatalf("the admin token at start: %d, want 200", got)
+	}
+	secret.update("admin-token", newToken)
+	natstest.Eventually(t, 10*time.Second, "the rotated admin token to be accepted", func() bool {
+		return status(newToken) == http.StatusOK
+	})
+	if got := status(oldToken); got != http.StatusUnauthorized {
+		t.Errorf("the old admin token after the rotation: %d, want 401", got)
+	}
+	if got := metricValue(t, adminBase, "scanbridge_config_last_reload_successful"); got != 1 {
+		t.Errorf("scanbridge_config_last_reload_successful = %v, want 1", got)
 	}
 }
