@@ -324,3 +324,21 @@ func (f *Fake) Synchronize(t Target, imageType string) {
 	defer f.mu.Unlock()
 	f.requestSync(t.Region, t.ProjectID, imageType, f.opts.Now())
 }
+
+// SimulatorAutoSync is how long after a scan first names an image the
+// simulator's HSS learns it (SimulatorOptions).
+const SimulatorAutoSync = 10 * time.Second
+
+// SimulatorOptions returns o set up for the --dry-run simulator: every
+// image a scan names exists in SWR (AssumeInSWR) and HSS learns it
+// SimulatorAutoSync later without a sync, unless o already sets
+// AutoSyncAfter. Scan timing and the unknown-image mode keep o's values
+// (defaults: 5s waiting, 60s scanning, silent 200). Throttling is left as
+// o sets it: the bridge paces itself.
+func SimulatorOptions(o Options) Options {
+	o.AssumeInSWR = true
+	if o.AutoSyncAfter == 0 {
+		o.AutoSyncAfter = SimulatorAutoSync
+	}
+	return o
+}

@@ -112,9 +112,10 @@ type Refusal struct {
 	Reason    string
 }
 
-// Fake is a strict, in-memory HSS batch-scan API with its IAM token
-// endpoint. It is an http.Handler; NewServer serves it on loopback and
-// Transport calls it in process. It is safe for concurrent use.
+// Fake is a strict, in-memory HSS with its image APIs, its image catalog
+// and its IAM token endpoint. It is an http.Handler; NewServer serves it
+// on loopback and Transport calls it in process. It is safe for
+// concurrent use: one mutex guards all its state.
 type Fake struct {
 	opts Options
 	log  *slog.Logger
@@ -206,9 +207,9 @@ func (s *Server) Close() {
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// ServeHTTP routes the batch-scan API and the IAM token endpoint; any
-// other request is answered 404 APIG.0101, as the gateway answers for an
-// API that does not exist.
+// ServeHTTP routes the image APIs (the API* constants) and the IAM token
+// endpoint; any other method or path is answered 404 APIG.0101, as the
+// gateway answers for an API that does not exist.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	closed := f.closed

@@ -286,6 +286,8 @@ func TestUnknownImages(t *testing.T) {
 				case tt.wantStatus != 200 && (!errors.As(err, &ae) || ae.StatusCode != tt.wantStatus ||
 					ae.ErrorCode != tt.wantCode || ae.ErrorMsg != "Requested resource not found."):
 					t.Fatalf("scan: %v, want %d %s", err, tt.wantStatus, tt.wantCode)
+				case hssclient.IsNotFound(err) != (tt.wantStatus == 400):
+					t.Fatalf("IsNotFound(%v) = %v", err, hssclient.IsNotFound(err))
 				}
 				want := "ns/known:1=waiting_for_scan"
 				if tt.wantStatus != 200 {
@@ -563,6 +565,39 @@ func TestFaultsCanTargetTheNewAPIs(t *testing.T) {
 		mustSync(t, c)
 		if got := fake.Calls(hsstest.APIListSwrImageRepository); got.Calls != 2 || got.Refused != 1 {
 			t.Fatalf("list counters %+v", got)
+		}
+	})
+}
+
+// TestTheSimulatorShowsTheWholeLifecycle: without any push, a dry run's
+// first scan of an image scans nothing, HSS learns the image
+// SimulatorAutoSync later, and the next scan runs to its result.
+func TestTheSimulatorShowsTheWholeLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts := hsstest.SimulatorOptions(hsstest.Options{})
+		if !opts.AssumeInSWR || opts.AutoSyncAfter != hsstest.SimulatorAutoSync {
+			t.Fatalf("SimulatorOptions = %+v", opts)
+		}
+		_, c := inProcess(t, opts)
+		scan := func() {
+			t.Helper()
+			if err := c.BatchScan(t.Context(), tgt, hssclient.TargetedScan(hssclient.SharedImage, hssclient.ImageInfo{Namespace: "ns", ImageName: "app", ImageVersion: "v1"})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shared := hssclient.ListImagesRequest{ImageType: hssclient.SharedImage}
+		scan()
+		if p := list(t, c, shared); p.Total != 0 {
+			t.Fatalf("known at once: %s", tags(p))
+		}
+		time.Sleep(hsstest.SimulatorAutoSync)
+		if p := list(t, c, shared); tags(p) != "ns/app:v1=unscan" {
+			t.Fatalf("after the automatic sync: %s", tags(p))
+		}
+		scan()
+		time.Sleep(5*time.Second + time.Minute)
+		if p := list(t, c, shared); tags(p) != "ns/app:v1=success" || p.Images[0].DomainName == "" {
+			t.Fatalf("after the default scan timing: %+v", p)
 		}
 	})
 }
