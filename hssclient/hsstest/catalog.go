@@ -342,3 +342,18 @@ func SimulatorOptions(o Options) Options {
 	}
 	return o
 }
+
+// SetInstance names the SWR Enterprise Edition instance of an
+// instance_image tag pushed with PushToSWR, which the lists then show in
+// instance_id, instance_name and instance_url (and filter on instance_id).
+// It reports whether the tag is in the catalog.
+func (f *Fake) SetInstance(t Target, ref Ref, instanceID, instanceURL string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.cat.images[imageKey{region: t.Region, project: t.ProjectID, imageType: "instance_image", Ref: ref}]
+	if im == nil {
+		return false
+	}
+	im.instanceID, im.instanceURL = instanceID, instanceURL
+	return true
+}

@@ -601,3 +601,22 @@ func TestTheSimulatorShowsTheWholeLifecycle(t *testing.T) {
 		}
 	})
 }
+
+func TestInstanceImagesCarryTheirInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake, c := inProcess(t, hsstest.Options{AutoSyncAfter: time.Second})
+		ref := hsstest.Ref{Namespace: "ns", Image: "app", Tag: "1"}
+		fake.PushToSWR(fakeTgt, "instance_image", ref.Namespace, ref.Image, ref.Tag, "sha256:e", time.Now())
+		if !fake.SetInstance(fakeTgt, ref, "inst-1", "https://inst-1.example") || fake.SetInstance(fakeTgt, hsstest.Ref{Namespace: "x"}, "i", "") {
+			t.Fatal("SetInstance found the wrong tags")
+		}
+		time.Sleep(time.Second)
+		p := list(t, c, hssclient.ListImagesRequest{ImageType: hssclient.InstanceImage, InstanceID: "inst-1"})
+		if p.Total != 1 || p.Images[0].InstanceID != "inst-1" || p.Images[0].InstanceURL != "https://inst-1.example" {
+			t.Fatalf("instance images: %+v", p)
+		}
+		if p := list(t, c, hssclient.ListImagesRequest{ImageType: hssclient.InstanceImage, InstanceID: "inst-2"}); p.Total != 0 {
+			t.Fatalf("another instance: %+v", p)
+		}
+	})
+}
