@@ -134,6 +134,7 @@ type Fake struct {
 	cat       *catalog
 	stats     map[string]*APIStats
 	tasks     []*task
+	taskSeq   int
 	syncFails []syncFailure
 }
 

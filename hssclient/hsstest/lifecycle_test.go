@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -435,6 +436,15 @@ func TestEachAPIIsThrottledOnItsOwn(t *testing.T) {
 		if status != 429 {
 			t.Fatalf("same identity by raw request: %d", status)
 		}
+		tokenHeader := jsonHeader(true)
+		tokenHeader.Set("X-Auth-Token", token)
+		req := httptest.NewRequest("GET", "/v5/"+project+"/image/swr-repository?image_type=private_image", nil)
+		req.Header = tokenHeader
+		rec := httptest.NewRecorder()
+		fake.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("another identity (a token) was throttled: %d %s", rec.Code, rec.Body)
+		}
 		time.Sleep(10 * time.Second) // the first list leaves the window
 		if err := listOnce(); err != nil {
 			t.Fatalf("a minute after the first list: %v", err)
@@ -443,7 +453,7 @@ func TestEachAPIIsThrottledOnItsOwn(t *testing.T) {
 			t.Fatal("the window holds 5 again; a further call must be throttled")
 		}
 		got := fake.Calls(hsstest.APIListSwrImageRepository)
-		if got.Calls != 9 || got.Throttled != 3 || got.Refused != 0 {
+		if got.Calls != 10 || got.Throttled != 3 || got.Refused != 0 {
 			t.Fatalf("list counters %+v", got)
 		}
 		if got := fake.Calls(hsstest.APIRunImageSynchronize); got.Calls != 1 || got.Throttled != 0 {

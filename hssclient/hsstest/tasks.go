@@ -31,10 +31,18 @@ type task struct {
 
 // addTask records a task. f.mu must be held.
 func (f *Fake) addTask(c apiCall, t *task) {
-	t.id = "hsstest-task-" + strconv.Itoa(len(f.tasks)+1)
+	f.taskSeq++
+	t.id = "hsstest-task-" + strconv.Itoa(f.taskSeq)
 	t.target = c.target
+	if len(f.tasks) >= maxTasks {
+		f.tasks = slices.Delete(f.tasks, 0, len(f.tasks)-maxTasks+1)
+	}
 	f.tasks = append(f.tasks, t)
 }
+
+// maxTasks is the tasks kept, newest: ListImageScanTask documents at most
+// 1000.
+const maxTasks = 1000
 
 // scanTaskBody is CreateManualImageScanTaskReqInfo, pointers telling absent
 // fields from empty ones.
