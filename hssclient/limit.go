@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// Pacer paces calls to HSS. When the client has one (WithPacer),
-// BatchScan calls Wait before every HTTP request (a 401 retry included)
-// and sends only when it returns nil.
+// Pacer paces calls to HSS. When the client has one (WithPacer), every
+// call of every API waits on it before each HTTP request (a 401 retry
+// included) and sends only when Wait returns nil. One Pacer serves all
+// APIs; a caller whose budgets differ per API (HSS gives each its own)
+// uses a client per API or paces before calling.
 //
 // Wait blocks until one call may be made or ctx is done; it returns a
 // non-nil error, matching context.Canceled or context.DeadlineExceeded

@@ -70,7 +70,7 @@ type Options struct {
 	// answered (default UnknownImageSilent200).
 	UnknownImages UnknownMode
 	// Now is the fake's clock (default time.Now). Skew, token expiry,
-	// throttling windows, fault windows and records use it.
+	// throttling windows, fault windows, records, syncs and scans use it.
 	Now func() time.Time
 	// Logger gets one line per accepted or refused request (default:
 	// discard). The simulator logs with it.
