@@ -251,7 +251,7 @@ func (c *Client) do(ctx context.Context, t Target, op string, ac apiCall) error 
 func (c *Client) exchange(ctx context.Context, t Target, u string, ac apiCall, call *Call) ([]byte, error) {
 	for {
 		waitStart := time.Now()
-		err := c.pacer.Wait(ctx)
+		err := wait(ctx, c.pacer, ac.api)
 		call.Wait += time.Since(waitStart)
 		if err != nil {
 			return nil, err
