@@ -94,5 +94,6 @@
 // with a 200 that scans nothing, which only watching the list reveals.
 //
 // Each HSS API has its own quota (5 calls a minute per user): a caller
-// that paces must key its budget by Call.API as well as by user.
+// that paces must key its budget by API as well as by user, which a
+// Pacer does by implementing APIPacer.
 package hssclient
