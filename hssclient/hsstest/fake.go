@@ -298,7 +298,8 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 	}
 
 	f.mu.Lock()
-	if unknown := f.scanImages(req, now); len(unknown) > 0 && f.opts.UnknownImages == UnknownImage400 {
+	unknown := f.scanImages(req, now)
+	if len(unknown) > 0 && f.opts.UnknownImages == UnknownImage400 {
 		f.mu.Unlock()
 		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, "HSS.0011", "Requested resource not found.",
 			fmt.Sprintf("%d images unknown to HSS, first %s", len(unknown), unknown[0]))
@@ -310,7 +311,8 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 	f.mu.Unlock()
 	f.log.Info("hss batch-scan accepted", "request_id", id, "region", req.Target.Region,
 		"project_id", project, "enterprise_project_id", ep, "image_type", deref(body.ImageType),
-		"images", len(req.items()), "operate_all", body.OperateAll != nil && *body.OperateAll, "identity", identity)
+		"images", len(req.items()), "unknown_to_hss", len(unknown), "operate_all", body.OperateAll != nil && *body.OperateAll,
+		"identity", identity)
 	w.Header().Set("X-Request-Id", id)
 	w.WriteHeader(http.StatusOK)
 }

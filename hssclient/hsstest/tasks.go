@@ -255,6 +255,9 @@ func (f *Fake) createScanTask(c apiCall) answer {
 		t.images, t.runs = append(t.images, im), append(t.runs, im.cur)
 	}
 	f.addTask(c, t)
+	if len(unknown) > 0 {
+		f.log.Info("hss scan task skips images unknown to HSS", "task_id", t.id, "unknown", len(unknown), "first", unknown[0])
+	}
 	n := 0
 	if body.ImageInfo != nil {
 		n = len(*body.ImageInfo)
