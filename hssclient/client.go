@@ -23,8 +23,9 @@ type Authenticator interface {
 }
 
 // Refresher is implemented by authenticators whose credential can go
-// stale. After a 401, BatchScan calls Refused with the refused request;
-// when it returns true the call is authorized and sent once more.
+// stale. After a 401, every call (BatchScan, ListSwrImageRepository, ...)
+// calls Refused with the refused request; when it returns true the call is
+// authorized and sent once more.
 type Refresher interface {
 	Refused(req *http.Request) bool
 }
@@ -104,13 +105,14 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 // the default, sends without waiting.
 func WithPacer(p Pacer) Option { return func(c *Client) { c.pacer = p } }
 
-// WithObserver receives one Call per BatchScan (metrics).
+// WithObserver receives one Call per call of any API (metrics; Call.API
+// tells them apart).
 func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o } }
 
 // WithLogger sets the logger for debug lines about calls.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// Client calls the HSS batch-scan API. It is safe for concurrent use.
+// Client calls the HSS image APIs. It is safe for concurrent use.
 type Client struct {
 	cfg      Config
 	http     *http.Client
@@ -192,84 +194,141 @@ func (c *Client) BatchScan(ctx context.Context, t Target, r BatchScanRequest) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	u, err := c.url(t)
+	return c.do(ctx, t, op, apiCall{
+		api: APIBatchScan, method: http.MethodPost, path: "/image/batch-scan", region: true, body: body,
+		imageType: r.ImageType, images: len(r.ImageInfoList),
+	})
+}
+
+// apiCall is one HSS request as a method built it: everything do needs
+// to send it and to describe it to the Observer.
+type apiCall struct {
+	api    string // the operation, Call.API
+	method string
+	// path follows /v5/{project_id}.
+	path string
+	// query holds the parameters other than enterprise_project_id, which
+	// do adds from the Target.
+	query url.Values
+	// region sends the region header: the SDK's request model for the
+	// operation has it (not every one does).
+	region bool
+	// body is nil for a GET: the SDK sends none.
+	body      []byte
+	imageType ImageType
+	images    int
+	// decode, when set, reads a 2xx answer's body (up to maxListAnswer)
+	// and returns the rows it held, which replace images in the Call; an
+	// error fails the call. nil discards the answer.
+	decode func(answer []byte) (rows int, err error)
+}
+
+// do sends one call: pacer, request, one retry after a refused token,
+// decoding of the answer, Observer and debug log. Errors are wrapped with
+// op.
+func (c *Client) do(ctx context.Context, t Target, op string, ac apiCall) error {
+	u, err := c.url(t, ac.path, ac.query)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-
-	call := Call{Target: t, ImageType: r.ImageType, Images: len(r.ImageInfoList)}
-	err = c.batchScan(ctx, t, u, body, &call)
+	call := Call{API: ac.api, Target: t, ImageType: ac.imageType, Images: ac.images}
+	answer, err := c.exchange(ctx, t, u, ac, &call)
+	if err == nil && ac.decode != nil {
+		call.Images, err = ac.decode(answer)
+	}
 	call.Class = Classify(err)
 	c.observer.ObserveCall(call)
 	if err != nil {
-		c.log.DebugContext(ctx, "hss call failed", "target", t.String(), "images", call.Images,
+		c.log.DebugContext(ctx, "hss call failed", "api", ac.api, "target", t.String(), "images", call.Images,
 			"status", call.Status, "class", call.Class.String(), "error", err)
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	c.log.DebugContext(ctx, "hss call accepted", "target", t.String(), "images", call.Images,
+	c.log.DebugContext(ctx, "hss call accepted", "api", ac.api, "target", t.String(), "images", call.Images,
 		"duration", call.Duration, "wait", call.Wait)
 	return nil
 }
 
-func (c *Client) batchScan(ctx context.Context, t Target, u string, body []byte, call *Call) error {
+func (c *Client) exchange(ctx context.Context, t Target, u string, ac apiCall, call *Call) ([]byte, error) {
 	for {
 		waitStart := time.Now()
-		err := c.pacer.Wait(ctx)
+		err := wait(ctx, c.pacer, ac.api)
 		call.Wait += time.Since(waitStart)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		call.Attempts++
 		sendStart := time.Now()
-		req, status, err := c.send(ctx, t, u, body)
+		req, status, answer, err := c.send(ctx, t, u, ac)
 		call.Duration += time.Since(sendStart)
 		call.Status = status
 		if status == http.StatusUnauthorized && call.Attempts == 1 {
 			if rf, ok := c.cfg.Auth.(Refresher); ok && rf.Refused(req) {
-				c.log.DebugContext(ctx, "hss refused the token, refreshing", "target", t.String(), "error", err)
+				c.log.DebugContext(ctx, "hss refused the token, refreshing", "api", ac.api, "target", t.String(), "error", err)
 				continue
 			}
 		}
-		return err
+		return answer, err
 	}
 }
 
+// maxListAnswer bounds a 2xx answer that is read: 200 image rows with
+// every field at its longest are under 1 MiB.
+const maxListAnswer = 4 << 20
+
 // send makes one HTTP exchange under CallTimeout and returns the request
-// (for Refused), the status (0 without an answer) and the error.
-func (c *Client) send(ctx context.Context, t Target, u string, body []byte) (*http.Request, int, error) {
+// (for Refused), the status (0 without an answer), the 2xx answer's body
+// when ac.decode is set, and the error.
+func (c *Client) send(ctx context.Context, t Target, u string, ac apiCall) (*http.Request, int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	var body io.Reader
+	if ac.body != nil {
+		body = bytes.NewReader(ac.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, ac.method, u, body)
 	if err != nil {
-		return nil, 0, fmt.Errorf("build request: %w", err)
+		return nil, 0, nil, fmt.Errorf("build request: %w", err)
 	}
 	// The headers the SDK sends (sdk_test.go compares them with the SDK's own
-	// request); the Authenticator adds its own.
+	// request): Content-Type even on a GET without a body, region only where
+	// the operation's model has it; the Authenticator adds its own.
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(headerRegion, t.Region)
+	if ac.region {
+		req.Header.Set(headerRegion, t.Region)
+	}
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	if err := c.cfg.Auth.Authorize(ctx, req, t, body); err != nil {
-		return req, 0, fmt.Errorf("authorize: %w", err)
+	if err := c.cfg.Auth.Authorize(ctx, req, t, ac.body); err != nil {
+		return req, 0, nil, fmt.Errorf("authorize: %w", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return req, 0, err
+		return req, 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		// Drain so the connection is reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
-		return req, resp.StatusCode, nil
+		if ac.decode == nil {
+			// Drain so the connection is reused.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
+			return req, resp.StatusCode, nil, nil
+		}
+		answer, err := io.ReadAll(io.LimitReader(resp.Body, maxListAnswer+1))
+		switch {
+		case err != nil:
+			return req, resp.StatusCode, nil, fmt.Errorf("read answer: %w", err)
+		case len(answer) > maxListAnswer:
+			return req, resp.StatusCode, nil, fmt.Errorf("answer is over %d bytes", maxListAnswer)
+		}
+		return req, resp.StatusCode, answer, nil
 	}
 	// A failed read leaves a partial body: still the best error to report.
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	return req, resp.StatusCode, parseAPIError(resp.StatusCode, resp.Header, answer)
+	return req, resp.StatusCode, nil, parseAPIError(resp.StatusCode, resp.Header, answer)
 }
 
 // url builds the request URL as the SDK does: the project id in the path,
-// enterprise_project_id in the query only when set, encoded with "%20"
-// for spaces.
-func (c *Client) url(t Target) (string, error) {
+// the query parameters with enterprise_project_id (only when set), keys
+// sorted, "%20" for spaces (encodeQuery).
+func (c *Client) url(t Target, path string, query url.Values) (string, error) {
 	base := c.cfg.Endpoint
 	if base == "" {
 		base = DefaultEndpoint(t.Region)
@@ -278,11 +337,23 @@ func (c *Client) url(t Target) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("endpoint: %w", err)
 	}
-	u.Path = "/v5/" + t.ProjectID + "/image/batch-scan"
+	u.Path = "/v5/" + t.ProjectID + path
 	u.RawPath = ""
-	if t.EnterpriseProjectID != "" {
-		q := url.Values{"enterprise_project_id": {t.EnterpriseProjectID}}
-		u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	q := url.Values{}
+	for k, v := range query {
+		q[k] = v
 	}
+	if t.EnterpriseProjectID != "" {
+		q.Set("enterprise_project_id", t.EnterpriseProjectID)
+	}
+	u.RawQuery = encodeQuery(q)
 	return u.String(), nil
+}
+
+// encodeQuery encodes as the SDK's DefaultHttpRequest.fillQueryParams
+// (core/request/default_http_request.go): url.Values.Encode, keys sorted,
+// with "+" written "%20". Callers add no empty values (the SDK would drop
+// their "=").
+func encodeQuery(q url.Values) string {
+	return strings.ReplaceAll(q.Encode(), "+", "%20")
 }

@@ -201,6 +201,11 @@ func Classify(err error) Class {
 	if errors.As(err, &ae) {
 		return classOfAPIError(ae)
 	}
+	var re *ResultError
+	if errors.As(err, &re) {
+		// A 200 reporting a failure without saying whose: try again.
+		return ClassRetry
+	}
 	if errors.Is(err, ErrNoCredentials) || errors.Is(err, errCredentials) {
 		return ClassAuth
 	}
@@ -232,4 +237,13 @@ func classOfAPIError(e *APIError) Class {
 		// misconfigured or misbehaving; no image is at fault.
 		return ClassRetry
 	}
+}
+
+// IsNotFound reports whether err holds HSS's 400 HSS.0011 "Requested
+// resource not found.": for a scan, possibly an image HSS does not know
+// (yet). Classify puts it in ClassPermanent, like every other 400; a
+// caller that can sync and retry checks this first.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest && ae.ErrorCode == "HSS.0011"
 }

@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// Pacer paces calls to HSS. When the client has one (WithPacer),
-// BatchScan calls Wait before every HTTP request (a 401 retry included)
-// and sends only when it returns nil.
+// Pacer paces calls to HSS. When the client has one (WithPacer), every
+// call of every API waits on it before each HTTP request (a 401 retry
+// included) and sends only when Wait returns nil. HSS gives each API its
+// own budget: a Pacer that keeps one per API implements APIPacer, and is
+// then asked with the operation's name.
 //
 // Wait blocks until one call may be made or ctx is done; it returns a
 // non-nil error, matching context.Canceled or context.DeadlineExceeded
@@ -26,6 +28,22 @@ type Pacer interface {
 	Wait(ctx context.Context) error
 }
 
+// APIPacer is a Pacer with a budget per API: the client calls WaitFor
+// with Call.API (APIBatchScan, APIListSwrImageRepository, ...) instead of
+// Wait.
+type APIPacer interface {
+	Pacer
+	WaitFor(ctx context.Context, api string) error
+}
+
+// wait waits on p for api.
+func wait(ctx context.Context, p Pacer, api string) error {
+	if ap, ok := p.(APIPacer); ok {
+		return ap.WaitFor(ctx, api)
+	}
+	return p.Wait(ctx)
+}
+
 // noPacer is the Pacer of a client given none: it never waits, but a call
 // whose ctx is already done is not sent.
 type noPacer struct{}
@@ -37,11 +55,16 @@ func (noPacer) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Call describes one BatchScan for an Observer.
+// Call describes one call to an HSS API for an Observer.
 type Call struct {
+	// API names the operation as the SDK does: APIBatchScan,
+	// APIListSwrImageRepository, ... (the API* constants). Metrics of
+	// scans should count only the scan operations.
+	API       string
 	Target    Target
 	ImageType ImageType
-	// Images is the length of image_info_list (0 for a full scan).
+	// Images is the length of image_info_list (0 for a full scan), of a
+	// scan task's image_info, or the rows of a list answer.
 	Images int
 	// Status is the HTTP status of the last attempt, 0 when no answer came.
 	Status int
@@ -57,10 +80,10 @@ type Call struct {
 	Wait time.Duration
 }
 
-// Observer is told about every BatchScan that got past validation, so the
+// Observer is told about every call that got past validation, so the
 // caller can record metrics (a Prometheus histogram of Duration by Class,
 // a gauge of Wait) without this package importing a metrics library.
-// ObserveCall is called synchronously at the end of BatchScan and must not
+// ObserveCall is called synchronously at the end of the call and must not
 // block; it must be safe for concurrent use.
 type Observer interface {
 	ObserveCall(Call)

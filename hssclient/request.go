@@ -1,8 +1,6 @@
 package hssclient
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 )
 
@@ -147,13 +145,11 @@ func (r BatchScanRequest) hasFilters() bool {
 // newline is part of the signed payload hash (the SDK's
 // core/request/default_http_request.go GetBodyToBytes).
 func (r BatchScanRequest) encode() ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
-		return nil, fmt.Errorf("encode batch-scan body: %w", err)
+	b, err := encodeJSON(r)
+	if err != nil {
+		return nil, fmt.Errorf("batch-scan: %w", err)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Target is the HSS tenant of one call: the region selects the endpoint and

@@ -12,10 +12,10 @@ import (
 	"github.com/go-playground/validator/v10"
 )
 
-// ErrInvalidRequest is matched (errors.Is) by every validation failure: the
-// request itself is wrong, so sending it again cannot help. Classify puts it
-// in ClassPermanent.
-var ErrInvalidRequest = errors.New("invalid batch-scan request")
+// ErrInvalidRequest is matched (errors.Is) by every validation failure, of
+// every API's request: the request itself is wrong, so sending it again
+// cannot help. Classify puts it in ClassPermanent.
+var ErrInvalidRequest = errors.New("invalid HSS request")
 
 // FieldError says which field breaks which rule. Validate joins one per
 // broken field (errors.Join), so errors.As finds the first and
@@ -123,24 +123,7 @@ var validate = func() *validator.Validate {
 //
 // It returns nil or an error joining one *FieldError per broken rule.
 func (r BatchScanRequest) Validate() error {
-	var errs []error
-	if err := validate.Struct(r); err != nil {
-		var verrs validator.ValidationErrors
-		if !errors.As(err, &verrs) {
-			return fmt.Errorf("validate batch-scan request: %w: %w", ErrInvalidRequest, err)
-		}
-		for _, fe := range verrs {
-			field := fe.Namespace()
-			if _, rest, ok := strings.Cut(field, "."); ok {
-				field = rest
-			}
-			errs = append(errs, &FieldError{
-				Field: field, Item: itemIndex(field), Rule: fe.Tag(), Param: fe.Param(),
-				Value: shorten(fmt.Sprint(fe.Value())),
-			})
-		}
-	}
-
+	errs := structErrors(r)
 	full := r.IsFullScan()
 	switch {
 	case len(r.ImageInfoList) == 0 && !full:
@@ -196,9 +179,38 @@ func (t Target) Validate() error {
 	return errors.Join(errs...)
 }
 
-// itemIndex reads N from a field path starting with image_info_list[N].
+// structErrors checks v's validate tags and returns one *FieldError per
+// broken rule, its Field the JSON path.
+func structErrors(v any) []error {
+	err := validate.Struct(v)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return []error{fmt.Errorf("validate request: %w: %w", ErrInvalidRequest, err)}
+	}
+	errs := make([]error, 0, len(verrs))
+	for _, fe := range verrs {
+		field := fe.Namespace()
+		if _, rest, ok := strings.Cut(field, "."); ok {
+			field = rest
+		}
+		errs = append(errs, &FieldError{
+			Field: field, Item: itemIndex(field), Rule: fe.Tag(), Param: fe.Param(),
+			Value: shorten(fmt.Sprint(fe.Value())),
+		})
+	}
+	return errs
+}
+
+// itemIndex reads N from a field path starting with image_info_list[N]
+// (batch scan) or image_info[N] (scan task).
 func itemIndex(field string) int {
 	rest, ok := strings.CutPrefix(field, "image_info_list[")
+	if !ok {
+		rest, ok = strings.CutPrefix(field, "image_info[")
+	}
 	if !ok {
 		return -1
 	}

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -218,17 +217,4 @@ func length(name, v string, min, max int) *badRequest {
 		return invalid("%s length %d is outside %d-%d", name, n, min, max)
 	}
 	return nil
-}
-
-// parsePath matches /v5/{project_id}/image/batch-scan.
-func parsePath(p string) (project string, ok bool) {
-	rest, ok := strings.CutPrefix(p, "/v5/")
-	if !ok {
-		return "", false
-	}
-	project, ok = strings.CutSuffix(rest, "/image/batch-scan")
-	if !ok || project == "" || strings.Contains(project, "/") || utf8.RuneCountInString(project) > 256 {
-		return "", false
-	}
-	return project, true
 }

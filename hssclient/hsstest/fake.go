@@ -40,11 +40,37 @@ type Options struct {
 	// clock (default 15 minutes, as the gateway).
 	MaxSkew time.Duration
 	// CallsPerMinute, when positive, throttles each identity (access key
-	// or token user) to that many batch-scan calls in any sliding minute,
-	// answering 429 APIGW.0308 like the gateway. Zero: no throttling.
+	// or token user) to that many calls of each API in any sliding minute,
+	// answering 429 like the gateway: each API has its own budget, as at
+	// HSS (GatewayCallsPerMinute is the gateway's figure). Zero: no
+	// throttling, unless APICallsPerMinute sets a limit.
 	CallsPerMinute int
+	// APICallsPerMinute overrides CallsPerMinute for the APIs it names
+	// (the API* constants); a negative value turns throttling off for
+	// that API.
+	APICallsPerMinute map[string]int
+	// ThrottleCode is the error_code of a 429. Default: APIGW.0308 (the
+	// older code) for batch-scan, as before, and APIG.0308 for the other
+	// APIs; the message is the gateway's in both cases.
+	ThrottleCode string
+
+	// The image lifecycle (catalog.go). SyncDelay is how long a sync
+	// (RunImageSynchronize, CreateImageSynchronizeTask) takes before HSS
+	// knows the images then in SWR (default 10s). AutoSyncAfter, when
+	// positive, makes HSS learn an SWR image that long after it appears
+	// without a sync (default 0: only syncs). ScanQueueDelay is the time a
+	// scanned image shows waiting_for_scan (default 5s), ScanDuration the
+	// time it then shows scanning before its result (default 60s). A
+	// negative duration means none.
+	SyncDelay, AutoSyncAfter, ScanQueueDelay, ScanDuration time.Duration
+	// AssumeInSWR makes every image a scan names exist in SWR from that
+	// moment (the simulator's mode, where nothing calls PushToSWR).
+	AssumeInSWR bool
+	// UnknownImages is how a scan naming an image HSS does not know is
+	// answered (default UnknownImageSilent200).
+	UnknownImages UnknownMode
 	// Now is the fake's clock (default time.Now). Skew, token expiry,
-	// throttling windows, fault windows and records use it.
+	// throttling windows, fault windows, records, syncs and scans use it.
 	Now func() time.Time
 	// Logger gets one line per accepted or refused request (default:
 	// discard). The simulator logs with it.
@@ -56,8 +82,11 @@ type Target struct {
 	Region, ProjectID, EnterpriseProjectID string
 }
 
-// Request is an accepted batch-scan request.
+// Request is an accepted batch-scan request (Requests), or the request a
+// Fault is matched against: then API names the operation, and Body is
+// set for batch-scan only.
 type Request struct {
+	API    string
 	Time   time.Time
 	Target Target
 	// Identity says who called: "ak:<access key>", "user:<domain>/<name>"
@@ -83,9 +112,10 @@ type Refusal struct {
 	Reason    string
 }
 
-// Fake is a strict, in-memory HSS batch-scan API with its IAM token
-// endpoint. It is an http.Handler; NewServer serves it on loopback and
-// Transport calls it in process. It is safe for concurrent use.
+// Fake is a strict, in-memory HSS with its image APIs, its image catalog
+// and its IAM token endpoint. It is an http.Handler; NewServer serves it
+// on loopback and Transport calls it in process. It is safe for
+// concurrent use: one mutex guards all its state.
 type Fake struct {
 	opts Options
 	log  *slog.Logger
@@ -101,6 +131,11 @@ type Fake struct {
 	maxFlight int
 	nextID    int
 	closed    bool
+	cat       *catalog
+	stats     map[string]*APIStats
+	tasks     []*task
+	taskSeq   int
+	syncFails []syncFailure
 }
 
 // New returns a Fake.
@@ -114,6 +149,17 @@ func New(opts Options) *Fake {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&opts.SyncDelay, 10 * time.Second}, {&opts.ScanQueueDelay, 5 * time.Second}, {&opts.ScanDuration, time.Minute}} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			*d.v = 0
+		}
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -121,6 +167,7 @@ func New(opts Options) *Fake {
 	return &Fake{
 		opts: opts, log: log.With("component", "hsstest"), done: make(chan struct{}),
 		issued: map[string]issuedToken{}, calls: map[string][]time.Time{},
+		cat: newCatalog(), stats: map[string]*APIStats{},
 	}
 }
 
@@ -161,9 +208,9 @@ func (s *Server) Close() {
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// ServeHTTP routes the batch-scan API and the IAM token endpoint; any
-// other request is answered 404 APIG.0101, as the gateway answers for an
-// API that does not exist.
+// ServeHTTP routes the image APIs (the API* constants) and the IAM token
+// endpoint; any other method or path is answered 404 APIG.0101, as the
+// gateway answers for an API that does not exist.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	closed := f.closed
@@ -176,13 +223,17 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveToken(w, r)
 		return
 	}
-	project, ok := parsePath(r.URL.Path)
-	if !ok || r.Method != http.MethodPost {
+	project, api, ok := route(r.Method, r.URL.Path)
+	if !ok {
 		f.refuse(w, r, http.StatusNotFound, "APIG.0101", "The API does not exist or has not been published in the environment.",
-			r.Method+" "+r.URL.Path+" is not POST /v5/{project_id}/image/batch-scan")
+			r.Method+" "+r.URL.Path+" is no HSS API the fake serves")
 		return
 	}
-	f.serveBatchScan(w, r, project)
+	if api == APIBatchScan {
+		f.serveBatchScan(w, r, project)
+		return
+	}
+	f.serveAPI(w, r, project, api)
 }
 
 func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project string) {
@@ -198,19 +249,18 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(data) > maxBody {
-		f.refuse(w, r, http.StatusBadRequest, "HSS.0002", "Failed to parse the request.", "body unreadable or over 16 MiB")
+		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, "HSS.0002", "Failed to parse the request.", "body unreadable or over 16 MiB")
 		return
 	}
 	now := f.opts.Now()
 
+	f.count(APIBatchScan, func(s *APIStats) { s.Calls++ })
 	identity, fail := f.authenticate(r, data, project, now)
 	if fail != nil {
-		f.refuse(w, r, http.StatusUnauthorized, fail.code, fail.msg, fail.msg)
+		f.refuseAPI(w, r, APIBatchScan, http.StatusUnauthorized, fail.code, fail.msg, fail.msg)
 		return
 	}
-	if n := f.opts.CallsPerMinute; n > 0 && !f.admit(identity, now) {
-		msg := fmt.Sprintf("The throttling threshold has been reached: policy user over ratelimit,limit:%d,time:1 minute", n)
-		f.refuse(w, r, http.StatusTooManyRequests, "APIGW.0308", msg, "throttled "+identity)
+	if f.throttled(w, r, APIBatchScan, identity, now) {
 		return
 	}
 
@@ -231,27 +281,38 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 		if bad.code == "HSS.0002" {
 			msg = "Failed to parse the request."
 		}
-		f.refuse(w, r, http.StatusBadRequest, bad.code, msg+" "+bad.reason, bad.reason)
+		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, bad.code, msg+" "+bad.reason, bad.reason)
 		return
 	}
 
 	req := Request{
+		API:      APIBatchScan,
 		Time:     now,
 		Target:   Target{Region: r.Header.Get("Region"), ProjectID: project, EnterpriseProjectID: ep},
 		Identity: identity,
 		Body:     body,
 	}
 	if f.applyFault(w, r, req) {
+		f.count(APIBatchScan, func(s *APIStats) { s.Refused++ })
 		return
 	}
 
 	f.mu.Lock()
+	unknown := f.scanImages(req, now)
+	if len(unknown) > 0 && f.opts.UnknownImages == UnknownImage400 {
+		f.mu.Unlock()
+		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, "HSS.0011", "Requested resource not found.",
+			fmt.Sprintf("%d images unknown to HSS, first %s", len(unknown), unknown[0]))
+		return
+	}
 	f.requests = append(f.requests, req)
+	f.stats[APIBatchScan].Items += len(req.items())
 	id := f.requestID()
 	f.mu.Unlock()
 	f.log.Info("hss batch-scan accepted", "request_id", id, "region", req.Target.Region,
 		"project_id", project, "enterprise_project_id", ep, "image_type", deref(body.ImageType),
-		"images", len(req.items()), "operate_all", body.OperateAll != nil && *body.OperateAll, "identity", identity)
+		"images", len(req.items()), "unknown_to_hss", len(unknown), "operate_all", body.OperateAll != nil && *body.OperateAll,
+		"identity", identity)
 	w.Header().Set("X-Request-Id", id)
 	w.WriteHeader(http.StatusOK)
 }
@@ -272,21 +333,51 @@ func (f *Fake) authenticate(r *http.Request, body []byte, project string, now ti
 	return "", authFailed("no X-Auth-Token or Authorization header")
 }
 
-// admit counts a call against identity's sliding minute.
-func (f *Fake) admit(identity string, now time.Time) bool {
+// admit counts a call against key's sliding minute of limit calls.
+// f.mu must not be held.
+func (f *Fake) admit(key string, limit int, now time.Time) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	window := f.calls[identity][:0]
-	for _, t := range f.calls[identity] {
+	window := f.calls[key][:0]
+	for _, t := range f.calls[key] {
 		if now.Sub(t) < time.Minute {
 			window = append(window, t)
 		}
 	}
-	if len(window) >= f.opts.CallsPerMinute {
-		f.calls[identity] = window
+	if len(window) >= limit {
+		f.calls[key] = window
 		return false
 	}
-	f.calls[identity] = append(window, now)
+	f.calls[key] = append(window, now)
+	return true
+}
+
+// limit is the calls per minute of api, 0 for none.
+func (f *Fake) limit(api string) int {
+	n := f.opts.CallsPerMinute
+	if v, ok := f.opts.APICallsPerMinute[api]; ok {
+		n = v
+	}
+	return max(n, 0)
+}
+
+// throttled answers 429 when identity has used api's minute; it reports
+// whether it did.
+func (f *Fake) throttled(w http.ResponseWriter, r *http.Request, api, identity string, now time.Time) bool {
+	n := f.limit(api)
+	if n == 0 || f.admit(api+" "+identity, n, now) {
+		return false
+	}
+	code := f.opts.ThrottleCode
+	if code == "" {
+		code = "APIG.0308"
+		if api == APIBatchScan {
+			code = "APIGW.0308"
+		}
+	}
+	f.count(api, func(s *APIStats) { s.Throttled++ })
+	msg := fmt.Sprintf("The throttling threshold has been reached: policy user over ratelimit,limit:%d,time:1 minute", n)
+	f.refuse(w, r, http.StatusTooManyRequests, code, msg, "throttled "+identity+" on "+api)
 	return true
 }
 

@@ -3,6 +3,7 @@ package hsstest
 import (
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -20,6 +21,9 @@ type Fault struct {
 	Until time.Time
 	// Match selects requests (see ContainsImage); nil matches all.
 	Match func(Request) bool
+	// APIs are the operations the fault applies to (API* constants);
+	// empty means batch-scan only, as before the fake served other APIs.
+	APIs []string
 
 	// Status answers with this status and an error body of ErrorCode and
 	// ErrorMsg (defaults per status: 400 HSS.0001, 401 APIG.0301, 429
@@ -87,6 +91,13 @@ func (f *Fake) RefuseImage(namespace, name, version string) (remove func()) {
 	})
 }
 
+func (e *faultEntry) appliesTo(api string) bool {
+	if len(e.APIs) == 0 {
+		return api == APIBatchScan
+	}
+	return slices.Contains(e.APIs, api)
+}
+
 // applyFault applies the first active fault matching req; it reports
 // whether the request was answered.
 func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request, req Request) bool {
@@ -99,7 +110,7 @@ func (f *Fake) applyFault(w http.ResponseWriter, r *http.Request, req Request) b
 			continue
 		}
 		kept = append(kept, e)
-		if fault == nil && (e.Match == nil || e.Match(req)) {
+		if fault == nil && e.appliesTo(req.API) && (e.Match == nil || e.Match(req)) {
 			e.used++
 			fault = &e.Fault
 		}
