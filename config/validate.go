@@ -52,6 +52,9 @@ func (c Config) problems() []string {
 		// queue's lines start with the key under queue: "stream.name ...".
 		lines = append(lines, annotate("queue", strings.TrimPrefix(e.Error(), queue.ErrInvalidConfig.Error()+": ")))
 	}
+	for _, e := range split(c.HSS.Watch.Check()) {
+		lines = append(lines, annotate("", e.Error()))
+	}
 	for _, e := range split(c.NATS.Config.Validate()) {
 		lines = append(lines, annotate("", e.Error()))
 	}

@@ -73,6 +73,8 @@ type Config struct {
 	// unknown to HSS. instance_image (SWR Enterprise) cannot be
 	// synchronised by this API and is never asked for.
 	SyncInterval time.Duration `koanf:"sync_interval" validate:"min=1000000000"`
+	// Watch is how a requested scan is followed to its result.
+	Watch WatchConfig `koanf:"watch"`
 }
 
 // IAMConfig is an IAM user login.
@@ -100,6 +102,7 @@ func DefaultConfig() Config {
 		CallTimeout:    hssclient.DefaultCallTimeout,
 		PresenceCheck:  true,
 		SyncInterval:   DefaultSyncInterval,
+		Watch:          DefaultWatchConfig(),
 	}
 }
 

@@ -55,8 +55,8 @@
 //
 // Dependencies: hssclient (and hsstest, the in-process simulator of a dry
 // run), ratelimit, scanjob, lifecycle (the image records the gate
-// writes), queue for the Scanner contract and the Verdict, Class and
-// Partial types it implements, nats.go's jetstream (for the shared
+// writes and the watcher moves), queue for the Scanner contract and the
+// Verdict, Class and Partial types it implements, nats.go's jetstream (for the shared
 // limiter's bucket) and the Prometheus client. It must not import handlers,
 // admin or cmd/bridge. The arrow between queue and scanner points one way:
 // the consumer knows HSS only through queue.Scanner.

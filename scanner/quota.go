@@ -97,8 +97,9 @@ var ErrNoBudget = errors.New("no rate budget for this HSS API")
 // one the bridge always used (hss.limit_kv.key), so a running deployment
 // keeps its state across the upgrade.
 type Quota struct {
-	lanes map[API]*lane
-	log   *slog.Logger
+	lanes  map[API]*lane
+	log    *slog.Logger
+	health *AuthHealth
 }
 
 // NewQuota builds a quota on the given limiters, one per API. An API
@@ -107,7 +108,8 @@ func NewQuota(limiters map[API]ratelimit.Limiter, log *slog.Logger) *Quota {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &Quota{lanes: make(map[API]*lane, len(limiters)), log: log.With("component", "hss-quota")}
+	q := &Quota{lanes: make(map[API]*lane, len(limiters)), log: log.With("component", "hss"),
+		health: &AuthHealth{}}
 	for api, lim := range limiters {
 		if lim != nil {
 			q.lanes[api] = &lane{lim: lim}
@@ -214,6 +216,10 @@ func (q *Quota) Feedback(ctx context.Context, api API, throttled bool) {
 		q.log.Warn("rate limit feedback lost", "api", string(api), "throttled", throttled, "error", err)
 	}
 }
+
+// Health is the authentication health of the HSS calls, once HSS.UseQuota
+// joined it to the client's calls: /readyz's HSS check.
+func (q *Quota) Health() *AuthHealth { return q.health }
 
 // Rate is api's current rate in calls per minute (0 for an API without a
 // budget).
