@@ -324,3 +324,36 @@ func (f *Fake) Synchronize(t Target, imageType string) {
 	defer f.mu.Unlock()
 	f.requestSync(t.Region, t.ProjectID, imageType, f.opts.Now())
 }
+
+// SimulatorAutoSync is how long after a scan first names an image the
+// simulator's HSS learns it (SimulatorOptions).
+const SimulatorAutoSync = 10 * time.Second
+
+// SimulatorOptions returns o set up for the --dry-run simulator: every
+// image a scan names exists in SWR (AssumeInSWR) and HSS learns it
+// SimulatorAutoSync later without a sync, unless o already sets
+// AutoSyncAfter. Scan timing and the unknown-image mode keep o's values
+// (defaults: 5s waiting, 60s scanning, silent 200). Throttling is left as
+// o sets it: the bridge paces itself.
+func SimulatorOptions(o Options) Options {
+	o.AssumeInSWR = true
+	if o.AutoSyncAfter == 0 {
+		o.AutoSyncAfter = SimulatorAutoSync
+	}
+	return o
+}
+
+// SetInstance names the SWR Enterprise Edition instance of an
+// instance_image tag pushed with PushToSWR, which the lists then show in
+// instance_id, instance_name and instance_url (and filter on instance_id).
+// It reports whether the tag is in the catalog.
+func (f *Fake) SetInstance(t Target, ref Ref, instanceID, instanceURL string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.cat.images[imageKey{region: t.Region, project: t.ProjectID, imageType: "instance_image", Ref: ref}]
+	if im == nil {
+		return false
+	}
+	im.instanceID, im.instanceURL = instanceID, instanceURL
+	return true
+}
