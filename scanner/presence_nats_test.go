@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/lifecycle"
@@ -209,6 +210,11 @@ func TestAnImageThatAppearsLaterIsScannedOnce(t *testing.T) {
 			if r.PresenceChecks < 1 || r.ScanAttempts != 1 || r.ScanRequestedAt.IsZero() || r.SyncRequestedAt.IsZero() {
 				t.Errorf("record of the late image = %+v", r)
 			}
+			for _, it := range e.fake.Items() {
+				if it.ImageName == late.Image && it.Time.Before(r.ScanRequestedAt) {
+					t.Errorf("scan_requested_at %s is after HSS took the scan at %s; want the call's start", r.ScanRequestedAt, it.Time)
+				}
+			}
 			if syncs := e.fake.Calls(hsstest.APIRunImageSynchronize).Calls; syncs < 1 {
 				t.Errorf("%d syncs, want the gate to have asked for one", syncs)
 			}
@@ -300,5 +306,27 @@ func TestWaitingImagesOfManyNamespacesCostOneListCall(t *testing.T) {
 	})
 	if lists := e.fake.Calls(hsstest.APIListSwrImageRepository).Calls; lists != 1 {
 		t.Errorf("%d list calls for 100 namespaces, want 1", lists)
+	}
+}
+
+// TestPresenceCheckOffIsTodaysPath: with hss.presence_check false every
+// item goes to batch-scan as it comes, and an unknown image fails the call
+// as before (no list, no Partial).
+func TestPresenceCheckOffIsTodaysPath(t *testing.T) {
+	fake := tokenFake(hsstest.Options{UnknownImages: hsstest.UnknownImage400})
+	c := DefaultConfig()
+	c.PresenceCheck = false
+	h := newTestHSS(t, fake, c, testLogger(t))
+	j := scanjob.Job{Receiver: "r", Registry: "harbor", Namespace: "team", Image: "unknown", Tag: "1", Target: testTarget,
+		AcceptedAt: time.Now()}
+	err := h.Scan(t.Context(), testTarget, []scanjob.Job{j})
+	if _, partial := errors.AsType[*queue.Partial](err); partial || !hssclient.IsNotFound(err) {
+		t.Fatalf("Scan = %v, want the plain HSS.0011 error", err)
+	}
+	if v := h.Judge(err); v.Class != queue.Permanent {
+		t.Errorf("Judge = %+v, want Permanent (bisect and dead-letter, as before)", v)
+	}
+	if n := fake.Calls(hsstest.APIListSwrImageRepository).Calls; n != 0 {
+		t.Errorf("%d list calls with the gate off", n)
 	}
 }
