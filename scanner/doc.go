@@ -26,7 +26,8 @@
 // namespaces, pages of 200, a few pages at most, at most one check every
 // 12 s; rows matched exactly by namespace, name, tag and digest). Known
 // items are batch-scanned; the others are returned as deferred in a
-// *queue.Partial (backoff by the job's age: 15 s doubling to 5 min), after
+// *queue.Partial (backoff by the job's age: 15 s doubling to 5 min, on a
+// wall-clock grid so waiting items come back together), after
 // at most one RunImageSynchronize per target and image type per
 // hss.sync_interval (never for instance_image, which that API cannot
 // sync), and given up as not_in_swr once a complete check after the
