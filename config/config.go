@@ -198,6 +198,18 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// PresenceTimeouts maps each receiver's name to its presence_timeout
+// (0 left out: the scanner's default applies), for scanner.Options.
+func (c Config) PresenceTimeouts() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, r := range c.Receivers {
+		if r.PresenceTimeout > 0 {
+			out[r.Name] = r.PresenceTimeout
+		}
+	}
+	return out
+}
+
 // FilledReceivers fills each receiver's empty target fields from the hss
 // defaults, so a single-tenant setup names its project once.
 func (c Config) FilledReceivers() ([]handlers.ReceiverConfig, error) {

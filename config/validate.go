@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/go-playground/validator/v10"
@@ -51,6 +52,9 @@ func (c Config) problems() []string {
 		// queue's lines start with the key under queue: "stream.name ...".
 		lines = append(lines, annotate("queue", strings.TrimPrefix(e.Error(), queue.ErrInvalidConfig.Error()+": ")))
 	}
+	for _, e := range split(c.HSS.Watch.Check()) {
+		lines = append(lines, annotate("", e.Error()))
+	}
 	for _, e := range split(c.NATS.Config.Validate()) {
 		lines = append(lines, annotate("", e.Error()))
 	}
@@ -60,7 +64,39 @@ func (c Config) problems() []string {
 	if _, port, _ := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen == c.HTTP.Listen && port != "" && port != "0" {
 		lines = append(lines, fmt.Sprintf("admin.listen (BRIDGE_ADMIN__LISTEN): %q is http.listen too; the admin listener needs an address of its own, away from the webhooks", c.Admin.Listen))
 	}
+	lines = append(lines, c.presenceProblems()...)
 	return append(lines, c.receiverProblems(reported)...)
+}
+
+// minPresenceTimeout is the least receivers[].presence_timeout: a shorter
+// wait gives a replicated image up before one list call and one sync can
+// have seen it.
+const minPresenceTimeout = time.Minute
+
+// presenceProblems checks each receiver's presence_timeout: 0 (the
+// default, 30m) or at least a minute, and shorter than
+// queue.stream.max_age, after which the job stream deletes a job that is
+// still waiting, so it would vanish instead of being given up.
+func (c Config) presenceProblems() []string {
+	var lines []string
+	maxAge := c.Queue.WithDefaults().Stream.MaxAge
+	for i, r := range c.Receivers {
+		d := r.PresenceTimeout
+		if d == 0 {
+			continue
+		}
+		path := fmt.Sprintf("receivers[%d].presence_timeout", i)
+		n := lookup(path)
+		switch {
+		case d < minPresenceTimeout:
+			lines = append(lines, problem(n, path, fmt.Sprintf("%s is below the minimum %s (0 takes the default, 30m)",
+				durationString(d), durationString(minPresenceTimeout))))
+		case d >= maxAge:
+			lines = append(lines, problem(n, path, fmt.Sprintf("%s must be below queue.stream.max_age (%s): the stream deletes a job that waits longer",
+				durationString(d), durationString(maxAge))))
+		}
+	}
+	return lines
 }
 
 // fieldProblem words a field that fails its validate tag.

@@ -46,6 +46,12 @@ type ReceiverConfig struct {
 	MaxJobs int `koanf:"max_jobs" json:"max_jobs,omitempty"`
 	// RateLimit bounds the authenticated requests per second.
 	RateLimit RateLimitConfig `koanf:"rate_limit" json:"rate_limit,omitzero"`
+	// PresenceTimeout is how long the scanner waits for HSS to know an
+	// image of this receiver (replicated into SWR and synchronised into
+	// HSS) before it gives the job up as not_in_swr; 0: 30 minutes. The
+	// scanner reads it (package scanner, presence.go); the webhook path
+	// does not.
+	PresenceTimeout time.Duration `koanf:"presence_timeout" json:"presence_timeout,omitempty"`
 }
 
 // RateLimitConfig is a token bucket for one receiver's requests. It is

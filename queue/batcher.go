@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -390,7 +391,8 @@ func (b *batcher) next() *call {
 
 // send runs one Scan under its own deadline, keeping its messages alive,
 // releases the permit once HSS answered, and records an accepted call's
-// ids before returning (so before finish acks them).
+// ids before returning (so before finish acks them): all of them, or for
+// a Partial whose Err is nil, those of the items that remained.
 func (b *batcher) send(c *call, release func()) error {
 	stop := b.keepAlive(c.held())
 	defer stop()
@@ -400,6 +402,11 @@ func (b *batcher) send(c *call, release func()) error {
 	release()
 	if err == nil {
 		b.record(c)
+	} else if p, ok := errors.AsType[*Partial](err); ok && p.Err == nil {
+		// Only what HSS took is accepted: a deferred item recorded here
+		// would be acked without a scan when it comes back.
+		rest, _, _ := partition(c, p)
+		b.record(rest)
 	}
 	return err
 }

@@ -33,8 +33,11 @@ type DeadLetter struct {
 	// Seq is the record's sequence in the dead-letter stream, the handle
 	// for Get; set when read, not stored.
 	Seq uint64 `json:"-"`
-	// Reason is ReasonRejected, ReasonMalformed or ReasonUnknownTarget
-	// (then Job names the target it asked for); empty for a record that
+	// Reason is ReasonRejected, ReasonMalformed, ReasonUnknownTarget
+	// (then Job names the target it asked for), ReasonNotInSWR or
+	// ReasonScanTimeout (given up by the scanner or the watcher; Class,
+	// Status and the rest are the last HSS answer, if any); empty for a
+	// record that
 	// itself could not be decoded (then only Seq, Subject, Raw and Error
 	// are set, Subject being the record's own).
 	Reason string `json:"reason"`
@@ -54,6 +57,9 @@ type DeadLetter struct {
 	ErrorCode string `json:"error_code,omitempty"`
 	ErrorMsg  string `json:"error_msg,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// dedupe, when set, is the record's message id in the dead-letter
+	// stream instead of stream:seq (DeadLetterJob: there is no delivery).
+	dedupe string
 	// Error is the error text: Scan's error, or why the message is not a job.
 	Error string `json:"error,omitempty"`
 	// Attempts is how many times the message was delivered (NumDelivered).
@@ -97,12 +103,48 @@ func (q *Queue) deadLetter(ctx context.Context, rec DeadLetter) error {
 	msg := nats.NewMsg(subject)
 	msg.Data = body
 	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(q.cfg.DLQ.Name)}
-	if rec.StreamSeq != 0 {
+	if rec.dedupe != "" {
+		opts = append(opts, jetstream.WithMsgID(rec.dedupe))
+	} else if rec.StreamSeq != 0 {
 		opts = append(opts, jetstream.WithMsgID(fmt.Sprintf("%s:%d", rec.Stream, rec.StreamSeq)))
 	}
 	if _, err := q.js.PublishMsg(ctx, msg, opts...); err != nil {
 		return fmt.Errorf("dead-letter %s to %s: %w", rec.MsgID, subject, err)
 	}
+	return nil
+}
+
+// DeadLetterJob stores a dead-letter record for job, whose message was
+// settled already: the watcher gives up an image HSS accepted (so its job
+// was acked) but never finished scanning (ReasonScanTimeout). reason is a
+// Reason* constant, v the last HSS answer (zero if none), msg the human
+// text (DeadLetter.Error). The record's message id is the job id and the
+// reason, so a watcher that gives the same job up twice (it crashed
+// between the two) stores one record within the stream's duplicate
+// window. It returns once the record is stored (PubAck) or could not be;
+// the record is redriven like any other (DeadLetters.Redrive).
+func (q *Queue) DeadLetterJob(ctx context.Context, job scanjob.Job, reason string, v Verdict, msg string) error {
+	if reason == "" {
+		return fmt.Errorf("dead-letter %s: no reason", job.ID())
+	}
+	subject, err := jobSubject(q.cfg.Stream.SubjectPrefix, job)
+	if err != nil {
+		return fmt.Errorf("dead-letter %s: %w", job.ID(), err)
+	}
+	now := time.Now().UTC()
+	rec := DeadLetter{
+		Reason: reason, Job: &job, Subject: subject, MsgID: job.ID(), Stream: q.cfg.Stream.Name,
+		Class: v.Class.String(), Status: v.Status, ErrorCode: v.Code, ErrorMsg: v.Message, RequestID: v.RequestID,
+		Error: msg, FirstSeen: job.AcceptedAt.UTC(), FailedAt: now,
+		dedupe: job.ID() + ":" + reason,
+	}
+	if job.AcceptedAt.IsZero() {
+		rec.FirstSeen = now
+	}
+	if err := q.deadLetter(ctx, rec); err != nil {
+		return err
+	}
+	q.metrics.deadLetter(reason)
 	return nil
 }
 

@@ -21,11 +21,27 @@
 // accepted set, SCANJOBS_ACCEPTED), and a delivered job found there is
 // acked without a second scan.
 //
+// One call may settle its items differently. HSS scans only images it
+// already knows in SWR, and a push webhook arrives before the image is
+// replicated into SWR and synchronised into HSS: such an item is not the
+// call's failure, and bisecting the call for it (Permanent) would spend the
+// scan quota on its good neighbours again and dead-letter a scan that
+// succeeds minutes later. So Scan may return a *Partial: Deferred items are
+// nakked with the scanner's delay (not a failure: no bisection, counted as
+// result "deferred"), GivenUp items go to the dead-letter stream with the
+// scanner's reason (ReasonNotInSWR), and the rest are settled by
+// Partial.Err as a whole call is. Only the rest of an accepted call is
+// recorded in the accepted set. Queue.DeadLetterJob dead-letters a job
+// whose message was acked already (the watcher gives up a scan HSS never
+// finished: ReasonScanTimeout); a redrive of either reason gives the job a
+// new AcceptedAt, since both deadlines count from it.
+//
 // The flow, one line: Publish → stream SCANJOBS → Consumer (accepted-set
 // lookup, target allow-list, groups, linger, permits from Scanner.Acquire,
 // pack: everything waiting for the permit's target, deficit round robin
 // across namespaces) → Scanner.Scan → record accepted ids, Ack; or Nak
-// with backoff, bisect, or Term + dead letter.
+// with backoff, bisect, or Term + dead letter; per item for a Partial
+// (deferred: NakWithDelay; given up: Term + dead letter).
 //
 // Dependencies: queue imports scanjob, nats.go (jetstream) and the
 // Prometheus client. It must not import handlers, hssclient, scanner or

@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -9,11 +11,26 @@ import (
 // dlqTimeout bounds writing the dead-letter records of one item.
 const dlqTimeout = 10 * time.Second
 
+// maxDeferral bounds the delay of a deferred item (Partial.Deferred): a
+// scanner bug asking for days must not hide a job that long.
+const maxDeferral = time.Hour
+
 // finish maps a call's outcome to what happens to its messages. It is the
 // one place where messages of a call are settled (cloudevents sdk-go
 // Message.Finish style); each branch says why.
 func (b *batcher) finish(c *call, err error) {
 	b.inflight--
+	if p, ok := errors.AsType[*Partial](err); ok {
+		// The scanner settled some items itself: those are deferred or
+		// given up here, never bisected; the rest go by the call's
+		// outcome, as if they had been the whole call.
+		c = b.settlePartial(c, p)
+		if len(c.entries) == 0 {
+			b.metrics.deferredCall()
+			return
+		}
+		err = p.Err
+	}
 	n := len(c.entries)
 	log := b.log.With("target", c.target.Key(), "items", n)
 
@@ -89,6 +106,54 @@ func (b *batcher) finish(c *call, err error) {
 	}
 }
 
+// partition splits a call by a Partial: the call of the items that
+// remain for Partial.Err, the deferred entries and the given-up ones.
+func partition(c *call, p *Partial) (rest *call, deferred, givenUp []*entry) {
+	rest = &call{target: c.target, collapsed: c.collapsed}
+	for _, e := range c.entries {
+		k := e.job.ItemKey()
+		if _, ok := p.Deferred[k]; ok {
+			deferred = append(deferred, e)
+		} else if _, ok := p.GivenUp[k]; ok {
+			givenUp = append(givenUp, e)
+		} else {
+			rest.entries = append(rest.entries, e)
+		}
+	}
+	return rest, deferred, givenUp
+}
+
+// settlePartial settles what the scanner deferred (NakWithDelay: the
+// stream brings it back after the delay; not a failure, so no backoff
+// growth, no bisection) or gave up (the dead-letter path with the
+// scanner's reason), and returns the call of the remaining items.
+func (b *batcher) settlePartial(c *call, p *Partial) *call {
+	rest, deferred, givenUp := partition(c, p)
+	log := b.log.With("target", c.target.Key())
+	for _, e := range deferred {
+		d := p.Deferred[e.job.ItemKey()]
+		delay := d.Delay
+		if delay <= 0 {
+			delay = b.cfg.BackoffBase
+		}
+		delay = min(delay, maxDeferral)
+		for _, h := range e.msgs {
+			b.settleWith(h, "nak", h.msg.NakWithDelay(delay))
+		}
+		log.Debug("item deferred", "job_id", e.job.ID(), "image", e.job.Ref(), "reason", d.Reason, "delay", delay)
+	}
+	for _, e := range givenUp {
+		g := p.GivenUp[e.job.ItemKey()]
+		reason := cmp.Or(g.Reason, ReasonRejected)
+		log.Warn("item given up", "job_id", e.job.ID(), "image", e.job.Ref(), "reason", reason,
+			"status", g.Verdict.Status, "error_code", g.Verdict.Code, "error", g.Message)
+		b.deadLetter(e.msgs, reason, g.Verdict, cmp.Or(g.Message, reason))
+	}
+	b.metrics.settledItems(resultDeferred, len(deferred))
+	b.metrics.settledItems(resultGivenUp, len(givenUp))
+	return rest
+}
+
 // backoff is the redelivery delay after the n-th delivery failed:
 // base·2^(n-1), capped, minus up to BackoffJitter of it at random.
 func (b *batcher) backoff(n uint64) time.Duration {
@@ -134,6 +199,10 @@ func termReason(reason string, v Verdict) string {
 		return "malformed job, dead-lettered"
 	case ReasonUnknownTarget:
 		return "unknown HSS target, dead-lettered"
+	case ReasonNotInSWR:
+		return "image unknown to HSS within the presence timeout, dead-lettered"
+	case ReasonScanTimeout:
+		return "no scan result within the scan timeout, dead-lettered"
 	}
 	return fmt.Sprintf("rejected by HSS (status %d, %s), dead-lettered", v.Status, v.Code)
 }

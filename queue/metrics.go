@@ -33,6 +33,13 @@ const (
 	resultRetry    = "retry"
 	resultRejected = "rejected" // Permanent: split or dead-lettered
 	resultCanceled = "canceled" // shutdown cut the call short
+	// resultDeferred: the scanner deferred the items (Partial.Deferred),
+	// e.g. until HSS knows the image; they come back after a delay. A
+	// call whose every item was deferred or given up counts as deferred.
+	resultDeferred = "deferred"
+	// resultGivenUp: the scanner gave the items up (Partial.GivenUp);
+	// they are dead-lettered with the reason it gave.
+	resultGivenUp = "given_up"
 )
 
 // Reason label values of the dead-letter counter, and DeadLetter.Reason.
@@ -42,6 +49,15 @@ const (
 	// ReasonUnknownTarget: the job names an HSS target none of the
 	// bridge's receivers and routes produces (Targets); it was never sent.
 	ReasonUnknownTarget = "unknown_target"
+	// ReasonNotInSWR: HSS did not know the image (not in SWR, or not yet
+	// synchronised into HSS) within the receiver's presence timeout; the
+	// scanner gave it up (Partial.GivenUp). Redrive it once the image is
+	// in SWR.
+	ReasonNotInSWR = "not_in_swr"
+	// ReasonScanTimeout: HSS accepted the scan but the image reached no
+	// final scan status within the scan timeout; the watcher gives it up
+	// (Queue.DeadLetterJob: its job message was acked already).
+	ReasonScanTimeout = "scan_timeout"
 )
 
 // NewMetrics creates the collectors and registers them with reg (nil: not
@@ -57,16 +73,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "publish_errors_total", Help: "Publishes that got no PubAck."}),
 		batches: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "batches_total", Help: "HSS batch-scan calls by result (accepted, retry, rejected, canceled)."}, []string{"result"}),
+			Name: "batches_total", Help: "HSS batch-scan calls by result (accepted, retry, rejected, canceled; deferred when the scanner deferred or gave up every item)."}, []string{"result"}),
 		images: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "images_total", Help: "Items sent in HSS calls by the call's result."}, []string{"result"}),
+			Name: "images_total", Help: "Items of HSS calls by what became of them: the call's result, or deferred / given_up when the scanner settled the item itself."}, []string{"result"}),
 		callItems: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "call_items", Help: "Items per HSS batch-scan call.",
 			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, MaxImagesPerCall}}),
 		collapsed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "collapsed_duplicates_total", Help: "Jobs that shared an item (same namespace, image, tag) with another job of the same call."}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "dead_letters_total", Help: "Records written to the dead-letter stream by reason (rejected, malformed, unknown_target)."}, []string{"reason"}),
+			Name: "dead_letters_total", Help: "Records written to the dead-letter stream by reason (rejected, malformed, unknown_target, not_in_swr, scan_timeout)."}, []string{"reason"}),
 		acceptLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "accept_latency_seconds", Help: "Time from a job's AcceptedAt (stored) to HSS accepting the call that carried it.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600}}),
@@ -83,11 +99,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "accepted_record_errors_total", Help: "Accepted HSS calls whose job ids could not all be recorded in the accepted set (their retries may be scanned again)."}),
 	}
-	for _, r := range []string{resultAccepted, resultRetry, resultRejected, resultCanceled} {
+	for _, r := range []string{resultAccepted, resultRetry, resultRejected, resultCanceled, resultDeferred} {
 		m.batches.WithLabelValues(r)
 		m.images.WithLabelValues(r)
 	}
-	for _, r := range []string{ReasonRejected, ReasonMalformed, ReasonUnknownTarget} {
+	m.images.WithLabelValues(resultGivenUp)
+	for _, r := range []string{ReasonRejected, ReasonMalformed, ReasonUnknownTarget, ReasonNotInSWR, ReasonScanTimeout} {
 		m.deadLetters.WithLabelValues(r)
 	}
 	if reg != nil {
@@ -116,6 +133,22 @@ func (m *Metrics) call(result string, items int) {
 	}
 	m.batches.WithLabelValues(result).Inc()
 	m.images.WithLabelValues(result).Add(float64(items))
+}
+
+// settledItems counts items the scanner settled itself (deferred, given
+// up), apart from the call's result.
+func (m *Metrics) settledItems(result string, items int) {
+	if m != nil && items > 0 {
+		m.images.WithLabelValues(result).Add(float64(items))
+	}
+}
+
+// deferredCall counts a call none of whose items remained for HSS's
+// answer: all deferred or given up.
+func (m *Metrics) deferredCall() {
+	if m != nil {
+		m.batches.WithLabelValues(resultDeferred).Inc()
+	}
 }
 
 func (m *Metrics) packed(items, collapsed int) {

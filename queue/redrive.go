@@ -65,7 +65,14 @@ func (d *DeadLetters) Redrive(ctx context.Context, f Filter, dryRun bool, opts .
 			if err := p.wait(ctx); err != nil {
 				return fmt.Errorf("redrive dead letter %d: pause between batches: %w", rec.Seq, err)
 			}
-			res, err := d.q.publish(ctx, *rec.Job, r.MsgID)
+			job := *rec.Job
+			if restartsClock(rec.Reason) {
+				// Given up because a deadline since AcceptedAt passed:
+				// with the old AcceptedAt it would be given up again at
+				// once. A redrive is a new start (store sets now).
+				job.AcceptedAt = time.Time{}
+			}
+			res, err := d.q.publish(ctx, job, r.MsgID)
 			if err != nil {
 				return fmt.Errorf("redrive dead letter %d: %w", rec.Seq, err)
 			}
@@ -79,6 +86,13 @@ func (d *DeadLetters) Redrive(ctx context.Context, f Filter, dryRun bool, opts .
 		return nil
 	})
 	return rep, err
+}
+
+// restartsClock reports whether a redriven job of this reason gets a new
+// AcceptedAt: the reasons whose deadline counts from it (the scanner's
+// presence timeout, the watcher's scan timeout).
+func restartsClock(reason string) bool {
+	return reason == ReasonNotInSWR || reason == ReasonScanTimeout
 }
 
 // The pace `bridge dlq redrive` uses unless told otherwise: 100

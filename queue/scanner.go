@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
@@ -21,7 +23,12 @@ type Scanner interface {
 	// It does not wait for the rate limit itself, and it returns promptly
 	// once ctx is done.
 	Scan(ctx context.Context, target scanjob.Target, items []scanjob.Job) error
-	// Judge classifies a non-nil error returned by Scan.
+	//
+	// Scan may settle its items differently by returning a *Partial (or
+	// an error wrapping one): some deferred, some given up, the rest by
+	// Partial.Err.
+	// Judge classifies a non-nil error returned by Scan (for a Partial,
+	// its Err).
 	Judge(err error) Verdict
 }
 
@@ -61,3 +68,62 @@ type Verdict struct {
 	Message   string // HSS error_msg
 	RequestID string // X-Request-Id of the answer
 }
+
+// Partial is what Scan returns (as the error, or wrapped in it) when one
+// call settles its items differently: some are not ready to be scanned yet
+// (Deferred: HSS does not know the image yet, so it comes back after a
+// delay), some never will be (GivenUp: dead-lettered with a reason), and
+// the rest went with the call, whose outcome is Err.
+//
+// Why: HSS scans only images it already knows, and a push webhook arrives
+// before the image is replicated into SWR and synchronised into HSS. Such
+// an item is not the call's failure: bisecting the call to isolate it
+// would spend the scan quota on the good items again, and dead-lettering
+// it would lose a scan that succeeds minutes later. The scanner knows
+// which items these are before (or after) it calls HSS; Partial lets it
+// say so per item.
+//
+// Keys are scanjob.Job.ItemKey of the items Scan was given; a key that
+// names no item is ignored, and a key in both maps counts as deferred.
+// Every message collapsed into a keyed item is settled the same way.
+type Partial struct {
+	// Deferred items are nakked with their Delay (NakWithDelay): not a
+	// failure, so no bisection and no dead letter; the stream delivers
+	// them again after Delay.
+	Deferred map[string]Deferral
+	// GivenUp items are dead-lettered with their reason (ReasonNotInSWR,
+	// ReasonScanTimeout or another Reason* constant) and then termed.
+	GivenUp map[string]GiveUp
+	// Err is the outcome of the call for the remaining items, judged as
+	// a Scan error is (Judge): nil means HSS accepted them, and they are
+	// acked (and recorded in the accepted set). When no item remains, Err
+	// is not looked at.
+	Err error
+}
+
+// Deferral says when a deferred item should come back, and why (for logs
+// and metrics; a short token such as "waiting_presence").
+type Deferral struct {
+	Delay  time.Duration
+	Reason string
+}
+
+// GiveUp says why an item is given up: the dead-letter Reason, the
+// Verdict kept in its record (the last HSS answer, if there was one) and a
+// human message (DeadLetter.Error).
+type GiveUp struct {
+	Reason  string
+	Verdict Verdict
+	Message string
+}
+
+func (p *Partial) Error() string {
+	s := fmt.Sprintf("partial scan: %d deferred, %d given up", len(p.Deferred), len(p.GivenUp))
+	if p.Err != nil {
+		s += ", others: " + p.Err.Error()
+	}
+	return s
+}
+
+// Unwrap is Err, so errors.Is and errors.As see the call's outcome.
+func (p *Partial) Unwrap() error { return p.Err }

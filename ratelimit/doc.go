@@ -85,6 +85,11 @@
 // 429 sooner (DefaultIncreaseAfter). TestRecoveryAfterA429 checks both
 // curves.
 //
+// MemoryStore (memory.go) is the shared state kept in this process's
+// memory: several Shared limiters on one MemoryStore are replicas on one
+// key, which lets callers test many replicas on a fake clock
+// (testing/synctest), where a NATS server cannot run.
+//
 // Clock. The TAT is an absolute time, so replicas must agree on the clock.
 // Shared computes on the NATS server's clock: it reads the bucket's stream
 // info (which the server, the stream leader in a cluster, stamps with its

@@ -62,6 +62,19 @@ type Config struct {
 	MaxConcurrent int `koanf:"max_concurrent" validate:"min=1"`
 	// CallTimeout bounds one HSS exchange.
 	CallTimeout time.Duration `koanf:"call_timeout" validate:"min=1000000"`
+	// PresenceCheck makes Scan confirm that HSS knows each image
+	// (ListSwrImageRepository) before asking it to scan, deferring the
+	// ones it does not know yet and giving them up as not_in_swr after
+	// the receiver's presence_timeout (presence.go). Off: every item goes
+	// to batch-scan as it comes, and an unknown image fails the call.
+	PresenceCheck bool `koanf:"presence_check"`
+	// SyncInterval is the least time between two RunImageSynchronize
+	// calls for one target and image type, asked for when images stay
+	// unknown to HSS. instance_image (SWR Enterprise) cannot be
+	// synchronised by this API and is never asked for.
+	SyncInterval time.Duration `koanf:"sync_interval" validate:"min=1000000000"`
+	// Watch is how a requested scan is followed to its result.
+	Watch WatchConfig `koanf:"watch"`
 }
 
 // IAMConfig is an IAM user login.
@@ -87,8 +100,23 @@ func DefaultConfig() Config {
 		SharedLimit:    true,
 		MaxConcurrent:  DefaultMaxConcurrent,
 		CallTimeout:    hssclient.DefaultCallTimeout,
+		PresenceCheck:  true,
+		SyncInterval:   DefaultSyncInterval,
+		Watch:          DefaultWatchConfig(),
 	}
 }
+
+// Presence defaults (presence.go says why).
+const (
+	// DefaultSyncInterval is the default of hss.sync_interval: a sync
+	// re-reads the whole SWR image list, and HSS allows 5 calls a minute
+	// of it per user.
+	DefaultSyncInterval = 5 * time.Minute
+	// DefaultPresenceTimeout is a receiver's presence_timeout when it
+	// sets none: long enough for a registry's replication into SWR and a
+	// sync to finish.
+	DefaultPresenceTimeout = 30 * time.Minute
+)
 
 // FillTarget fills the empty fields of t from the default target, the
 // project id last from HUAWEICLOUD_SDK_PROJECT_ID, so a single-tenant setup

@@ -33,6 +33,10 @@ type Options struct {
 	// UserAgent is the User-Agent of every call (signed, as in the SDK);
 	// empty leaves hssclient's default.
 	UserAgent string
+	// PresenceTimeouts maps a receiver's name to its presence_timeout
+	// (config.Config.PresenceTimeouts); receivers not in it wait
+	// DefaultPresenceTimeout. Used with hss.presence_check only.
+	PresenceTimeouts map[string]time.Duration
 }
 
 // HSS is the HSS side of the bridge: the client (talking, in a dry run, to
@@ -46,6 +50,14 @@ type HSS struct {
 	metrics *metrics
 	log     *slog.Logger // component=hss
 	root    *slog.Logger // for parts that name their own component
+	// presence is the presence gate (presence.go); nil when
+	// hss.presence_check is off.
+	presence *presenceGate
+	// localQuota paces the gate's list and sync calls until UseQuota
+	// puts batch-scan under a shared Quota, which they then use too.
+	localQuota *Quota
+	// life writes lifecycle transitions (UseLifecycle); zero: none.
+	life lifeWriter
 }
 
 var _ queue.Scanner = (*HSS)(nil)
@@ -68,12 +80,16 @@ func NewHSS(c Config, o Options) (*HSS, error) {
 	if o.DryRun {
 		// The simulator knows the token; the client reaches it through
 		// its transport, so nothing listens and nothing leaves the process.
-		fake := hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root})
+		fake := hsstest.New(hsstest.SimulatorOptions(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root}))
 		var err error
 		if auth, err = hssclient.StaticToken(hssclient.NewSecret("dry-run")); err != nil {
 			return nil, err
 		}
 		c.Endpoint = "http://hss-simulator.invalid"
+		// The simulator learns an image when a scan names it: it has no
+		// registry pushing into its SWR, so a presence check would wait
+		// for images that never come. A dry run checks the scan path.
+		c.PresenceCheck = false
 		hc = &http.Client{Transport: fake.Transport()}
 	} else {
 		var err error
@@ -108,6 +124,14 @@ func newHSS(c Config, o Options, auth hssclient.Authenticator, hc *http.Client) 
 		root:    root,
 	}
 	h.metrics.rate(h.Rate)
+	h.life = lifeWriter{h: h}
+	if c.PresenceCheck {
+		if h.localQuota, err = NewLocalQuota(c.rateConfig(), root); err != nil {
+			return nil, fmt.Errorf("hss presence rate limit: %w", err)
+		}
+		h.presence = newPresenceGate(presenceConfig{Timeouts: o.PresenceTimeouts, SyncInterval: c.SyncInterval},
+			hssPresence{h}, h.log)
+	}
 	cfg := hssclient.Config{Auth: auth, Endpoint: c.Endpoint, UserAgent: o.UserAgent, CallTimeout: c.CallTimeout}
 	// No hssclient.WithPacer: Acquire takes the call slot and the permit
 	// before the queue packs a call, so the client must not wait again.
@@ -159,7 +183,17 @@ func (h *HSS) Acquire(ctx context.Context) (func(), error) {
 }
 
 // Scan implements queue.Scanner: one targeted batch scan of the items.
+// With hss.presence_check, only of the items HSS knows; the others are
+// deferred or given up through a *queue.Partial (presence_hss.go).
 func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
+	if h.presence != nil {
+		return h.scanPresent(ctx, t, items)
+	}
+	return h.batchScan(ctx, t, items)
+}
+
+// batchScan is one batch-scan call of the items, with rate feedback.
+func (h *HSS) batchScan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
 	infos := make([]hssclient.ImageInfo, len(items))
 	for i, j := range items {
 		infos[i] = hssclient.ImageInfo{Namespace: j.Namespace, ImageName: j.Image, ImageVersion: j.Tag,

@@ -16,6 +16,9 @@ type metrics struct {
 	images   *prometheus.CounterVec
 	wait     prometheus.Histogram
 	reg      prometheus.Registerer
+	// health, when set (HSS.UseQuota), learns from every batch-scan
+	// whether HSS accepts the bridge's credentials.
+	health *AuthHealth
 }
 
 // newMetrics registers on reg; nil registers nothing (the collectors still
@@ -23,7 +26,8 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scanbridge_hss_calls_total",
-			Help: "HSS batch-scan calls by HTTP status and class."}, []string{"status", "class"}),
+			Help: "HSS calls by API (batch-scan, swr-repository, synchronize, ...), result (ok, throttled, auth, rejected, failed), HTTP status and class."},
+			[]string{"api", "result", "status", "class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "scanbridge_hss_call_duration_seconds",
 			Help: "HSS batch-scan latency (HTTP exchange only).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"class"}),
 		images: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scanbridge_hss_images_total",
@@ -46,10 +50,23 @@ func (m *metrics) rate(f func() float64) {
 	}
 }
 
-// ObserveCall implements hssclient.Observer.
+// ObserveCall implements hssclient.Observer: every call of every API
+// counts in scanbridge_hss_calls_total and tells the AuthHealth whether
+// HSS accepted the credentials; latency and images are batch-scan's.
 func (m *metrics) ObserveCall(c hssclient.Call) {
-	class := strings.ToLower(c.Class.String())
-	m.calls.WithLabelValues(fmt.Sprint(c.Status), class).Inc()
-	m.duration.WithLabelValues(class).Observe(c.Duration.Seconds())
-	m.images.WithLabelValues(class).Add(float64(c.Images))
+	api := apiOf(c.API)
+	m.call(api, callResult(c.Class, c.Status), c.Status, c.Class)
+	if api == APIBatchScan {
+		class := strings.ToLower(c.Class.String())
+		m.duration.WithLabelValues(class).Observe(c.Duration.Seconds())
+		m.images.WithLabelValues(class).Add(float64(c.Images))
+	}
+	if m.health != nil {
+		m.health.observe(api, c.Class, c.Status)
+	}
+}
+
+// call counts one call of api.
+func (m *metrics) call(api API, result string, status int, class hssclient.Class) {
+	m.calls.WithLabelValues(string(api), result, fmt.Sprint(status), strings.ToLower(class.String())).Inc()
 }
