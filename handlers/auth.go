@@ -229,6 +229,9 @@ type authenticator struct {
 	idHeader string
 	// ids remembers accepted delivery ids; nil when the sender gives none.
 	ids *seenIDs
+	// secrets is a digest of the accepted secrets, so that a reload can
+	// tell a rotated secret file from an unchanged one (reload.go).
+	secrets [sha256.Size]byte
 }
 
 // readsBody is true for the methods that sign the body.
@@ -271,7 +274,7 @@ func newVerifier(c AuthConfig) (verifier, error) {
 	}
 	clk := &clock{now: time.Now}
 	a := &authenticator{method: c.Method, clock: clk, idHeader: c.Replay.IDHeader,
-		tolerance: cmp.Or(c.Replay.Tolerance, defaultReplayTolerance)}
+		tolerance: cmp.Or(c.Replay.Tolerance, defaultReplayTolerance), secrets: secretsDigest(secrets)}
 	if c.Replay.Tolerance < 0 || c.Replay.Window < 0 {
 		return nil, errors.New("replay.tolerance and replay.window must not be negative")
 	}
@@ -325,6 +328,17 @@ func newVerifier(c AuthConfig) (verifier, error) {
 type secret struct {
 	setting string // "secrets[0]", or "secret_files[1] (/run/secrets/hook)"
 	value   []byte
+}
+
+// secretsDigest is a digest of the secrets in order, each prefixed by its
+// length so that no two lists share one.
+func secretsDigest(secrets []secret) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range secrets {
+		fmt.Fprintf(h, "%d:", len(s.value))
+		h.Write(s.value)
+	}
+	return [sha256.Size]byte(h.Sum(nil))
 }
 
 // minSecretBytes is the shortest shared secret the token, basic and hmac

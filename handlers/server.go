@@ -10,6 +10,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -76,10 +78,18 @@ type Options struct {
 
 // Server holds the receivers and serves the routes.
 type Server struct {
-	cfg       Config
-	receivers map[string]*receiver
-	in        *intake
-	opts      Options
+	cfg Config
+	// snap is what a request reads once, when it starts: the receivers
+	// and the intake with the routes of one configuration. Reload swaps
+	// it whole (reload.go).
+	snap atomic.Pointer[snapshot]
+	// reloadMu makes one Reload at a time.
+	reloadMu sync.Mutex
+	// in is the first snapshot's intake, for what every snapshot shares:
+	// the log and the metrics. Requests are processed by their
+	// snapshot's intake, never this one.
+	in   *intake
+	opts Options
 	// decoy is checked for unknown receivers (see refuseUnknown).
 	decoy tokenAuth
 	// inFlight holds a token per webhook request being handled.
@@ -96,35 +106,18 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)
-	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts, decoy: newDecoy(),
+	s := &Server{cfg: cfg, opts: opts, decoy: newDecoy(),
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
-	var errs []error
-	for i, rc := range cfg.Receivers {
-		r, err := newReceiver(i, rc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, dup := s.receivers[rc.Name]; dup {
-			errs = append(errs, fmt.Errorf("receivers[%d] %q: defined twice", i, rc.Name))
-			continue
-		}
-		warnWeakAuth(opts.Logger, rc)
-		r.maxBody = cmp.Or(rc.MaxBodyBytes, cfg.MaxBodyBytes)
-		s.receivers[rc.Name] = r
-	}
-	rt, err := newRouter(cfg.Routes)
+	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), now: time.Now}
+	sn, _, err := s.build(cfg, nil)
 	if err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var m *Metrics
 	if opts.Registry != nil {
-		m = NewMetrics(opts.Registry)
+		m := NewMetrics(opts.Registry)
+		s.in.metrics, sn.in.metrics = m, m
 	}
-	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), metrics: m, router: rt, now: time.Now, publishTimeout: cfg.PublishTimeout}
+	s.snap.Store(sn)
 	return s, nil
 }
 
@@ -200,7 +193,8 @@ func (s *Server) webhook(c echo.Context) error {
 	}
 	start := time.Now()
 	name := c.Param("receiver")
-	r, ok := s.receivers[name]
+	sn := s.snap.Load()
+	r, ok := sn.receivers[name]
 	if !ok {
 		return s.refuseUnknown(c, name, reqID)
 	}
@@ -232,7 +226,7 @@ func (s *Server) webhook(c echo.Context) error {
 	if d.replayed {
 		return s.answerReplayed(c, name, reqID, d)
 	}
-	status, ans, reply := s.in.process(c.Request().Context(), r, c.Request().Header, req.body, reqID)
+	status, ans, reply := sn.in.process(c.Request().Context(), r, c.Request().Header, req.body, reqID)
 	d.done(status)
 	if reply != nil {
 		return c.JSON(status, reply)

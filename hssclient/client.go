@@ -23,8 +23,9 @@ type Authenticator interface {
 }
 
 // Refresher is implemented by authenticators whose credential can go
-// stale. After a 401, BatchScan calls Refused with the refused request;
-// when it returns true the call is authorized and sent once more.
+// stale. After a 401, every call (BatchScan, ListSwrImageRepository, ...)
+// calls Refused with the refused request; when it returns true the call is
+// authorized and sent once more.
 type Refresher interface {
 	Refused(req *http.Request) bool
 }
@@ -104,13 +105,14 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 // the default, sends without waiting.
 func WithPacer(p Pacer) Option { return func(c *Client) { c.pacer = p } }
 
-// WithObserver receives one Call per BatchScan (metrics).
+// WithObserver receives one Call per call of any API (metrics; Call.API
+// tells them apart).
 func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o } }
 
 // WithLogger sets the logger for debug lines about calls.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// Client calls the HSS batch-scan API. It is safe for concurrent use.
+// Client calls the HSS image APIs. It is safe for concurrent use.
 type Client struct {
 	cfg      Config
 	http     *http.Client
@@ -249,7 +251,7 @@ func (c *Client) do(ctx context.Context, t Target, op string, ac apiCall) error 
 func (c *Client) exchange(ctx context.Context, t Target, u string, ac apiCall, call *Call) ([]byte, error) {
 	for {
 		waitStart := time.Now()
-		err := c.pacer.Wait(ctx)
+		err := wait(ctx, c.pacer, ac.api)
 		call.Wait += time.Since(waitStart)
 		if err != nil {
 			return nil, err

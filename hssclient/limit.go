@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// Pacer paces calls to HSS. When the client has one (WithPacer),
-// BatchScan calls Wait before every HTTP request (a 401 retry included)
-// and sends only when it returns nil.
+// Pacer paces calls to HSS. When the client has one (WithPacer), every
+// call of every API waits on it before each HTTP request (a 401 retry
+// included) and sends only when Wait returns nil. HSS gives each API its
+// own budget: a Pacer that keeps one per API implements APIPacer, and is
+// then asked with the operation's name.
 //
 // Wait blocks until one call may be made or ctx is done; it returns a
 // non-nil error, matching context.Canceled or context.DeadlineExceeded
@@ -24,6 +26,22 @@ import (
 // only once it may go).
 type Pacer interface {
 	Wait(ctx context.Context) error
+}
+
+// APIPacer is a Pacer with a budget per API: the client calls WaitFor
+// with Call.API (APIBatchScan, APIListSwrImageRepository, ...) instead of
+// Wait.
+type APIPacer interface {
+	Pacer
+	WaitFor(ctx context.Context, api string) error
+}
+
+// wait waits on p for api.
+func wait(ctx context.Context, p Pacer, api string) error {
+	if ap, ok := p.(APIPacer); ok {
+		return ap.WaitFor(ctx, api)
+	}
+	return p.Wait(ctx)
 }
 
 // noPacer is the Pacer of a client given none: it never waits, but a call

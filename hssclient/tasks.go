@@ -400,9 +400,9 @@ type ListRegistryImagesRequest struct {
 func (r ListRegistryImagesRequest) Validate() error {
 	errs := structErrors(r)
 	errs = append(errs, windowErrors(
-		[2]*int64{r.StartLatestUpdateTime, r.EndLatestUpdateTime}, "latest_update_time",
-		[2]*int64{r.StartLatestScanTime, r.EndLatestScanTime}, "latest_scan_time",
-		[2]*int64{r.StartLatestSyncTime, r.EndLatestSyncTime}, "latest_sync_time")...)
+		window{"latest_update_time", r.StartLatestUpdateTime, r.EndLatestUpdateTime},
+		window{"latest_scan_time", r.StartLatestScanTime, r.EndLatestScanTime},
+		window{"latest_sync_time", r.StartLatestSyncTime, r.EndLatestSyncTime})...)
 	return errors.Join(errs...)
 }
 

@@ -488,6 +488,8 @@ func TestRejectedAndMalformedJobsLandInTheDeadLetterStream(t *testing.T) {
 		{"by namespace", Filter{Namespace: "team"}, 1},
 		{"by a namespace with no dead letters", Filter{Namespace: "other.ns"}, 0},
 		{"by error code", Filter{ErrorCode: "HSS.1001"}, 1},
+		{"by reason", Filter{Reason: ReasonRejected}, 1},
+		{"by a reason no record has", Filter{Reason: "not_in_swr"}, 0},
 		{"older than an hour", Filter{OlderThan: time.Hour}, 0},
 		{"limited to one", Filter{Limit: 1}, 1},
 	}

@@ -80,7 +80,7 @@ func NewHSS(c Config, o Options) (*HSS, error) {
 	if o.DryRun {
 		// The simulator knows the token; the client reaches it through
 		// its transport, so nothing listens and nothing leaves the process.
-		fake := hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root})
+		fake := hsstest.New(hsstest.SimulatorOptions(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root}))
 		var err error
 		if auth, err = hssclient.StaticToken(hssclient.NewSecret("dry-run")); err != nil {
 			return nil, err

@@ -70,14 +70,6 @@ func (h *HSS) quotaFeedback(ctx context.Context, api API, err error) {
 	}
 }
 
-// isNotFound reports whether HSS answered 400 HSS.0011 (requested
-// resource not found): how HSS may refuse a scan of an image it does not
-// know.
-func isNotFound(err error) bool {
-	var apiErr *hssclient.APIError
-	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest && apiErr.ErrorCode == "HSS.0011"
-}
-
 // scanPresent is Scan with the presence gate: the items HSS knows are
 // batch-scanned, the others deferred or given up (queue.Partial); a
 // batch-scan answered HSS.0011 defers its items instead of failing them.
@@ -102,7 +94,7 @@ func (h *HSS) scanPresent(ctx context.Context, t scanjob.Target, items []scanjob
 			answer.Status = http.StatusOK
 			requested = split.Known
 			h.life.scanRequested(ctx, requested, start, answer)
-		case isNotFound(err):
+		case hssclient.IsNotFound(err):
 			// The gate took an image for known that HSS does not know:
 			// forget the target, list afresh at the next look. Never
 			// bisected, never dead-lettered for this alone.

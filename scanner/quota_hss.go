@@ -134,8 +134,8 @@ func (h *HSS) UseLifecycleSimulator(dryRun bool, userAgent string) error {
 	if !dryRun {
 		return nil
 	}
-	fake := hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: h.root, AssumeInSWR: true,
-		SyncDelay: -1, ScanQueueDelay: dryRunScanQueue, ScanDuration: dryRunScanLength})
+	fake := hsstest.New(hsstest.SimulatorOptions(hsstest.Options{Tokens: []string{"dry-run"}, Logger: h.root,
+		SyncDelay: -1, ScanQueueDelay: dryRunScanQueue, ScanDuration: dryRunScanLength}))
 	auth, err := hssclient.StaticToken(hssclient.NewSecret("dry-run"))
 	if err != nil {
 		return err

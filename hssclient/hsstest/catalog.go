@@ -178,14 +178,16 @@ func (f *Fake) advance(now time.Time) {
 		}
 	}
 	f.cat.syncs = kept
-	// Every sighting due by now, in time order (images in a stable order
+	// Every sighting due by now, in time order (images in name order
 	// within one time), so ids follow the order HSS learned the images.
+	// Only the sightings are sorted: a call costs one pass over the
+	// catalog.
 	type sighting struct {
 		at time.Time
 		im *image
 	}
 	var due []sighting
-	for _, im := range f.sortedImages() {
+	for _, im := range f.cat.images {
 		for _, s := range done {
 			if s.region == im.key.region && s.project == im.key.project && s.imageType == im.key.imageType {
 				due = append(due, sighting{s.at, im})
@@ -197,7 +199,9 @@ func (f *Fake) advance(now time.Time) {
 			}
 		}
 	}
-	slices.SortStableFunc(due, func(a, b sighting) int { return a.at.Compare(b.at) })
+	slices.SortFunc(due, func(a, b sighting) int {
+		return cmp.Or(a.at.Compare(b.at), compareKeys(a.im.key, b.im.key))
+	})
 	for _, s := range due {
 		f.learn(s.im, s.at)
 	}
@@ -226,24 +230,31 @@ func (f *Fake) sortedImages() []*image {
 	for _, im := range f.cat.images {
 		out = append(out, im)
 	}
-	slices.SortFunc(out, func(a, b *image) int {
-		return cmp.Or(cmp.Compare(a.key.region, b.key.region), cmp.Compare(a.key.project, b.key.project),
-			cmp.Compare(a.key.imageType, b.key.imageType), cmp.Compare(a.key.Namespace, b.key.Namespace),
-			cmp.Compare(a.key.Image, b.key.Image), cmp.Compare(a.key.Tag, b.key.Tag))
-	})
+	slices.SortFunc(out, func(a, b *image) int { return compareKeys(a.key, b.key) })
 	return out
 }
+
+func compareKeys(a, b imageKey) int {
+	return cmp.Or(cmp.Compare(a.region, b.region), cmp.Compare(a.project, b.project),
+		cmp.Compare(a.imageType, b.imageType), cmp.Compare(a.Namespace, b.Namespace),
+		cmp.Compare(a.Image, b.Image), cmp.Compare(a.Tag, b.Tag))
+}
+
+// maxAssumed bounds the catalog that AssumeInSWR grows, so a long dry run
+// holds a bounded number of images; beyond it, newly named images stay
+// unknown (PushToSWR is not bounded: tests control it).
+const maxAssumed = 100_000
 
 // lookup finds the image a scan names, adding it to SWR at now under
 // AssumeInSWR. It returns nil when HSS does not know it. f.mu must be
 // held, and advance(now) done.
 func (f *Fake) lookup(k imageKey, now time.Time) *image {
 	im := f.cat.images[k]
-	if im == nil && f.opts.AssumeInSWR {
+	if im == nil && f.opts.AssumeInSWR && len(f.cat.images) < maxAssumed {
+		// In SWR from now; HSS cannot know it yet: an automatic sync is
+		// due AutoSyncAfter (> 0) later, a requested one completes later.
 		im = &image{key: k, inSWRAt: now, swrUpdatedAt: now, swrDigest: syntheticDigest(k.Ref)}
 		f.cat.images[k] = im
-		// An automatic sync may already be due (AutoSyncAfter 0 is "never").
-		f.advance(now)
 	}
 	if im == nil || im.id == 0 || im.knownAt.After(now) {
 		return nil
@@ -323,4 +334,37 @@ func (f *Fake) Synchronize(t Target, imageType string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requestSync(t.Region, t.ProjectID, imageType, f.opts.Now())
+}
+
+// SimulatorAutoSync is how long after a scan first names an image the
+// simulator's HSS learns it (SimulatorOptions).
+const SimulatorAutoSync = 10 * time.Second
+
+// SimulatorOptions returns o set up for the --dry-run simulator: every
+// image a scan names exists in SWR (AssumeInSWR) and HSS learns it
+// SimulatorAutoSync later without a sync, unless o already sets
+// AutoSyncAfter. Scan timing and the unknown-image mode keep o's values
+// (defaults: 5s waiting, 60s scanning, silent 200). Throttling is left as
+// o sets it: the bridge paces itself.
+func SimulatorOptions(o Options) Options {
+	o.AssumeInSWR = true
+	if o.AutoSyncAfter == 0 {
+		o.AutoSyncAfter = SimulatorAutoSync
+	}
+	return o
+}
+
+// SetInstance names the SWR Enterprise Edition instance of an
+// instance_image tag pushed with PushToSWR, which the lists then show in
+// instance_id, instance_name and instance_url (and filter on instance_id).
+// It reports whether the tag is in the catalog.
+func (f *Fake) SetInstance(t Target, ref Ref, instanceID, instanceURL string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.cat.images[imageKey{region: t.Region, project: t.ProjectID, imageType: "instance_image", Ref: ref}]
+	if im == nil {
+		return false
+	}
+	im.instanceID, im.instanceURL = instanceID, instanceURL
+	return true
 }
