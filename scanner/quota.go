@@ -90,6 +90,11 @@ var ErrNoBudget = errors.New("no rate budget for this HSS API")
 // wrote after is undone), and the pump ends: an idle quota runs no
 // goroutine.
 //
+// The priority is per replica: a shared budget hands slots out in the
+// order the replicas' pumps reserve them, so a watch poll another replica
+// reserved first still goes first. Only the lease holder watches, so a
+// push waits at most one extra interval for it.
+//
 // The limiters are ratelimit's: the same GCRA with its 2 % margin, so no
 // sliding minute holds more than the quota, and the same AIMD response to
 // 429s, per API. Shared (OpenSharedQuota), each API's state is one key of
