@@ -233,14 +233,18 @@ func (w *Watcher) Round(ctx context.Context) (int, error) {
 // watchGroup reads one target and image type's recent results and acts on
 // its records.
 func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) error {
-	oldest := recs[0].rec.ScanRequestedAt
+	oldest := requestedAt(recs[0].rec)
 	for _, x := range recs[1:] {
-		if x.rec.ScanRequestedAt.Before(oldest) {
-			oldest = x.rec.ScanRequestedAt
+		if t := requestedAt(x.rec); t.Before(oldest) {
+			oldest = t
 		}
 	}
+	start := oldest.Add(-w.cfg.Skew)
+	if start.Before(time.UnixMilli(0)) {
+		start = time.UnixMilli(0)
+	}
 	req := hssclient.ListImagesRequest{ImageType: k.imageType, Limit: w.cfg.PageLimit,
-		StartLatestScanTime: hssclient.Millis(oldest.Add(-w.cfg.Skew))}
+		StartLatestScanTime: hssclient.Millis(start)}
 	offset := w.page[k]
 	rows, next, err := w.listPages(ctx, k, req, offset, recs)
 	w.page[k] = next
@@ -260,7 +264,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 			continue
 		}
 		unseen = append(unseen, x)
-		if now.Sub(x.rec.ScanRequestedAt) >= w.cfg.RescanAfter {
+		if now.Sub(requestedAt(x.rec)) >= w.cfg.RescanAfter {
 			due = append(due, x)
 		}
 	}
@@ -342,7 +346,7 @@ func (w *Watcher) apply(ctx context.Context, recs []*watched, rows []hssclient.I
 		case status.IsTerminal():
 			// A result of this attempt: newer than the request, or after
 			// this attempt was seen scanning.
-			if x.rec.State != lifecycle.Scanning && row.LatestScanTime < x.rec.ScanRequestedAt.UnixMilli() {
+			if x.rec.State != lifecycle.Scanning && row.LatestScanTime < requestedAt(x.rec).UnixMilli() {
 				continue
 			}
 			x.seen = true
@@ -444,7 +448,7 @@ func RescanMsgID(jobID string, requested time.Time) string {
 func (w *Watcher) rescan(ctx context.Context, rec lifecycle.Record) {
 	job := rec.Job()
 	id := cmp.Or(rec.JobID, job.ID())
-	msgID := RescanMsgID(id, rec.ScanRequestedAt)
+	msgID := RescanMsgID(id, requestedAt(rec))
 	// Publish first: if the record change below is lost (a crash), the
 	// next round publishes again under the same id, which the stream
 	// drops. The other order could leave a record waiting for a job that
@@ -500,13 +504,23 @@ func (w *Watcher) giveUp(ctx context.Context, rec lifecycle.Record) {
 	}
 }
 
+// requestedAt is when r's scan was requested: ScanRequestedAt, which the
+// push path stamps, or else the record's last change, so a record written
+// without it is still watched, sent again and timed out.
+func requestedAt(r lifecycle.Record) time.Time {
+	if r.ScanRequestedAt.IsZero() {
+		return r.UpdatedAt
+	}
+	return r.ScanRequestedAt
+}
+
 // firstRequest is when this lifecycle's first scan was requested: the
 // oldest scan_requested entry of its History since it began (AcceptedAt),
 // since ScanRequestedAt moves with every request. With the History cut
 // short (it keeps 16 entries) it is the oldest left, at worst the last
 // request: the timeout then counts from later, never from earlier.
 func firstRequest(r lifecycle.Record) time.Time {
-	first := r.ScanRequestedAt
+	first := requestedAt(r)
 	for _, t := range r.History {
 		if t.State == lifecycle.ScanRequested && !t.At.Before(r.AcceptedAt) && (first.IsZero() || t.At.Before(first)) {
 			first = t.At
