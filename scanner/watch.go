@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/lifecycle"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -21,8 +23,10 @@ import (
 //
 // One round:
 //
-//  1. Read the records in scan_requested and scanning from the lifecycle
-//     store (the KV bucket every replica shares).
+//  1. Take the records in scan_requested and scanning from the lifecycle
+//     store (the KV bucket every replica shares): in Run, from one KV
+//     watch of the bucket kept while the lease is held (watch_index.go),
+//     so finished records, kept for days, are not re-read every round.
 //  2. Give up the ones whose first scan request is older than
 //     hss.watch.scan_timeout: given_up with reason scan_timeout, one
 //     result event (lifecycle's Finish) and a dead-letter record.
@@ -68,14 +72,18 @@ import (
 // Only one replica watches at a time (Lease): the others would spend the
 // same list budget on the same answers.
 type Watcher struct {
-	cfg    WatchConfig
-	quota  *Quota
-	list   imageLister
-	store  watchStore
-	finish finisher
-	resend JobResender
-	dead   DeadLetterer
-	log    *slog.Logger
+	cfg   WatchConfig
+	quota *Quota
+	list  imageLister
+	store watchStore
+	// records, when set, is the lifecycle bucket: Run keeps the watched
+	// records in memory from one watch of it (watch_index.go) instead of
+	// reading the bucket every round.
+	records jetstream.KeyValue
+	finish  finisher
+	resend  JobResender
+	dead    DeadLetterer
+	log     *slog.Logger
 
 	// page is where the next round starts reading each group's rows when
 	// the last round stopped at max_pages (row order is undocumented, so
@@ -125,10 +133,13 @@ type WatcherDeps struct {
 	Quota  *Quota
 	Client imageLister
 	Store  watchStore
-	Finish finisher
-	Resend JobResender
-	Dead   DeadLetterer
-	Logger *slog.Logger
+	// Records is the lifecycle bucket (optional, recommended): Run then
+	// follows it with one KV watch rather than reading it every round.
+	Records jetstream.KeyValue
+	Finish  finisher
+	Resend  JobResender
+	Dead    DeadLetterer
+	Logger  *slog.Logger
 }
 
 // NewWatcher returns a watcher with cfg (zero fields take the defaults).
@@ -149,7 +160,7 @@ func NewWatcher(cfg WatchConfig, d WatcherDeps) (*Watcher, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Watcher{cfg: cfg, quota: d.Quota, list: d.Client, store: d.Store, finish: d.Finish,
-		resend: d.Resend, dead: d.Dead, log: log.With("component", "watch"), page: map[groupKey]int{}, progressAt: map[groupKey]time.Time{}}, nil
+		resend: d.Resend, dead: d.Dead, records: d.Records, log: log.With("component", "watch"), page: map[groupKey]int{}, progressAt: map[groupKey]time.Time{}}, nil
 }
 
 // idleWait is the pause between two reads of the store when nothing is
@@ -159,9 +170,31 @@ const idleWait = 5 * time.Second
 // Run watches until ctx is done. Call it under the lease (Lease.Run).
 func (w *Watcher) Run(ctx context.Context) {
 	w.log.Info("watching requested scans", "rescan_after", w.cfg.RescanAfter.String(), "scan_timeout", w.cfg.ScanTimeout.String())
+	var ix *recordIndex
+	defer func() {
+		if ix != nil {
+			ix.stop()
+		}
+	}()
 	for ctx.Err() == nil {
 		began := time.Now()
-		watched, err := w.Round(ctx)
+		var src pendingSource = w.store
+		if w.records != nil {
+			if ix != nil && ix.ended() {
+				ix.stop()
+				ix = nil
+			}
+			if ix == nil {
+				var err error
+				if ix, err = watchRecords(ctx, w.records, w.log); err != nil {
+					w.log.Warn("watch lifecycle bucket; reading it instead", "error", err)
+				}
+			}
+			if ix != nil {
+				src = ix
+			}
+		}
+		watched, err := w.round(ctx, src)
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn("watch round", "error", err)
 		}
@@ -193,9 +226,18 @@ type watched struct {
 	settled bool // the round changed it
 }
 
-// Round runs one round and returns how many records it watched.
-func (w *Watcher) Round(ctx context.Context) (int, error) {
-	pending, err := w.store.Pending(ctx, 0)
+// pendingSource gives the records in progress: the store (a read of the
+// bucket) or the index (memory).
+type pendingSource interface {
+	Pending(ctx context.Context, limit int) ([]lifecycle.Record, error)
+}
+
+// Round runs one round, reading the records from the store, and returns
+// how many records it watched.
+func (w *Watcher) Round(ctx context.Context) (int, error) { return w.round(ctx, w.store) }
+
+func (w *Watcher) round(ctx context.Context, src pendingSource) (int, error) {
+	pending, err := src.Pending(ctx, 0)
 	if err != nil {
 		return 0, fmt.Errorf("read pending lifecycles: %w", err)
 	}

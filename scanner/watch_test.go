@@ -382,8 +382,10 @@ func TestOnlyTheLeaseHolderWatches(t *testing.T) {
 		mustNot(t, err)
 		r := &replica{lease: NewLease(rkv, "watch", 600*time.Millisecond, name, nil),
 			lister: &countingLister{c: e.hss.Client()}, done: make(chan struct{})}
+		records, err := e.ns.JetStream().KeyValue(t.Context(), lifecycle.DefaultBucket)
+		mustNot(t, err)
 		w, err := NewWatcher(WatchConfig{Interval: 50 * time.Millisecond, RescanAfter: time.Hour, ScanTimeout: 2 * time.Hour},
-			WatcherDeps{Quota: e.quota, Client: r.lister, Store: e.store, Finish: e.pub,
+			WatcherDeps{Quota: e.quota, Client: r.lister, Store: e.store, Records: records, Finish: e.pub,
 				Resend: NewJobStream(e.js, e.q.Config().Stream)})
 		mustNot(t, err)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -543,5 +545,37 @@ func TestOneListCallAnswersForImagesAcrossNamespaces(t *testing.T) {
 	}
 	if len(evs) != 6 || len(seen) != 6 {
 		t.Errorf("%d events for %d images, want one per image (6)", len(evs), len(seen))
+	}
+}
+
+// TestWatcherRunFollowsTheBucket runs the watcher as serve does: records
+// from one watch of the lifecycle bucket, rounds until ctx ends.
+func TestWatcherRunFollowsTheBucket(t *testing.T) {
+	e := newWatchEnv(t, hsstest.Options{ScanDuration: 300 * time.Millisecond})
+	e.inSWR("v1")
+	e.inSWR("v2")
+	a := e.requestScan("v1", time.Now())
+	records, err := e.js.KeyValue(t.Context(), lifecycle.DefaultBucket)
+	mustNot(t, err)
+	w, err := NewWatcher(WatchConfig{Interval: 50 * time.Millisecond, RescanAfter: time.Hour, ScanTimeout: 2 * time.Hour},
+		WatcherDeps{Quota: e.quota, Client: e.counted, Store: e.store, Records: records, Finish: e.pub,
+			Resend: NewJobStream(e.js, e.q.Config().Stream)})
+	mustNot(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	scanned := func(key string) func() bool {
+		return func() bool {
+			r, _, err := e.store.Get(t.Context(), key)
+			return err == nil && r.State == lifecycle.Scanned
+		}
+	}
+	natstest.Eventually(t, 20*time.Second, "v1 scanned", scanned(a.Key))
+	// A record written while the watcher runs reaches it through the watch.
+	b := e.requestScan("v2", time.Now())
+	natstest.Eventually(t, 20*time.Second, "v2 scanned", scanned(b.Key))
+	if evs := e.drainEvents(); len(evs) != 2 {
+		t.Errorf("%d result events for 2 images, want 2", len(evs))
 	}
 }

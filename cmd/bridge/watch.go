@@ -80,7 +80,11 @@ func openLifecycle(ctx context.Context, cfg config.Config, js jetstream.JetStrea
 	if !cfg.HSS.Watch.Enabled {
 		return p, nil, nil
 	}
-	w, err := scanner.NewWatcher(cfg.HSS.Watch, scanner.WatcherDeps{Quota: quota, Client: h.Client(), Store: p.store,
+	records, err := js.KeyValue(ctx, p.store.Config().Bucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lifecycle bucket: %w", err)
+	}
+	w, err := scanner.NewWatcher(cfg.HSS.Watch, scanner.WatcherDeps{Quota: quota, Client: h.Client(), Store: p.store, Records: records,
 		Finish: p.pub, Resend: scanner.NewJobStream(js, q.Config().Stream), Dead: deadLetterJob{q}, Logger: log})
 	if err != nil {
 		return nil, nil, err
