@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -577,5 +578,31 @@ func TestWatcherRunFollowsTheBucket(t *testing.T) {
 	natstest.Eventually(t, 20*time.Second, "v2 scanned", scanned(b.Key))
 	if evs := e.drainEvents(); len(evs) != 2 {
 		t.Errorf("%d result events for 2 images, want 2", len(evs))
+	}
+}
+
+func TestWatchConfigCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*WatchConfig)
+		wantErr bool
+	}{
+		{"defaults", func(*WatchConfig) {}, false},
+		{"timeout after rescan", func(c *WatchConfig) { c.RescanAfter, c.ScanTimeout = 5*time.Minute, 6*time.Minute }, false},
+		{"timeout equal to rescan", func(c *WatchConfig) { c.RescanAfter, c.ScanTimeout = 10*time.Minute, 10*time.Minute }, true},
+		{"timeout before rescan", func(c *WatchConfig) { c.ScanTimeout = 5 * time.Minute }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultWatchConfig()
+			tt.mutate(&c)
+			err := c.Check()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Check() = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "hss.watch.scan_timeout") {
+				t.Errorf("error %q does not name the setting", err)
+			}
+		})
 	}
 }
