@@ -30,6 +30,7 @@ var rules = []rule{
 	{pkg: "config", not: []string{"admin", "cmd/bridge"}},
 	{pkg: "admin", not: []string{"handlers", "hssclient", "cmd/bridge"}},
 	{pkg: "natsconn", leaf: true},
+	{pkg: "tracing", leaf: true},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
