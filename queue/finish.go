@@ -13,6 +13,7 @@ const dlqTimeout = 10 * time.Second
 // one place where messages of a call are settled (cloudevents sdk-go
 // Message.Finish style); each branch says why.
 func (b *batcher) finish(c *call, err error) {
+	defer b.traceFinish(c, err)()
 	b.inflight--
 	n := len(c.entries)
 	log := b.log.With("target", c.target.Key(), "items", n)
