@@ -166,7 +166,7 @@ func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) e
 			InstanceID: j.InstanceID, InstanceURL: j.InstanceURL}
 	}
 	req := hssclient.TargetedScan(hssclient.ImageType(t.ImageType), infos...)
-	err := h.client.BatchScan(ctx, hssTarget(t), req)
+	err := h.batchScan(ctx, hssTarget(t), req)
 	h.feedback(ctx, err)
 	return err
 }
@@ -179,7 +179,7 @@ func (h *HSS) Send(ctx context.Context, t hssclient.Target, req hssclient.BatchS
 		return err
 	}
 	defer release()
-	err = h.client.BatchScan(ctx, t, req)
+	err = h.batchScan(ctx, t, req)
 	h.feedback(ctx, err)
 	return err
 }
