@@ -84,6 +84,11 @@ type app struct {
 func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
 	log := newLogger(logOut, cfg.Log)
 	setMemoryLimit(log)
+	stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	a, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
