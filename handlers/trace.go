@@ -94,6 +94,9 @@ func (s *Server) tracedNATSProcess(ctx context.Context, name string, m *nats.Msg
 
 // traceJobs records on the request's span how many jobs it stored.
 func traceJobs(ctx context.Context, n int) {
+	if !tracing.Enabled() {
+		return
+	}
 	if span := trace.SpanFromContext(ctx); span.IsRecording() {
 		span.SetAttributes(attribute.Int("scanbridge.jobs", n))
 	}
