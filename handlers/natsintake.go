@@ -153,7 +153,7 @@ func (in *NATSIntake) Shutdown(ctx context.Context) error {
 
 func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
 	reqID := keptRequestID(fmt.Sprintf("nats-%d", time.Now().UnixNano()), m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"))
-	code, ans := s.natsProcess(ctx, name, m, reqID)
+	code, ans := s.tracedNATSProcess(ctx, name, m, reqID)
 	if m.Reply == "" {
 		return // fire-and-forget publish: the answer has nowhere to go
 	}

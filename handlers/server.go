@@ -142,6 +142,7 @@ func (s *Server) Register(e *echo.Echo) {
 // http.Server or e.Start.
 func (s *Server) NewEcho() *echo.Echo {
 	e := newEcho()
+	e.Use(s.traceWebhooks())
 	s.Register(e)
 	return e
 }

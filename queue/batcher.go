@@ -396,7 +396,7 @@ func (b *batcher) next() *call {
 func (b *batcher) send(c *call, release func()) error {
 	stop := b.keepAlive(c.held())
 	defer stop()
-	ctx, cancel := context.WithTimeout(b.callCtx, b.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(traceCall(b.callCtx, c), b.cfg.CallTimeout)
 	err := b.scanner.Scan(ctx, c.target, c.jobs())
 	cancel()
 	release()

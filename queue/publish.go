@@ -59,6 +59,7 @@ func (q *Queue) store(ctx context.Context, job scanjob.Job, msgID string) (Publi
 		jetstream.MsgIDHeader:          {msgID},
 		jetstream.ExpectedStreamHeader: {q.cfg.Stream.Name},
 	}}
+	injectTrace(ctx, msg.Header)
 	ack, err := q.js.PublishMsg(ctx, msg)
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("publish %s to %s: %w", msgID, subject, err)

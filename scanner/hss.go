@@ -200,7 +200,7 @@ func (h *HSS) batchScan(ctx context.Context, t scanjob.Target, items []scanjob.J
 			InstanceID: j.InstanceID, InstanceURL: j.InstanceURL}
 	}
 	req := hssclient.TargetedScan(hssclient.ImageType(t.ImageType), infos...)
-	err := h.client.BatchScan(ctx, hssTarget(t), req)
+	err := h.tracedBatchScan(ctx, hssTarget(t), req)
 	h.feedback(ctx, err)
 	return err
 }
@@ -213,7 +213,7 @@ func (h *HSS) Send(ctx context.Context, t hssclient.Target, req hssclient.BatchS
 		return err
 	}
 	defer release()
-	err = h.client.BatchScan(ctx, t, req)
+	err = h.tracedBatchScan(ctx, t, req)
 	h.feedback(ctx, err)
 	return err
 }

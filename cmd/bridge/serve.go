@@ -96,6 +96,11 @@ func serve(ctx context.Context, cfg config.Config, logOut io.Writer, source ...c
 	defer hup.stop()
 	log, level := newLevelLogger(logOut, cfg.Log)
 	setMemoryLimit(log)
+	stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	a, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
