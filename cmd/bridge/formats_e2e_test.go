@@ -475,6 +475,19 @@ func formatCases(oidc oidcToken) []formatCase {
 			ignored: []fixturePost{{file: "pushImage.json", edit: replaceOnce(`"type": "pushImage"`, `"type": "pullImage"`)}},
 		},
 		{
+			// EventGrid webhook targets are documented with a URL only, so
+			// the secret travels in the path (docs/registries/huawei-eventgrid.md).
+			// The fixtures are synthesized: Huawei publishes no SWR event.
+			name: "huawei eventgrid webhook target with its token in the url", format: "huawei-eventgrid",
+			cred: pathToken{secretFor("huawei-eventgrid")},
+			pushes: []fixturePost{
+				{file: "cts-apicall-createtag.json", header: ceStructured, want: []string{"team/api:1.4.2"}},
+				{file: "cts-consoleaction-uploadimage.json", want: []string{"payments/tools/migrator:2026.01.02"}},
+				{file: "batch-events-pushimage-and-deletetag.json", want: []string{"team/web:latest"}},
+			},
+			ignored: []fixturePost{{file: "cts-createnamespace.json"}, {file: "cts-createtag-failed.json"}},
+		},
+		{
 			// The ignored body is single.json without its image_version.
 			name: "internal producer posting normalized jobs with a bearer token", format: "job", cred: tokenIn("Authorization", "Bearer ", "job"),
 			pushes: []fixturePost{
