@@ -30,7 +30,8 @@ import (
 //     or action, and last from the type's last segment (after ":", "." or
 //     "/"): it is a push when its words are a push verb (push, pushed) or
 //     an upload/create/put verb with an image object (image, tag,
-//     artifact, manifest, version) and nothing else, so createTag,
+//     artifact, manifest), and nothing else but "version" or "new", so
+//     createTag,
 //     uploadImage, pushImage, PUSH_ARTIFACT or "image:push" are pushes
 //     while createRepo, createNamespace or createImageSyncRepo are not;
 //   - a trace whose code is 400 or more recorded a failed call, no push;
@@ -287,7 +288,10 @@ var (
 	egPushVerbs    = map[string]bool{"push": true, "pushed": true}
 	egCreateVerbs  = map[string]bool{"upload": true, "uploaded": true, "create": true, "created": true, "put": true}
 	egImageObjects = map[string]bool{"image": true, "images": true, "tag": true, "tags": true, "artifact": true,
-		"artifacts": true, "manifest": true, "manifests": true, "version": true}
+		"artifacts": true, "manifest": true, "manifests": true}
+	// egFillers may stand beside a verb and an object ("create image
+	// version") but make no push by themselves.
+	egFillers     = map[string]bool{"version": true, "new": true}
 	egDeleteWords = map[string]bool{"delete": true, "deleted": true, "remove": true, "removed": true}
 	egPullWords   = map[string]bool{"pull": true, "pulled": true, "download": true, "downloaded": true}
 )
@@ -317,6 +321,7 @@ func egClassify(name string) egAction {
 			create = true
 		case egImageObjects[w]:
 			object = true
+		case egFillers[w]:
 		default:
 			return egOther
 		}

@@ -158,7 +158,7 @@ func TestEGClassify(t *testing.T) {
 		{"push", egPush}, {"pushed", egPush}, {"PutManifest", egPush}, {"create-image-version", egPush},
 		{"deleteRepoTag", egDelete}, {"DeleteImage", egDelete}, {"pullImage", egPull}, {"downloadImage", egPull},
 		{"createRepo", egOther}, {"createNamespace", egOther}, {"createImageSyncRepo", egOther}, {"create", egOther},
-		{"put", egOther}, {"ApiCall", egOther}, {"updateRepo", egOther}, {"", egOther}, {"CreateTagRetention", egOther},
+		{"put", egOther}, {"createVersion", egOther}, {"createNewTag", egPush}, {"ApiCall", egOther}, {"updateRepo", egOther}, {"", egOther}, {"CreateTagRetention", egOther},
 	}
 	for _, tt := range tests {
 		if got := egClassify(tt.name); got != tt.want {
