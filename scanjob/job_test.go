@@ -3,6 +3,7 @@ package scanjob
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -201,5 +202,26 @@ func BenchmarkID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = j.ID()
+	}
+}
+
+// TestIDSurvivesTheQueue: the consumer reads the job back from its JSON,
+// and a job without digest takes its push time into its id, so the id of
+// the decoded job must be the id it was published under, whatever zone and
+// clock reading the time had.
+func TestIDSurvivesTheQueue(t *testing.T) {
+	j := validJob()
+	j.PushedAt = time.Now().In(time.FixedZone("UTC+8", 8*3600)) // with a monotonic reading
+	j.EventID = "ev-1"
+	b, err := j.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Job
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.ID() != j.ID() {
+		t.Fatalf("id after the queue %s, before %s (pushed_at %v, then %v)", back.ID(), j.ID(), j.PushedAt, back.PushedAt)
 	}
 }
