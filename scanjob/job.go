@@ -67,16 +67,18 @@ type Job struct {
 	InstanceURL string `json:"instance_url,omitempty" validate:"max=256"`
 	// Target is where HSS scans it.
 	Target Target `json:"target"`
-	// EventID is the sender's delivery or event id, for tracing.
+	// EventID is the sender's delivery or event id, for tracing; it enters
+	// ID only for a job with neither digest nor push time (ID says why).
 	EventID string `json:"event_id,omitempty" validate:"max=256"`
 	// RequestID is the request id of the webhook that brought the job (its
 	// X-Request-Id as handlers/requestid.go kept or made it), so the result
-	// of the scan can name the delivery that asked for it. Like EventID it
-	// is left out of ID: it changes between retries.
+	// of the scan can name the delivery that asked for it. It is left out
+	// of ID: it changes between retries.
 	RequestID string `json:"request_id,omitempty" validate:"max=128"`
 	// PushedAt is when the registry says the push happened (zero if it did
 	// not say); AcceptedAt is when the bridge stored the job. Both feed the
-	// push-to-scan latency metric.
+	// push-to-scan latency metric. PushedAt also enters ID when there is no
+	// digest, to tell a new push of a tag from a retry of the same one.
 	PushedAt   time.Time `json:"pushed_at,omitzero"`
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 }
