@@ -195,13 +195,14 @@ func TestPublishStoresARetriedJobOnce(t *testing.T) {
 	m := NewMetrics(reg)
 	q := openQueue(t, js, natsConfig(), m)
 	job := testJob(targetA, "team.prod", "api", "1.0")
+	job.PushedAt = time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC) // the sender's push time, repeated on a retry
 	firstID := job.ID()
 
 	first, err := q.Publish(t.Context(), job)
 	if err != nil || first.Duplicate || first.Stream != "SCANJOBS" || first.Seq != 1 {
 		t.Fatalf("first publish = %+v, %v", first, err)
 	}
-	job.EventID = "second-delivery" // a registry retry: new event id, same job
+	job.EventID = "second-delivery" // a registry retry: new delivery id, same push time, same job
 	second, err := q.Publish(t.Context(), job)
 	if err != nil || !second.Duplicate || second.Seq != first.Seq {
 		t.Fatalf("second publish = %+v, %v; want a duplicate of seq %d", second, err, first.Seq)
