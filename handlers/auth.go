@@ -462,7 +462,7 @@ func (s *Server) refuseAuth(c echo.Context, name, reqID string, err error) error
 	if errors.Is(err, errAuthUnavailable) {
 		s.in.metrics.webhook(name, "auth_unavailable")
 		s.in.log.Warn("webhook credentials could not be checked", "receiver", name, "request_id", reqID, "error", err)
-		return c.JSON(http.StatusServiceUnavailable, Answer{Status: "error", Receiver: name, RequestID: reqID,
+		return writeAnswer(c, http.StatusServiceUnavailable, &Answer{Status: "error", Receiver: name, RequestID: reqID,
 			Reason: errAuthUnavailable.Error() + "; retry later"})
 	}
 	s.in.metrics.webhook(name, "unauthorized")
@@ -487,7 +487,7 @@ func (s *Server) refuseUnknown(c echo.Context, name, reqID string) error {
 // called, and a name in the answer would differ between the two cases.
 func unauthorized(c echo.Context, reqID string) error {
 	closeAfter(c)
-	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
+	return writeAnswer(c, http.StatusUnauthorized, &Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
 }
 
 // newDecoy is the check run for unknown receivers: a token check against
@@ -501,6 +501,6 @@ func newDecoy() tokenAuth {
 func (s *Server) answerReplayed(c echo.Context, name, reqID string, d delivery) error {
 	s.in.metrics.webhook(name, "duplicate_delivery")
 	s.in.log.Info("webhook duplicate delivery", "receiver", name, "request_id", reqID, "delivery_id", formats.Clip(d.id, 128))
-	return c.JSON(http.StatusOK, Answer{Status: "ignored", Receiver: name, RequestID: reqID,
+	return writeAnswer(c, http.StatusOK, &Answer{Status: "ignored", Receiver: name, RequestID: reqID,
 		Reason: "duplicate delivery: this delivery id was already accepted; nothing was stored again"})
 }

@@ -187,7 +187,7 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 		log.Info("webhook accepted", "jobs", len(ans.Jobs), "duplicates", duplicates, "skipped", len(ans.Skipped), "images", firstImages(ans.Jobs, summaryImages))
 	}
 	traceJobs(ctx, len(ans.Jobs))
-	in.metrics.webhook(r.cfg.Name, "accepted")
+	r.metrics.accept()
 	ans.Status = "accepted"
 	return http.StatusAccepted, ans, nil
 }

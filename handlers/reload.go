@@ -92,6 +92,7 @@ func (s *Server) build(cfg Config, old *snapshot) (*snapshot, ReloadReport, erro
 			continue
 		}
 		r.maxBody = cmp.Or(rc.MaxBodyBytes, cfg.MaxBodyBytes)
+		r.metrics = s.in.metrics.forReceiver(rc.Name)
 		var prev *receiver
 		if old != nil {
 			prev = old.receivers[rc.Name]

@@ -109,13 +109,17 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, opts: opts, decoy: newDecoy(),
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
 	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), now: time.Now}
+	// The metrics first, registered once the configuration is good: build
+	// looks up each receiver's collectors.
+	if opts.Registry != nil {
+		s.in.metrics = newMetrics()
+	}
 	sn, _, err := s.build(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	if opts.Registry != nil {
-		m := NewMetrics(opts.Registry)
-		s.in.metrics, sn.in.metrics = m, m
+		s.in.metrics.register(opts.Registry)
 	}
 	s.snap.Store(sn)
 	return s, nil
@@ -199,7 +203,7 @@ func (s *Server) webhook(c echo.Context) error {
 	if !ok {
 		return s.refuseUnknown(c, name, reqID)
 	}
-	defer func() { s.in.metrics.observe(name, time.Since(start).Seconds()) }()
+	defer func() { r.metrics.observe(time.Since(start).Seconds()) }()
 
 	req := authRequest{header: c.Request().Header, pathToken: c.Param("token")}
 	var d delivery
@@ -232,7 +236,7 @@ func (s *Server) webhook(c echo.Context) error {
 	if reply != nil {
 		return c.JSON(status, reply)
 	}
-	return c.JSON(status, ans)
+	return writeAnswer(c, status, &ans)
 }
 
 // readBody reads the request body, at most limit bytes: a declared
@@ -244,7 +248,33 @@ func readBody(c echo.Context, limit int64) ([]byte, error) {
 	if req.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	return io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+	return readAll(http.MaxBytesReader(c.Response(), req.Body, limit), req.ContentLength)
+}
+
+// readAll is io.ReadAll starting from a buffer of the declared length (one
+// more byte, to see the end without growing): a body whose length is
+// known, as registries send, is read into one allocation of its size
+// instead of io.ReadAll's 512 bytes grown by copies. The declared length
+// is at most the receiver's body limit (readBody checks it first), so it
+// cannot make the bridge allocate more than a body may be.
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than declared: grow as io.ReadAll does
+		}
+	}
 }
 
 // refuseBody answers a body that could not be read whole: 413 when it is
@@ -255,10 +285,10 @@ func (s *Server) refuseBody(c echo.Context, name, reqID string, limit int64, err
 	if errors.As(err, &tooBig) {
 		s.in.metrics.webhook(name, "too_large")
 		closeAfter(c)
-		return c.JSON(http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
+		return writeAnswer(c, http.StatusRequestEntityTooLarge, &Answer{Status: "error", Receiver: name, RequestID: reqID,
 			Reason: fmt.Sprintf("body is over %d bytes", limit)})
 	}
-	return c.JSON(http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
+	return writeAnswer(c, http.StatusBadRequest, &Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
 }
 
 // refuseBusy answers a request over http.max_in_flight: 503 and
@@ -268,7 +298,7 @@ func (s *Server) refuseBusy(c echo.Context, reqID string) error {
 	s.in.metrics.webhook("", "busy")
 	closeAfter(c)
 	c.Response().Header().Set("Retry-After", "1")
-	return c.JSON(http.StatusServiceUnavailable, Answer{Status: "error", RequestID: reqID,
+	return writeAnswer(c, http.StatusServiceUnavailable, &Answer{Status: "error", RequestID: reqID,
 		Reason: "too many webhook requests in flight; retry later"})
 }
 
@@ -279,7 +309,7 @@ func (s *Server) refuseRate(c echo.Context, r *receiver, reqID string, wait time
 	s.in.log.Debug("webhook refused", "receiver", r.cfg.Name, "request_id", reqID, "reason", "rate_limited", "retry_after", wait.String())
 	closeAfter(c)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
-	return c.JSON(http.StatusTooManyRequests, Answer{Status: "error", Receiver: r.cfg.Name, RequestID: reqID,
+	return writeAnswer(c, http.StatusTooManyRequests, &Answer{Status: "error", Receiver: r.cfg.Name, RequestID: reqID,
 		Reason: fmt.Sprintf("over this receiver's rate limit of %g requests per second; retry later", float64(r.limiter.Limit()))})
 }
 

@@ -140,7 +140,7 @@ func TestOpenIsIdempotentAndAppliesChangedSettings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("consumer info: %v", err)
 	}
-	if info.Config.AckWait != 6*time.Second || info.Config.MaxDeliver != -1 || info.Config.MaxAckPending != 4*50 {
+	if info.Config.AckWait != 6*time.Second || info.Config.MaxDeliver != -1 || info.Config.MaxAckPending != cfg.WithDefaults().Consumer.MaxAckPending() {
 		t.Errorf("consumer config not updated: ack wait %s, max deliver %d, max ack pending %d",
 			info.Config.AckWait, info.Config.MaxDeliver, info.Config.MaxAckPending)
 	}
