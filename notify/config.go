@@ -85,7 +85,13 @@ type WebhookConfig struct {
 	// Headers are static headers added to every request (a routing key,
 	// an API gateway's tenant). They cannot replace the content type or
 	// the webhook-* headers.
-	Headers map[string]string `koanf:"headers"`
+	Headers []Header `koanf:"headers"`
+}
+
+// Header is one static request header.
+type Header struct {
+	Name  string `koanf:"name"`
+	Value string `koanf:"value"`
 }
 
 // Match selects the events a webhook receives. An empty list matches
@@ -175,7 +181,8 @@ func (c Config) Validate() error {
 		if len(w.Headers) > MaxHeaders {
 			bad("headers", "has %d items, above the maximum %d", len(w.Headers), MaxHeaders)
 		}
-		for k, v := range w.Headers {
+		for _, hd := range w.Headers {
+			k, v := hd.Name, hd.Value
 			switch {
 			case !validHeader.MatchString(k):
 				bad("headers", "%q is no header name", k)

@@ -58,7 +58,7 @@ func TestValidate(t *testing.T) {
 			w.Timeout, w.MaxAge, w.MaxAttempts, w.MaxInFlight = time.Hour, time.Second, -1, 99
 		}), []string{"timeout: 1h0m0s: must be 1s to 1m0s", "max_age: 1s: must be", "max_attempts: -1", "max_in_flight: 99: must be 1 to 16"}},
 		{"headers", with(func(w *WebhookConfig) {
-			w.Headers = map[string]string{"webhook-signature": "x", "Bad Name": "x", "X-Ok": "a\r\nInjected: 1"}
+			w.Headers = []Header{{Name: "webhook-signature", Value: "x"}, {Name: "Bad Name", Value: "x"}, {Name: "X-Ok", Value: "a\r\nInjected: 1"}}
 		}), []string{"webhook-signature is set by the bridge", `"Bad Name" is no header name`, "the value of X-Ok must be one line"}},
 		{"match", with(func(w *WebhookConfig) {
 			w.Match = Match{Receivers: []string{""}, Namespaces: []string{"team-["}, Results: []string{"done"}}

@@ -261,8 +261,8 @@ func (h *hook) post(ctx context.Context, id string, body []byte) (attempt, strin
 	if err != nil {
 		return attempt{err: errors.New("build request: the URL was refused")}, ""
 	}
-	for k, v := range h.cfg.Headers {
-		req.Header.Set(k, v)
+	for _, hd := range h.cfg.Headers {
+		req.Header.Set(hd.Name, hd.Value)
 	}
 	ts := time.Now().Unix()
 	req.Header.Set("Content-Type", "application/cloudevents+json; charset=utf-8")

@@ -220,7 +220,7 @@ func (e *env) settled(name string) {
 
 func hookTo(name string, r *receiver, m Match) WebhookConfig {
 	return WebhookConfig{Name: name, URL: r.srv.URL + "/hook/secret-path", AllowHTTP: true, Secret: testSecret, Match: m,
-		Headers: map[string]string{"X-Team": "platform"}}
+		Headers: []Header{{Name: "X-Team", Value: "platform"}}}
 }
 
 func TestDeliversSignedEventsToMatchingWebhooks(t *testing.T) {
