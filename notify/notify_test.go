@@ -114,8 +114,10 @@ type receiver struct {
 	reqs []received
 	// status answers the n-th request (from 0); nil answers 200.
 	status func(n int) int
-	// block, when set, holds every request until it is closed.
-	block chan struct{}
+	// block, when set, holds every request until it is closed;
+	// blockFirst holds the first request only.
+	block      chan struct{}
+	blockFirst bool
 	srv   *httptest.Server
 }
 
@@ -133,7 +135,7 @@ func newReceiver(t *testing.T, status func(int) int) *receiver {
 		n := len(r.reqs)
 		r.reqs = append(r.reqs, received{header: req.Header.Clone(), body: body, at: time.Now()})
 		r.mu.Unlock()
-		if r.block != nil {
+		if r.block != nil && (!r.blockFirst || n == 0) {
 			select {
 			case <-r.block:
 			case <-req.Context().Done():
@@ -419,4 +421,31 @@ func TestRedirectsAreNotFollowedElsewhere(t *testing.T) {
 // withDefaults fills one webhook as Config.WithDefaults does.
 func (w WebhookConfig) withDefaults() WebhookConfig {
 	return Config{Webhooks: []WebhookConfig{w}}.WithDefaults().Webhooks[0]
+}
+
+// TestShutdownHandsACutDeliveryBack: a delivery still running when the
+// shutdown's grace ends is cancelled and its event goes back to the
+// stream; the next notifier sends it.
+func TestShutdownHandsACutDeliveryBack(t *testing.T) {
+	e := newEnv(t)
+	r := newReceiver(t, nil)
+	r.block, r.blockFirst = make(chan struct{}), true
+	t.Cleanup(func() { close(r.block) })
+	w := hookTo("ci", r, Match{})
+	w.Timeout = MaxTimeout
+	n1 := e.start(w)
+	id := e.publish("swr", "team-a", lifecycle.Scanned)
+	natstest.Eventually(t, 20*time.Second, "the first attempt is under way", func() bool { return len(r.got()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	n1.Shutdown(ctx) // returns once the cut delivery gave its event back
+	e.start(w)
+	e.settled("ci")
+	got := r.got()
+	if len(got) != 2 || got[1].header.Get("webhook-id") != id {
+		t.Fatalf("got %d requests, want the cut one and its resend with id %s", len(got), id)
+	}
+	if v := testutil.ToFloat64(mustCounter(e, "ci", "retry")) + testutil.ToFloat64(mustCounter(e, "ci", "given_up")); v != 0 {
+		t.Errorf("a cut delivery counted as a failure: %v", v)
+	}
 }
