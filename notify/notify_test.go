@@ -118,7 +118,7 @@ type receiver struct {
 	// blockFirst holds the first request only.
 	block      chan struct{}
 	blockFirst bool
-	srv   *httptest.Server
+	srv        *httptest.Server
 }
 
 type received struct {
