@@ -172,9 +172,14 @@ func (n *Notifier) loop(h *hook) {
 			return
 		}
 		if err != nil {
-			// Next reports a missed heartbeat or a lost connection and
-			// keeps going; it ends only when stopped.
-			h.log.Debug("read result events", "error", err)
+			// Next reports a missed heartbeat, a lost connection or a
+			// deleted consumer and keeps going; it ends only when
+			// stopped. A pause keeps a lasting error from spinning.
+			h.log.Warn("read result events", "error", err)
+			select {
+			case <-n.closing:
+			case <-time.After(time.Second):
+			}
 			continue
 		}
 		select {
