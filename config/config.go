@@ -7,6 +7,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/natsconn"
+	"github.com/scan-bridge/scan-bridge/notify"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanner"
 )
@@ -42,6 +43,10 @@ type Config struct {
 	Admin AdminConfig `koanf:"admin"`
 	// Routes map pushes to SWR names and HSS targets (first match wins).
 	Routes []handlers.RouteConfig `koanf:"routes"`
+
+	// Notify is the outbound result webhooks (package notify,
+	// docs/notifications.md); none by default.
+	Notify notify.Config `koanf:"notify"`
 }
 
 // HTTPConfig is the webhook listener: /webhooks/*, /healthz and /readyz,

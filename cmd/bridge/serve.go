@@ -23,6 +23,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/natsconn"
+	"github.com/scan-bridge/scan-bridge/notify"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
@@ -83,6 +84,7 @@ type app struct {
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	life     *lifecycleParts      // the lifecycle store, results and watcher
 	reloader *reloader            // applies a re-read configuration (reload.go)
+	notify   *notify.Notifier     // the result webhooks (notify.go); nil without any
 	done     chan error           // Run's result
 }
 
@@ -212,6 +214,11 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		log.Warn("admin.listen is empty: the admin API and pprof are configured but not served")
 	}
 
+	// Result webhooks (notify.go): started last, nothing after can fail.
+	if a.notify, err = startNotify(octx, cfg, js, a.life, reg, log); err != nil {
+		return a, err
+	}
+
 	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
 	a.life.run(watcher, log)
 	go serveHTTP(a.http, a.ln, "http server stopped", log)
@@ -255,6 +262,7 @@ func (a *app) shutdown() error {
 	}
 	hcancel()
 	a.life.shutdown()
+	shutdownNotify(a.notify, a.cfg.HTTP.ShutdownGrace) // before NATS drains
 	if err := a.consumer.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("consumer shutdown: %w", err))
 	}
