@@ -104,7 +104,8 @@ var natsName = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 var natsSubject = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$`)
 
 // lifecycleProblems checks what the validate tags cannot say: the names'
-// characters, the subject's tokens, duplicates within max_age. Settings
+// characters, names and subjects taken by the queue or the shared limit,
+// the subject's tokens, duplicates within max_age. Settings
 // already reported by their tags (reported) are not reported again.
 func (c Config) lifecycleProblems(reported map[string]bool) []string {
 	l := c.Lifecycle
@@ -116,6 +117,17 @@ func (c Config) lifecycleProblems(reported map[string]bool) []string {
 	}
 	if l.Bucket != "" && !natsName.MatchString(l.Bucket) {
 		add("lifecycle.bucket", fmt.Sprintf("%q may hold only letters, digits, '-' and '_'", l.Bucket))
+	}
+	for _, other := range []struct{ path, bucket string }{
+		{"hss.limit_kv.bucket", c.HSS.LimitKV.WithDefaults().Bucket},
+		{"queue.accepted.bucket", c.Queue.WithDefaults().Accepted.Bucket},
+	} {
+		if l.Bucket == other.bucket {
+			add("lifecycle.bucket", fmt.Sprintf("%q is %s too; the lifecycle records need a bucket of their own", l.Bucket, other.path))
+		}
+	}
+	if q := c.Queue.WithDefaults(); l.Results.Stream == q.Stream.Name || l.Results.Stream == q.DLQ.Name {
+		add("lifecycle.results.stream", fmt.Sprintf("%q is the job or dead-letter stream's name; results need a stream of their own", l.Results.Stream))
 	}
 	if l.Results.Stream != "" && !natsName.MatchString(l.Results.Stream) {
 		add("lifecycle.results.stream", fmt.Sprintf("%q may hold only letters, digits, '-' and '_'", l.Results.Stream))
