@@ -124,7 +124,8 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	def := Default()
 	if cfg.HTTP != def.HTTP || cfg.HSS.CallsPerMinute != def.HSS.CallsPerMinute || cfg.HSS.Burst != def.HSS.Burst ||
-		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log || cfg.Admin.Listen != def.Admin.Listen || cfg.Debug != def.Debug {
+		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log || cfg.Admin.Listen != def.Admin.Listen || cfg.Debug != def.Debug ||
+		cfg.Lifecycle != def.Lifecycle {
 		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
 	}
 	recvs, err := cfg.FilledReceivers()

@@ -26,7 +26,7 @@
 // (reload.go) tells a running bridge which changed settings a reload
 // cannot apply.
 //
-// Dependencies: the settings types of handlers, queue, scanner and
-// natsconn, koanf and validator. It must not import admin or cmd/bridge:
-// it describes the parts and starts none of them.
+// Dependencies: the settings types of handlers, queue, scanner,
+// lifecycle and natsconn, koanf and validator. It must not import admin
+// or cmd/bridge: it describes the parts and starts none of them.
 package config

@@ -24,6 +24,15 @@ func TestRestartNeeded(t *testing.T) {
 			c.Admin.TokenFile = "/run/secrets/admin" // rotation; on/off is cmd/bridge's check
 		}, nil},
 		{"nats.url", func(c *Config) { c.NATS.URL = "nats://user:pw@elsewhere:4222" }, []string{"nats.url changed: restart the bridge to apply"}},
+		{"lifecycle: every setting takes a restart", func(c *Config) {
+			c.Lifecycle.Bucket = "other_images"
+			c.Lifecycle.MetricsCache = time.Minute
+			c.Lifecycle.Results.Subject = "other.results"
+		}, []string{
+			"lifecycle.bucket changed: restart the bridge to apply",
+			"lifecycle.metrics_cache changed: restart the bridge to apply",
+			"lifecycle.results.subject changed: restart the bridge to apply",
+		}},
 		{"several, in the order of the settings", func(c *Config) {
 			c.HSS.ProjectID = "other"
 			c.HTTP.Listen = ":9999"

@@ -527,3 +527,30 @@ func TestRejectedAndMalformedJobsLandInTheDeadLetterStream(t *testing.T) {
 		t.Errorf("dead-letter stream holds %d records after redrive and purge", n)
 	}
 }
+
+// TestStreamFillGauges: the stream's bytes and its max_bytes reach the
+// gauges the "stream near max bytes" alert divides, while HSS refuses
+// every call and the jobs stay in the stream.
+func TestStreamFillGauges(t *testing.T) {
+	js := natstest.Start(t).JetStream()
+	m := NewMetrics(prometheus.NewRegistry())
+	cfg := natsConfig()
+	cfg.Stream.MaxBytes = 1 << 20
+	q := openQueue(t, js, cfg, m)
+	var jobs []scanjob.Job
+	for i := range 5 {
+		jobs = append(jobs, testJob(targetA, "team", "app", fmt.Sprint(i)))
+	}
+	publishAll(t, q, jobs)
+	info, err := q.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeScanner{scan: func(context.Context, scanjob.Target, []scanjob.Job) error {
+		return &verdictError{Verdict{Class: Retry, Status: 503}}
+	}}
+	runConsumer(t, q, s)
+	natstest.Eventually(t, patience, "the stream fill gauges", func() bool {
+		return testutil.ToFloat64(m.streamBytes) == float64(info.State.Bytes) && testutil.ToFloat64(m.streamMaxBytes) == 1<<20
+	})
+}

@@ -114,7 +114,7 @@ func newStatusCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVarP(&o.config, "config", "c", "", "the bridge's YAML config file")
 	fl.StringVar(&o.natsURL, "nats-url", "", "NATS URL (default nats.url, else nats://<nats.listen>)")
-	fl.StringVar(&o.bucket, "bucket", lifecycle.DefaultBucket, "the lifecycle KV bucket")
+	fl.StringVar(&o.bucket, "bucket", "", "the lifecycle KV bucket (default lifecycle.bucket of -c, else "+lifecycle.DefaultBucket+")")
 	fl.BoolVar(&o.pending, "pending", false, "list every image whose lifecycle has not ended, oldest first")
 	fl.BoolVar(&o.asJSON, "json", false, "one JSON record per line instead of text")
 	fl.IntVar(&o.limit, "limit", lifecycle.DefaultLimit, fmt.Sprintf("show at most this many images (at most %d)", lifecycle.MaxLimit))
@@ -158,7 +158,13 @@ func (o *statusOptions) run(cmd *cobra.Command, fn func(context.Context, *lifecy
 	}
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s, err := lifecycle.Attach(actx, js, lifecycle.Config{Bucket: o.bucket})
+	// The bucket is the bridge's (lifecycle.bucket of -c) unless --bucket
+	// names another; replicas do not matter to a reader.
+	lc := cfg.Lifecycle.Store(1)
+	if o.bucket != "" {
+		lc.Bucket = o.bucket
+	}
+	s, err := lifecycle.Attach(actx, js, lc)
 	if errors.Is(err, lifecycle.ErrNoBucket) {
 		return fmt.Errorf("%s: %w (start a bridge that records lifecycles first, or give the bridge's own config with -c)", nc.ConnectedUrlRedacted(), err)
 	}

@@ -13,11 +13,13 @@ import (
 )
 
 // statusEnv is an embedded NATS holding image lifecycles written by the
-// store, as the bridge writes them, and a config pointing at it.
+// store, as the bridge writes them, and a config pointing at it. The
+// bucket is not the default one: status finds it through the config's
+// lifecycle.bucket.
 func statusEnv(t *testing.T) (config string) {
 	t.Helper()
 	srv := natstest.Start(t)
-	s, err := lifecycle.Open(t.Context(), srv.JetStream(), lifecycle.Config{})
+	s, err := lifecycle.Open(t.Context(), srv.JetStream(), lifecycle.Config{Bucket: "team_images"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func statusEnv(t *testing.T) (config string) {
 		r.LastAnswer = lifecycle.Answer{API: "BatchScanSwrImage", Status: 400, Code: "HSS.0011", Message: "image not found"}
 	}, lifecycle.ScanRequested, lifecycle.WaitingPresence)
 	add("ops/api:2.1", 1, none)
-	return writeDLQConfig(t, fmt.Sprintf("nats:\n  url: %s\n", srv.URL()))
+	return writeDLQConfig(t, fmt.Sprintf("nats:\n  url: %s\nlifecycle:\n  bucket: team_images\n", srv.URL()))
 }
 
 func TestStatusOfAnImage(t *testing.T) {
@@ -114,6 +116,7 @@ func TestStatusErrors(t *testing.T) {
 		{"both", []string{"-c", cfg, "--pending", "team/app"}, "not both"},
 		{"a limit too large", []string{"-c", cfg, "--pending", "--limit", "5000"}, "--limit 5000"},
 		{"a NATS without the bucket", []string{"-c", bare, "--pending"}, "lifecycle bucket not found: scanbridge_images"},
+		{"--bucket over the config's", []string{"-c", cfg, "--bucket", "other_images", "--pending"}, "lifecycle bucket not found: other_images"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
