@@ -43,11 +43,12 @@ func (listOnly) ListImageScanTask(context.Context, hssclient.Target, hssclient.L
 
 // failFast ends the group's records whose image a scan task of this
 // attempt reports failed (hss.api tasks; swr-v5 has no tasks and makes no
-// call). Asked for at most every progressEvery per group, while a record
-// is unsettled: the image list shows the same failure a little later, so
-// this only shortens the wait and never decides alone what the list
-// would contradict (a row seen scanning after the task's end is not
-// failed by it: the record is then settled from the list).
+// call). The image list shows the same failure, possibly later (how far
+// the two lists agree is undocumented): this only ends the wait sooner.
+// A task counts for a record only when it began at or after the record's
+// request (less hss.watch.skew) and names the same image (and id when
+// both know it). Read at most every taskEvery per group while a record is
+// unsettled: ListImageScanTask has its own 5 calls a minute.
 func (w *Watcher) failFast(ctx context.Context, k groupKey, recs []*watched, since time.Time) {
 	open := 0
 	for _, x := range recs {
@@ -62,7 +63,11 @@ func (w *Watcher) failFast(ctx context.Context, k groupKey, recs []*watched, sin
 		w.taskAt = map[groupKey]time.Time{}
 	}
 	now := time.Now()
-	if now.Sub(w.taskAt[k]) < progressEvery {
+	every := w.taskEvery
+	if every <= 0 {
+		every = progressEvery
+	}
+	if now.Sub(w.taskAt[k]) < every {
 		return
 	}
 	w.taskAt[k] = now

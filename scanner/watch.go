@@ -92,8 +92,10 @@ type Watcher struct {
 	page map[groupKey]int
 	// progressAt is when each group's rows in progress were last asked for.
 	progressAt map[groupKey]time.Time
-	// taskAt is when each group's scan tasks were last read (failFast).
-	taskAt map[groupKey]time.Time
+	// taskAt is when each group's scan tasks were last read (failFast),
+	// at most every taskEvery (0: progressEvery).
+	taskAt    map[groupKey]time.Time
+	taskEvery time.Duration
 }
 
 // progressEvery spaces the queries for rows in progress (scan_status
