@@ -1,14 +1,19 @@
 package scanner
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
+	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
@@ -208,4 +213,60 @@ func (h *HSS) scanVia(ctx context.Context, t scanjob.Target, items []scanjob.Job
 func isThrottled(err error) bool {
 	var apiErr *hssclient.APIError
 	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests
+}
+
+// replicatingTasks is replicating (quota_hss.go) for scan tasks: before a
+// dry run's scan task reaches the simulator, the images it names are put
+// into the simulator's SWR and made known to its HSS, as replicating does
+// for a batch-scan. Other requests pass to replicating.
+type replicatingTasks struct{ replicating }
+
+func (r replicatingTasks) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/image/image-scan/tasks") || req.Body == nil {
+		return r.replicating.RoundTrip(req)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, 16<<20))
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var b struct {
+		Images []struct {
+			Namespace    string `json:"namespace"`
+			ImageName    string `json:"image_name"`
+			ImageVersion string `json:"image_version"`
+			RegistryType string `json:"registry_type"`
+		} `json:"image_info"`
+	}
+	// /v5/{project_id}/image/image-scan/tasks
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	if json.Unmarshal(body, &b) == nil && len(parts) >= 2 {
+		t := hsstest.Target{Region: req.Header.Get("region"), ProjectID: parts[1]}
+		at := time.Now().Add(-time.Second)
+		synced := map[string]bool{}
+		for _, im := range b.Images {
+			it := imageTypeOfRegistry(hssclient.RegistryType(im.RegistryType))
+			if it == "" {
+				continue
+			}
+			r.fake.PushToSWR(t, string(it), im.Namespace, im.ImageName, im.ImageVersion, "", at)
+			synced[string(it)] = true
+		}
+		for it := range synced {
+			r.fake.Synchronize(t, it)
+		}
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return r.replicating.RoundTrip(req)
+}
+
+// imageTypeOfRegistry is the SWR image type of a registry type ("" for
+// the others).
+func imageTypeOfRegistry(rt hssclient.RegistryType) hssclient.ImageType {
+	for _, it := range []hssclient.ImageType{hssclient.PrivateImage, hssclient.SharedImage, hssclient.InstanceImage} {
+		if hssclient.RegistryTypeOf(it) == rt {
+			return it
+		}
+	}
+	return ""
 }

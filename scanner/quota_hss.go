@@ -143,7 +143,7 @@ func (h *HSS) UseLifecycleSimulator(dryRun bool, userAgent string) error {
 	cfg := hssclient.Config{Auth: auth, Endpoint: "http://hss-simulator.invalid", UserAgent: userAgent,
 		CallTimeout: h.cfg.CallTimeout}
 	c, err := hssclient.New(cfg, hssclient.WithLogger(h.root), hssclient.WithObserver(h.metrics),
-		hssclient.WithHTTPClient(&http.Client{Transport: replicating{fake: fake, next: fake.Transport()}}))
+		hssclient.WithHTTPClient(&http.Client{Transport: replicatingTasks{replicating{fake: fake, next: fake.Transport()}}}))
 	if err != nil {
 		return fmt.Errorf("hss simulator client: %w", err)
 	}
