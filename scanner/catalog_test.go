@@ -783,3 +783,23 @@ func TestTheDryRunScansThroughEitherFlavour(t *testing.T) {
 		})
 	}
 }
+
+// TestARefusedSyncTaskSaysWhatWasGuessed: that a sync task naming only a
+// registry type is enough is unverified. Refused, the error keeps HSS's
+// answer and names the guess.
+func TestARefusedSyncTaskSaysWhatWasGuessed(t *testing.T) {
+	fake := tokenFake(hsstest.Options{})
+	fake.Inject(hsstest.Fault{APIs: []string{hsstest.APICreateImageSynchronizeTask}, Status: http.StatusBadRequest,
+		ErrorCode: "HSS.0001", ErrorMsg: "Invalid parameter."})
+	c := DefaultConfig()
+	c.API = CatalogTasks
+	h := newTestHSS(t, fake, c, testLogger(t))
+	q, err := NewLocalQuota(ratelimit.Config{CallsPerMinute: 600, Burst: 10}, nil)
+	mustNot(t, err)
+	err = h.Catalog().Sync(t.Context(), hssTarget(testTarget), hssclient.PrivateImage, Call{Quota: q, Priority: PriorityPush})
+	var ae *hssclient.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode != "HSS.0001" || !strings.Contains(err.Error(), "registry_id") ||
+		!strings.Contains(err.Error(), "unverified") {
+		t.Errorf("Sync = %v, want HSS's HSS.0001 naming the registry_id guess", err)
+	}
+}
