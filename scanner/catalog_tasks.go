@@ -244,7 +244,7 @@ func (k *taskCatalog) FailedScans(ctx context.Context, t hssclient.Target, since
 	for _, task := range page.Tasks {
 		began := time.UnixMilli(task.BeginTime)
 		newest = later(newest, began)
-		if task.BeginTime == 0 || began.Before(since) {
+		if task.BeginTime == 0 || task.BeginTime < since.UnixMilli() {
 			continue
 		}
 		for _, fi := range task.FailedImages {

@@ -90,7 +90,8 @@ func (w *Watcher) failFast(ctx context.Context, k groupKey, recs []*watched, sin
 			}
 			// A task begun before this attempt was asked for is an
 			// earlier attempt's (the skew allows for HSS's clock).
-			if f.TaskBegan.Before(requestedAt(x.rec).Add(-w.cfg.Skew)) {
+			// HSS's times are milliseconds: compare in them.
+			if f.TaskBegan.UnixMilli() < requestedAt(x.rec).Add(-w.cfg.Skew).UnixMilli() {
 				continue
 			}
 			w.failFromTask(ctx, x, fi)
