@@ -28,7 +28,9 @@ import (
 //     SwrEnterprise): the bridge knows no registry_id. That a type alone
 //     is enough is unverified; if HSS refuses it, the sync fails with
 //     HSS's answer in the log ("image sync failed") and the images wait
-//     for their presence_timeout, as with any refused sync.
+//     for their presence_timeout, as with any refused sync. SwrEnterprise
+//     could be synced here, but the gate asks for no instance_image sync
+//     (presence.go), as with RunImageSynchronize.
 //   - Scan: CreateManualImageScanTask, is_all false, one image_info item
 //     per job with everything known of it: the list row's id (from the
 //     rows this catalog listed), the name triple, the digest, the
