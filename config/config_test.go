@@ -69,6 +69,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 	}{
 		{"a rate above the HSS API total", []string{"BRIDGE_HSS__CALLS_PER_MINUTE=601"}, "hss.calls_per_minute"},
 		{"an unknown auth mode", []string{"BRIDGE_HSS__AUTH=magic"}, "hss.auth"},
+		{"an unknown HSS API flavour", []string{"BRIDGE_HSS__API=v6"}, "hss.api"},
 		{"an unknown log level", []string{"BRIDGE_LOG__LEVEL=loud"}, "log.level"},
 		{"a zero burst", []string{"BRIDGE_HSS__BURST=0"}, "hss.burst"},
 		{"no connection allowed", []string{"BRIDGE_HTTP__MAX_CONNECTIONS=0"}, "http.max_connections"},

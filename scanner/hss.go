@@ -58,6 +58,8 @@ type HSS struct {
 	localQuota *Quota
 	// life writes lifecycle transitions (UseLifecycle); zero: none.
 	life lifeWriter
+	// catalog is the HSS APIs of the lifecycle (hss.api, catalog.go).
+	catalog Catalog
 }
 
 var _ queue.Scanner = (*HSS)(nil)
@@ -125,6 +127,9 @@ func newHSS(c Config, o Options, auth hssclient.Authenticator, hc *http.Client) 
 	}
 	h.metrics.rate(h.Rate)
 	h.life = lifeWriter{h: h}
+	if h.catalog, err = newCatalog(c.API, hssCalls{h}, h.log); err != nil {
+		return nil, err
+	}
 	if c.PresenceCheck {
 		if h.localQuota, err = NewLocalQuota(c.rateConfig(), root); err != nil {
 			return nil, fmt.Errorf("hss presence rate limit: %w", err)
@@ -154,6 +159,7 @@ func (h *HSS) UseSharedLimit(ctx context.Context, js jetstream.JetStream, replic
 	if kv.Replicas == 0 {
 		kv.Replicas = replicas
 	}
+	kv.Key = QuotaKey(kv.Key, h.catalog.ScanAPI())
 	shared, err := ratelimit.OpenShared(ctx, js, h.cfg.rateConfig(), kv, ratelimit.WithLogger(h.root))
 	if err != nil {
 		return fmt.Errorf("shared hss rate limit: %w", err)
@@ -189,7 +195,7 @@ func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) e
 	if h.presence != nil {
 		return h.scanPresent(ctx, t, items)
 	}
-	return h.batchScan(ctx, t, items)
+	return h.scanVia(ctx, t, items)
 }
 
 // batchScan is one batch-scan call of the items, with rate feedback.

@@ -51,7 +51,7 @@ func (c Config) OpenQuota(ctx context.Context, js jetstream.JetStream, replicas 
 // scanbridge_hss_quota_per_minute{api} (batch-scan's stays
 // scanbridge_hss_rate_limit_per_minute too). Call it once per registry.
 func (h *HSS) UseQuota(q *Quota) {
-	h.limiter = q.Limiter(APIBatchScan, PriorityPush)
+	h.limiter = q.Limiter(h.catalog.ScanAPI(), PriorityPush)
 	h.metrics.health = q.health
 	if h.metrics.reg == nil {
 		return
@@ -82,7 +82,7 @@ func (l loggedHSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.J
 	for i, j := range items {
 		ids[i] = j.ID()
 	}
-	c := CallRecord{API: APIBatchScan, Target: hssTarget(t).String(), Images: len(items), JobIDs: ids,
+	c := CallRecord{API: l.catalog.ScanAPI(), Target: hssTarget(t).String(), Images: len(items), JobIDs: ids,
 		Err: err, Duration: time.Since(start)}
 	class := hssclient.Classify(err)
 	status, reqID := 0, ""
@@ -98,7 +98,7 @@ func (l loggedHSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.J
 		// dry run) Scan writes no lifecycle: record the requested scans
 		// here so the watcher follows them. TODO(defer): move into
 		// HSS.Scan's non-presence path (presence_hss.go's scanRequested).
-		l.life.scanRequested(ctx, items, start, lifecycle.Answer{API: hssclient.APIBatchScan,
+		l.life.scanRequested(ctx, items, start, lifecycle.Answer{API: hssAPIName(l.catalog.ScanAPI()),
 			Status: http.StatusOK, At: time.Now().UTC()})
 		if l.life.store != nil {
 			for _, j := range items {
@@ -143,7 +143,7 @@ func (h *HSS) UseLifecycleSimulator(dryRun bool, userAgent string) error {
 	cfg := hssclient.Config{Auth: auth, Endpoint: "http://hss-simulator.invalid", UserAgent: userAgent,
 		CallTimeout: h.cfg.CallTimeout}
 	c, err := hssclient.New(cfg, hssclient.WithLogger(h.root), hssclient.WithObserver(h.metrics),
-		hssclient.WithHTTPClient(&http.Client{Transport: replicating{fake: fake, next: fake.Transport()}}))
+		hssclient.WithHTTPClient(&http.Client{Transport: replicatingTasks{replicating{fake: fake, next: fake.Transport()}}}))
 	if err != nil {
 		return fmt.Errorf("hss simulator client: %w", err)
 	}

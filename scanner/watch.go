@@ -74,7 +74,8 @@ import (
 type Watcher struct {
 	cfg   WatchConfig
 	quota *Quota
-	list  imageLister
+	// cat is the catalog the watcher lists through (hss.api).
+	cat   Catalog
 	store watchStore
 	// records, when set, is the lifecycle bucket: Run keeps the watched
 	// records in memory from one watch of it (watch_index.go) instead of
@@ -91,6 +92,10 @@ type Watcher struct {
 	page map[groupKey]int
 	// progressAt is when each group's rows in progress were last asked for.
 	progressAt map[groupKey]time.Time
+	// taskAt is when each group's scan tasks were last read (failFast),
+	// at most every taskEvery (0: progressEvery).
+	taskAt    map[groupKey]time.Time
+	taskEvery time.Duration
 }
 
 // progressEvery spaces the queries for rows in progress (scan_status
@@ -130,9 +135,12 @@ type DeadLetterer interface {
 // WatcherDeps are what a Watcher works with. Dead may be nil (no
 // dead-letter record for a given-up image; its event still says why).
 type WatcherDeps struct {
-	Quota  *Quota
-	Client imageLister
-	Store  watchStore
+	Quota *Quota
+	// Catalog is the HSS APIs the push path uses (HSS.Catalog). Nil:
+	// Client, listed through ListSwrImageRepository (hss.api swr-v5).
+	Catalog Catalog
+	Client  imageLister
+	Store   watchStore
 	// Records is the lifecycle bucket (optional, recommended): Run then
 	// follows it with one KV watch rather than reading it every round.
 	Records jetstream.KeyValue
@@ -152,14 +160,17 @@ func NewWatcher(cfg WatchConfig, d WatcherDeps) (*Watcher, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	if d.Quota == nil || d.Client == nil || d.Store == nil || d.Finish == nil || d.Resend == nil {
-		return nil, errors.New("watcher: quota, client, store, finish and resend are required")
+	if d.Quota == nil || (d.Catalog == nil && d.Client == nil) || d.Store == nil || d.Finish == nil || d.Resend == nil {
+		return nil, errors.New("watcher: quota, catalog or client, store, finish and resend are required")
+	}
+	if d.Catalog == nil {
+		d.Catalog = swrV5{c: listOnly{d.Client}}
 	}
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, quota: d.Quota, list: d.Client, store: d.Store, finish: d.Finish,
+	return &Watcher{cfg: cfg, quota: d.Quota, cat: d.Catalog, store: d.Store, finish: d.Finish,
 		resend: d.Resend, dead: d.Dead, records: d.Records, log: log.With("component", "watch"), page: map[groupKey]int{}, progressAt: map[groupKey]time.Time{}}, nil
 }
 
@@ -285,8 +296,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 	if start.Before(time.UnixMilli(0)) {
 		start = time.UnixMilli(0)
 	}
-	req := hssclient.ListImagesRequest{ImageType: k.imageType, Limit: w.cfg.PageLimit,
-		StartLatestScanTime: hssclient.Millis(start)}
+	req := ListQuery{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScannedSince: start}
 	offset := w.page[k]
 	rows, next, err := w.listPages(ctx, k, req, offset, recs)
 	w.page[k] = next
@@ -294,6 +304,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 	if err != nil {
 		return err
 	}
+	w.failFast(ctx, k, recs, start)
 
 	// Rows in progress: a first scan has no scan time yet, so the time
 	// window cannot show it scanning. Asked for while a record waits
@@ -322,7 +333,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 		statuses = append(statuses, hssclient.ScanWaitingForScan)
 	}
 	for _, st := range statuses {
-		r := hssclient.ListImagesRequest{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScanStatus: st}
+		r := ListQuery{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScanStatus: st}
 		rows, _, err := w.listPages(ctx, k, r, 0, unseen)
 		if err != nil {
 			return err
@@ -339,23 +350,16 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 
 // listPages reads up to max_pages pages of req from offset and returns
 // the rows and where the next round should start (0: from the top).
-func (w *Watcher) listPages(ctx context.Context, k groupKey, req hssclient.ListImagesRequest, offset int, recs []*watched) ([]hssclient.Image, int, error) {
+func (w *Watcher) listPages(ctx context.Context, k groupKey, req ListQuery, offset int, recs []*watched) ([]hssclient.Image, int, error) {
 	ids := make([]string, 0, len(recs))
 	for _, x := range recs {
 		ids = append(ids, x.rec.JobID)
 	}
 	var rows []hssclient.Image
 	for range w.cfg.MaxPages {
-		release, err := w.quota.Wait(ctx, APISwrRepository, PriorityWatch)
-		if err != nil {
-			return rows, offset, err
-		}
 		req.Offset = offset
-		start := time.Now()
-		page, err := w.list.ListSwrImageRepository(ctx, k.target, req)
-		release()
-		w.quota.Record(ctx, CallRecord{API: APISwrRepository, Target: k.target.String(), Images: len(recs),
-			Rows: len(page.Images), JobIDs: ids, Err: err, Duration: time.Since(start)})
+		page, err := w.cat.List(ctx, k.target, req, Call{Quota: w.quota, Priority: PriorityWatch, Images: len(recs),
+			JobIDs: ids, Log: true})
 		if err != nil {
 			return rows, offset, fmt.Errorf("list %s %s: %w", k.target, k.imageType, err)
 		}
@@ -428,8 +432,8 @@ func facts(row hssclient.Image) lifecycle.HSSFacts {
 		ScannedAt: row.ScannedAt()}
 }
 
-func listAnswer() lifecycle.Answer {
-	return lifecycle.Answer{API: hssclient.APIListSwrImageRepository, Status: 200, At: time.Now().UTC()}
+func (w *Watcher) listAnswer() lifecycle.Answer {
+	return lifecycle.Answer{API: hssAPIName(w.cat.ListAPI()), Status: 200, At: time.Now().UTC()}
 }
 
 func (w *Watcher) markScanning(ctx context.Context, x *watched, row hssclient.Image) {
@@ -439,7 +443,7 @@ func (w *Watcher) markScanning(ctx context.Context, x *watched, row hssclient.Im
 		}
 		r.SetState(lifecycle.Scanning, "hss shows "+string(row.ScanStatus))
 		r.HSS = facts(row)
-		r.LastAnswer = listAnswer()
+		r.LastAnswer = w.listAnswer()
 		return nil
 	})
 	if err != nil {
@@ -458,7 +462,7 @@ func (w *Watcher) finishScan(ctx context.Context, x *watched, row hssclient.Imag
 			return // moved on: Finish reports ErrNotTerminal, nothing written
 		}
 		r.HSS = facts(row)
-		r.LastAnswer = listAnswer()
+		r.LastAnswer = w.listAnswer()
 		if row.ScanStatus == hssclient.ScanSuccess {
 			r.SetState(lifecycle.Scanned, "hss scan succeeded")
 			return

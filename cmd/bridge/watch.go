@@ -84,7 +84,7 @@ func openLifecycle(ctx context.Context, cfg config.Config, js jetstream.JetStrea
 	if err != nil {
 		return nil, nil, fmt.Errorf("lifecycle bucket: %w", err)
 	}
-	w, err := scanner.NewWatcher(cfg.HSS.Watch, scanner.WatcherDeps{Quota: quota, Client: h.Client(), Store: p.store, Records: records,
+	w, err := scanner.NewWatcher(cfg.HSS.Watch, scanner.WatcherDeps{Quota: quota, Catalog: h.Catalog(), Store: p.store, Records: records,
 		Finish: p.pub, Resend: scanner.NewJobStream(js, q.Config().Stream), Dead: deadLetterJob{q}, Logger: log})
 	if err != nil {
 		return nil, nil, err
