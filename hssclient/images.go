@@ -263,19 +263,25 @@ const (
 	ScanFailedSendRequest        = "failed_to_send_the_scan_request"
 )
 
-// decodeImagePage decodes a list answer. Unknown fields are ignored (HSS
+// decodeImagePage decodes an image list answer (decodePage).
+func decodeImagePage(data []byte) (ImagePage, error) {
+	return decodePage(data, "image list", func(p ImagePage) int { return p.Total })
+}
+
+// decodePage decodes one page of a list answer, what names the list in
+// errors and total reads its total_num. Unknown fields are ignored (HSS
 // adds fields); a row of the wrong type or a body that is not one JSON
 // object is an error. An empty body is an empty page.
-func decodeImagePage(data []byte) (ImagePage, error) {
-	var p ImagePage
+func decodePage[P any](data []byte, what string, total func(P) int) (P, error) {
+	var p, zero P
 	if len(bytes.TrimSpace(data)) == 0 {
 		return p, nil
 	}
 	if err := json.Unmarshal(data, &p); err != nil {
-		return ImagePage{}, fmt.Errorf("decode image list: %w", err)
+		return zero, fmt.Errorf("decode %s: %w", what, err)
 	}
-	if p.Total < 0 {
-		return ImagePage{}, fmt.Errorf("decode image list: total_num %d is negative", p.Total)
+	if n := total(p); n < 0 {
+		return zero, fmt.Errorf("decode %s: total_num %d is negative", what, n)
 	}
 	return p, nil
 }
