@@ -52,28 +52,15 @@ import (
 
 func init() { register("huawei-eventgrid", decodeHuaweiEventGrid) }
 
-// egEvent is one structured-mode event; data stays raw until read.
-type egEvent struct {
-	SpecVersion string          `json:"specversion"`
-	ID          string          `json:"id"`
-	Source      string          `json:"source"`
-	Type        string          `json:"type"`
-	Subject     string          `json:"subject"`
-	Time        string          `json:"time"`
-	Data        json.RawMessage `json:"data"`
-	DataBase64  string          `json:"data_base64"`
-}
+// egEvent is one structured-mode event (cloudevents.go's cloudEvent);
+// data stays raw until read.
+type egEvent = cloudEvent
 
 func decodeHuaweiEventGrid(body []byte, header http.Header) (Result, error) {
 	var b resultBuilder
-	if sv := header.Get("Ce-Specversion"); sv != "" {
-		ev := egEvent{
-			SpecVersion: sv, ID: header.Get("Ce-Id"), Source: header.Get("Ce-Source"),
-			Type: header.Get("Ce-Type"), Subject: header.Get("Ce-Subject"), Time: header.Get("Ce-Time"),
-			Data: json.RawMessage(bytes.TrimSpace(body)),
-		}
-		if ev.Type == "" {
-			return Result{}, errors.New("binary mode without ce-type")
+	if ev, ok, err := binaryEvent(body, header); ok {
+		if err != nil {
+			return Result{}, err
 		}
 		if len(ev.Data) > 0 && !json.Valid(ev.Data) {
 			return Result{}, errors.New("binary mode data is not JSON")
