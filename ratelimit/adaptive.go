@@ -37,11 +37,19 @@ func NewAdaptive(cfg Config, opts ...Option) (*Adaptive, error) {
 	return &Adaptive{cfg: cfg, log: o.log}, nil
 }
 
+var _ Taker = (*Adaptive)(nil)
+
 // Wait implements Limiter: it reserves the next slot and sleeps until it.
 func (a *Adaptive) Wait(ctx context.Context) error {
+	_, err := a.Take(ctx)
+	return err
+}
+
+// Take implements Taker: Wait, returning the permit.
+func (a *Adaptive) Take(ctx context.Context) (Permit, error) {
 	for {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("wait for rate limit: %w", err)
+			return Permit{}, fmt.Errorf("wait for rate limit: %w", err)
 		}
 		a.mu.Lock()
 		now := time.Now()
@@ -49,15 +57,16 @@ func (a *Adaptive) Wait(ctx context.Context) error {
 		// Do not take a slot the caller cannot wait for.
 		if err := checkDeadline(ctx, at.Sub(now)); err != nil {
 			a.mu.Unlock()
-			return err
+			return Permit{}, err
 		}
 		prev := a.st
 		a.st = next
 		a.mu.Unlock()
 
+		granted := Permit{owner: a, slot: slotOf(next)}
 		d := at.Sub(now)
 		if d <= 0 {
-			return nil
+			return granted, nil
 		}
 		if err := sleep(ctx, d); err != nil {
 			a.mu.Lock()
@@ -67,18 +76,26 @@ func (a *Adaptive) Wait(ctx context.Context) error {
 				a.st = prev
 			}
 			a.mu.Unlock()
-			return err
+			return Permit{}, err
 		}
 		a.mu.Lock()
 		same := a.st.Gen == next.Gen
 		a.mu.Unlock()
 		if same {
-			return nil
+			return granted, nil
 		}
 		// A 429 arrived while this call waited: its slot was priced at the
 		// refused rate. Take a new one at the new rate (the old one stays
 		// spent, which only errs on the slow side).
 	}
+}
+
+// refund gives back an unused permit (Permit.Refund). It never fails.
+func (a *Adaptive) refund(_ context.Context, g slot) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.st, _ = a.cfg.refund(a.st, g, time.Now())
+	return nil
 }
 
 // Feedback implements Limiter. It never fails.

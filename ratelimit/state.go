@@ -133,3 +133,51 @@ func (c Config) succeeded(s state) (state, bool) {
 	s.Rate = c.stored(r)
 	return s, true
 }
+
+// slot is what a granted permit remembers of its reservation, so that an
+// unused permit can be given back (refund): the TAT its reservation left,
+// and the generation and stored rate it was priced at.
+type slot struct {
+	tat  time.Time
+	gen  uint64
+	rate float64
+}
+
+func slotOf(next state) slot { return slot{tat: next.TAT, gen: next.Gen, rate: next.Rate} }
+
+// refund gives back the permit of slot g, which no call used, at now: TAT
+// moves back by one interval, or by less (g.tat - now) when the slot's
+// interval has partly run out, and never below now.
+//
+// Why that never lets a sliding minute hold more calls than the quota:
+// the state after the refund is never more permissive than the state the
+// same history would have reached without the unused grant, and the calls
+// made are that history's calls, which the GCRA (with its margin) already
+// spaces. Without the grant, every reservation since would have found the
+// TAT one interval t earlier, unless it was then behind the clock (an
+// idle limiter: the reservation starts from now), which shrinks the
+// difference to what was left of the interval at that moment. Every
+// reservation since the grant came at some time n ≤ now with the TAT at
+// least g.tat, so the difference is at least min(t, g.tat - now): moving
+// TAT back by that much and not below now stays at or behind the state
+// without the grant. A cut (a new generation) or a rate change since the
+// grant repriced the TAT, and the refund is dropped (erring slow, as
+// right after a 429 it should).
+func (c Config) refund(s state, g slot, now time.Time) (state, bool) {
+	if s.Gen != g.gen || s.Rate != g.rate {
+		return s, false
+	}
+	back := min(c.interval(c.current(s)), g.tat.Sub(now))
+	if back <= 0 {
+		return s, false
+	}
+	tat := s.TAT.Add(-back)
+	if tat.Before(now) {
+		tat = now
+	}
+	if !tat.Before(s.TAT) {
+		return s, false
+	}
+	s.TAT = tat
+	return s, true
+}
