@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/lifecycle"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/ratelimit"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -166,8 +169,28 @@ func (h *HSS) UseSharedLimit(ctx context.Context, js jetstream.JetStream, replic
 // less after 429s.
 func (h *HSS) Rate() float64 { return h.limiter.Rate() }
 
-// Acquire implements queue.Scanner: a call slot, then a rate permit.
+// Acquire implements queue.Scanner: a call slot, then a rate permit. The
+// caller does not say whether it used the permit, so it is never given
+// back (AcquirePermit is the consumer's way).
 func (h *HSS) Acquire(ctx context.Context) (func(), error) {
+	p, err := h.AcquirePermit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hp := p.(*hssPermit)
+	hp.used.Store(true)
+	return hp.Release, nil
+}
+
+var _ queue.PermitScanner = (*HSS)(nil)
+
+// AcquirePermit implements queue.PermitScanner: Acquire, with a permit
+// that is given back to the limiter when it is released without a
+// batch-scan made under it (the presence gate found none of the call's
+// images in HSS, the list failed, or the consumer packed nothing): at 5
+// calls a minute an unused permit would otherwise hold up the next
+// pushes for 12 s.
+func (h *HSS) AcquirePermit(ctx context.Context) (queue.Permit, error) {
 	start := time.Now()
 	defer func() { h.metrics.wait.Observe(time.Since(start).Seconds()) }()
 	select {
@@ -175,34 +198,94 @@ func (h *HSS) Acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if err := h.limiter.Wait(ctx); err != nil {
+	var lp ratelimit.Permit
+	var err error
+	if t, ok := h.limiter.(ratelimit.Taker); ok {
+		lp, err = t.Take(ctx)
+	} else {
+		err = h.limiter.Wait(ctx)
+	}
+	if err != nil {
 		<-h.slots
 		return nil, err
 	}
-	return func() { <-h.slots }, nil
+	return &hssPermit{h: h, lim: lp}, nil
+}
+
+// hssPermit is one call slot and rate permit of h.
+type hssPermit struct {
+	h    *HSS
+	lim  ratelimit.Permit
+	used atomic.Bool // a batch-scan was sent under it
+	once sync.Once
+}
+
+// Release implements queue.Permit: it frees the call slot and refunds
+// the rate permit when no batch-scan was sent under it.
+func (p *hssPermit) Release() {
+	p.once.Do(func() {
+		<-p.h.slots
+		if p.used.Load() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), refundTimeout)
+		defer cancel()
+		if err := p.lim.Refund(ctx); err != nil {
+			p.h.log.Warn("unused batch-scan permit not given back", "error", err)
+			return
+		}
+		p.h.log.Debug("unused batch-scan permit given back")
+	})
+}
+
+// markSent records that a batch-scan goes out under the permit ctx
+// carries (queue.WithPermit), so that its release does not refund it.
+func (h *HSS) markSent(ctx context.Context) {
+	if p, ok := queue.PermitFrom(ctx).(*hssPermit); ok && p.h == h {
+		p.used.Store(true)
+	}
 }
 
 // Scan implements queue.Scanner: one targeted batch scan of the items.
 // With hss.presence_check, only of the items HSS knows; the others are
-// deferred or given up through a *queue.Partial (presence_hss.go).
+// deferred or given up through a *queue.Partial (presence_hss.go). With
+// UseLifecycle, the accepted scan's records move to scan_requested before
+// Scan returns, so a job is acked only after its record is stored.
 func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
 	if h.presence != nil {
 		return h.scanPresent(ctx, t, items)
 	}
-	return h.batchScan(ctx, t, items)
+	start := time.Now()
+	reqID, err := h.batchScan(ctx, t, items)
+	if err == nil {
+		h.life.scanRequested(ctx, items, start, lifecycle.Answer{API: hssclient.APIBatchScan,
+			Status: http.StatusOK, RequestID: reqID, At: time.Now().UTC()})
+	}
+	return err
 }
 
-// batchScan is one batch-scan call of the items, with rate feedback.
-func (h *HSS) batchScan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
+// batchScan is one batch-scan call of the items, with rate feedback and
+// the call's INFO line (the target, the images, HSS's request id, the
+// result and the job ids; hssclient logs calls at debug level only). It
+// returns HSS's request id.
+func (h *HSS) batchScan(ctx context.Context, t scanjob.Target, items []scanjob.Job) (string, error) {
 	infos := make([]hssclient.ImageInfo, len(items))
+	ids := make([]string, len(items))
 	for i, j := range items {
 		infos[i] = hssclient.ImageInfo{Namespace: j.Namespace, ImageName: j.Image, ImageVersion: j.Tag,
 			InstanceID: j.InstanceID, InstanceURL: j.InstanceURL}
+		ids[i] = j.ID()
 	}
 	req := hssclient.TargetedScan(hssclient.ImageType(t.ImageType), infos...)
-	err := h.tracedBatchScan(ctx, hssTarget(t), req)
+	h.markSent(ctx)
+	start := time.Now()
+	var a hssclient.Answer
+	err := h.tracedBatchScan(hssclient.WithAnswer(ctx, &a), hssTarget(t), req)
 	h.feedback(ctx, err)
-	return err
+	c := CallRecord{API: APIBatchScan, Target: hssTarget(t).String(), Images: len(items), JobIDs: ids,
+		RequestID: a.RequestID, Err: err, Duration: time.Since(start)}
+	logCall(ctx, h.log, c, callResult(hssclient.Classify(err), a.Status), a.Status, a.RequestID)
+	return a.RequestID, err
 }
 
 // Send makes one call under a slot and a permit, as the consumer does: a

@@ -25,11 +25,12 @@ func (p hssPresence) listPage(ctx context.Context, t scanjob.Target, since time.
 		return nil, 0, err
 	}
 	defer release()
-	page, err := p.h.client.ListSwrImageRepository(ctx, hssTarget(t), hssclient.ListImagesRequest{
+	start, a := time.Now(), new(hssclient.Answer)
+	page, err := p.h.client.ListSwrImageRepository(hssclient.WithAnswer(ctx, a), hssTarget(t), hssclient.ListImagesRequest{
 		ImageType: hssclient.ImageType(t.ImageType), StartLatestUpdateTime: hssclient.Millis(since),
 		Offset: offset, Limit: limit,
 	})
-	p.h.quotaFeedback(ctx, APISwrRepository, err)
+	p.h.recordGateCall(ctx, APISwrRepository, t, len(page.Images), *a, err, start)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -47,8 +48,9 @@ func (p hssPresence) sync(ctx context.Context, t scanjob.Target) error {
 		return err
 	}
 	defer release()
-	err = p.h.client.RunImageSynchronize(ctx, hssTarget(t), hssclient.ImageType(t.ImageType))
-	p.h.quotaFeedback(ctx, APISynchronize, err)
+	start, a := time.Now(), new(hssclient.Answer)
+	err = p.h.client.RunImageSynchronize(hssclient.WithAnswer(ctx, a), hssTarget(t), hssclient.ImageType(t.ImageType))
+	p.h.recordGateCall(ctx, APISynchronize, t, 0, *a, err, start)
 	return err
 }
 
@@ -60,14 +62,6 @@ func (h *HSS) quota() *Quota {
 		return ql.q
 	}
 	return h.localQuota
-}
-
-func (h *HSS) quotaFeedback(ctx context.Context, api API, err error) {
-	var apiErr *hssclient.APIError
-	throttled := errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests
-	if err == nil || throttled {
-		h.quota().Feedback(ctx, api, throttled)
-	}
 }
 
 // scanPresent is Scan with the presence gate: the items HSS knows are
@@ -85,13 +79,13 @@ func (h *HSS) scanPresent(ctx context.Context, t scanjob.Target, items []scanjob
 	var answer lifecycle.Answer
 	if len(split.Known) > 0 {
 		start := time.Now()
-		err := h.batchScan(ctx, t, split.Known)
+		reqID, err := h.batchScan(ctx, t, split.Known)
 		v := h.Judge(err)
 		answer = lifecycle.Answer{API: hssclient.APIBatchScan, Status: v.Status, Code: v.Code, Message: v.Message,
 			RequestID: v.RequestID, At: time.Now().UTC()}
 		switch {
 		case err == nil:
-			answer.Status = http.StatusOK
+			answer.Status, answer.RequestID = http.StatusOK, reqID
 			requested = split.Known
 			h.life.scanRequested(ctx, requested, start, answer)
 		case hssclient.IsNotFound(err):
@@ -184,9 +178,12 @@ var errLifeSkip = errors.New("lifecycle step skipped")
 // begin makes sure a lifecycle is under way for j: created, or restarted
 // when the last one finished (a new push of a scanned tag).
 func (w lifeWriter) begin(ctx context.Context, j scanjob.Job) (string, error) {
-	rec, _, err := w.store.Begin(ctx, lifecycle.NewRecord(j))
+	rec, started, err := w.store.Begin(ctx, lifecycle.NewRecord(j))
 	if err != nil {
 		return "", err
+	}
+	if started {
+		w.h.log.InfoContext(ctx, "image accepted", "image", j.Ref(), "job_id", j.ID())
 	}
 	return rec.Key, nil
 }
@@ -198,14 +195,21 @@ func (w lifeWriter) move(ctx context.Context, j scanjob.Job, state lifecycle.Sta
 	if err != nil {
 		return err
 	}
+	moved := false
 	_, err = w.store.Update(ctx, key, func(r *lifecycle.Record) error {
 		if r.State.Terminal() || !lifecycle.Allowed(r.State, state) {
 			return errLifeSkip
 		}
+		moved = r.State != state
 		r.SetState(state, note)
 		fn(r)
 		return nil
 	})
+	if err == nil && moved {
+		// One line per image and state entered, as the watcher logs
+		// scanning and the end: the log tells each image's way.
+		w.h.log.InfoContext(ctx, "image "+string(state), "image", j.Ref(), "job_id", j.ID())
+	}
 	return err
 }
 

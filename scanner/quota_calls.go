@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
+	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
 // CallRecord is one finished HSS call, for Quota.Record: what it asked for
@@ -155,4 +156,30 @@ func apiOf(op string) API {
 		return APIRegistryImages
 	}
 	return APIBatchScan
+}
+
+// recordGateCall reports one list or sync call of the presence gate to the
+// quota (Record: rate feedback and the call's INFO line) with the images
+// and jobs waiting on it (withWaiting) and HSS's request id.
+func (h *HSS) recordGateCall(ctx context.Context, api API, t scanjob.Target, rows int, a hssclient.Answer, err error, start time.Time) {
+	jobs := waitingOf(ctx)
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID()
+	}
+	h.quota().Record(ctx, CallRecord{API: api, Target: hssTarget(t).String(), Images: len(jobs), Rows: rows,
+		JobIDs: ids, RequestID: a.RequestID, Err: err, Duration: time.Since(start)})
+}
+
+type waitingKey struct{}
+
+// withWaiting returns ctx naming the jobs a presence check or sync is made
+// for, for its log line.
+func withWaiting(ctx context.Context, jobs []scanjob.Job) context.Context {
+	return context.WithValue(ctx, waitingKey{}, jobs)
+}
+
+func waitingOf(ctx context.Context) []scanjob.Job {
+	jobs, _ := ctx.Value(waitingKey{}).([]scanjob.Job)
+	return jobs
 }

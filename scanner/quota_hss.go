@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,10 +16,8 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
-	"github.com/scan-bridge/scan-bridge/lifecycle"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/ratelimit"
-	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
 // OpenQuota builds the quota of c: process-local limiters, or, with
@@ -68,46 +65,10 @@ func (h *HSS) UseQuota(q *Quota) {
 
 var _ ratelimit.Limiter = quotaLimiter{}
 
-// Logged is h for the consumer, with one INFO line per batch-scan call:
-// the target, the images, HSS's request id, the result and the job ids
-// (hssclient logs calls at debug level only, without the jobs).
-func (h *HSS) Logged() queue.Scanner { return loggedHSS{h} }
-
-type loggedHSS struct{ *HSS }
-
-func (l loggedHSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
-	start := time.Now()
-	err := l.HSS.Scan(ctx, t, items)
-	ids := make([]string, len(items))
-	for i, j := range items {
-		ids[i] = j.ID()
-	}
-	c := CallRecord{API: APIBatchScan, Target: hssTarget(t).String(), Images: len(items), JobIDs: ids,
-		Err: err, Duration: time.Since(start)}
-	class := hssclient.Classify(err)
-	status, reqID := 0, ""
-	var ae *hssclient.APIError
-	if errors.As(err, &ae) {
-		status, reqID = ae.StatusCode, ae.RequestID
-	} else if err == nil {
-		status = http.StatusOK
-	}
-	logCall(ctx, l.log, c, callResult(class, status), status, reqID)
-	if err == nil && l.presence == nil {
-		// Without the presence gate (hss.presence_check off, and every
-		// dry run) Scan writes no lifecycle: record the requested scans
-		// here so the watcher follows them. TODO(defer): move into
-		// HSS.Scan's non-presence path (presence_hss.go's scanRequested).
-		l.life.scanRequested(ctx, items, start, lifecycle.Answer{API: hssclient.APIBatchScan,
-			Status: http.StatusOK, At: time.Now().UTC()})
-		if l.life.store != nil {
-			for _, j := range items {
-				l.log.InfoContext(ctx, "image scan_requested", "image", j.Ref(), "job_id", j.ID())
-			}
-		}
-	}
-	return err
-}
+// Logged is h for the consumer. The INFO line of each batch-scan call
+// and the scan_requested records are HSS.Scan's own now; Logged stays so
+// that callers need not change.
+func (h *HSS) Logged() queue.Scanner { return h }
 
 // Client is h's HSS client (the simulator's in a dry run), for the
 // watcher: its calls count in h's metrics and feed the AuthHealth like
