@@ -61,6 +61,8 @@ type HSS struct {
 	localQuota *Quota
 	// life writes lifecycle transitions (UseLifecycle); zero: none.
 	life lifeWriter
+	// sim is the dry run's simulator, nil otherwise.
+	sim *hsstest.Fake
 }
 
 var _ queue.Scanner = (*HSS)(nil)
@@ -80,27 +82,60 @@ func NewHSS(c Config, o Options) (*HSS, error) {
 		auth hssclient.Authenticator
 		hc   *http.Client
 	)
+	var sim *hsstest.Fake
 	if o.DryRun {
 		// The simulator knows the token; the client reaches it through
 		// its transport, so nothing listens and nothing leaves the process.
-		fake := hsstest.New(hsstest.SimulatorOptions(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root}))
+		// It models the lifecycle: a push reaches its SWR after a lag
+		// (HSS.Scan reports each job's push, see dryRunPushed), a sync
+		// or an automatic one makes HSS know it, and a scan takes time,
+		// so the presence gate stays on and a dry run's log shows
+		// accepted, waiting_presence, scan_requested, scanning and
+		// scanned.
+		sim = hsstest.New(hsstest.SimulatorOptions(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root,
+			SyncDelay: dryRunSyncDelay, ScanQueueDelay: dryRunScanQueue, ScanDuration: dryRunScanLength}))
 		var err error
 		if auth, err = hssclient.StaticToken(hssclient.NewSecret("dry-run")); err != nil {
 			return nil, err
 		}
 		c.Endpoint = "http://hss-simulator.invalid"
-		// The simulator learns an image when a scan names it: it has no
-		// registry pushing into its SWR, so a presence check would wait
-		// for images that never come. A dry run checks the scan path.
-		c.PresenceCheck = false
-		hc = &http.Client{Transport: fake.Transport()}
+		hc = &http.Client{Transport: sim.Transport()}
 	} else {
 		var err error
 		if auth, err = c.authenticator(root.With("component", "hss")); err != nil {
 			return nil, err
 		}
 	}
-	return newHSS(c, o, auth, hc)
+	h, err := newHSS(c, o, auth, hc)
+	if err != nil {
+		return nil, err
+	}
+	h.sim = sim
+	return h, nil
+}
+
+// Dry-run simulator timings: a sync takes 5 s, a scan waits 3 s and runs
+// 40 s, long enough for the watcher to see it running, short enough to
+// watch a whole lifecycle in a minute or two.
+const (
+	dryRunSyncDelay  = 5 * time.Second
+	dryRunScanQueue  = 3 * time.Second
+	dryRunScanLength = 40 * time.Second
+)
+
+// dryRunPushed reports the jobs' pushes to the simulator, as the registry
+// would have replicated them: each at the time its webhook was accepted
+// (the simulator adds its replication lag). Reporting one again changes
+// nothing, so a redelivered job does no harm.
+func (h *HSS) dryRunPushed(items []scanjob.Job) {
+	for _, j := range items {
+		at := j.AcceptedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		h.sim.Pushed(hsstest.Target{Region: j.Target.Region, ProjectID: j.Target.ProjectID}, string(j.Target.ImageType),
+			hsstest.Ref{Namespace: j.Namespace, Image: j.Image, Tag: j.Tag}, j.Digest, at)
+	}
 }
 
 // newHSS builds an HSS that authenticates with auth and sends through hc
@@ -252,6 +287,9 @@ func (h *HSS) markSent(ctx context.Context) {
 // UseLifecycle, the accepted scan's records move to scan_requested before
 // Scan returns, so a job is acked only after its record is stored.
 func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
+	if h.sim != nil {
+		h.dryRunPushed(items)
+	}
 	if h.presence != nil {
 		return h.scanPresent(ctx, t, items)
 	}
