@@ -351,11 +351,11 @@ func (w *Watcher) listPages(ctx context.Context, k groupKey, req hssclient.ListI
 			return rows, offset, err
 		}
 		req.Offset = offset
-		start := time.Now()
-		page, err := w.list.ListSwrImageRepository(ctx, k.target, req)
+		start, a := time.Now(), new(hssclient.Answer)
+		page, err := w.list.ListSwrImageRepository(hssclient.WithAnswer(ctx, a), k.target, req)
 		release()
 		w.quota.Record(ctx, CallRecord{API: APISwrRepository, Target: k.target.String(), Images: len(recs),
-			Rows: len(page.Images), JobIDs: ids, Err: err, Duration: time.Since(start)})
+			Rows: len(page.Images), JobIDs: ids, RequestID: a.RequestID, Err: err, Duration: time.Since(start)})
 		if err != nil {
 			return rows, offset, fmt.Errorf("list %s %s: %w", k.target, k.imageType, err)
 		}
