@@ -23,6 +23,9 @@ type Adaptive struct {
 
 	mu sync.Mutex
 	st state
+	// refunded is closed and replaced at each refund, to wake the waiters
+	// so they move their slots back (state.refund).
+	refunded chan struct{}
 }
 
 var _ Limiter = (*Adaptive)(nil)
@@ -68,7 +71,7 @@ func (a *Adaptive) Take(ctx context.Context) (Permit, error) {
 		if d <= 0 {
 			return granted, nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := a.sleepUntil(ctx, &at, &granted.slot, next.Refunded); err != nil {
 			a.mu.Lock()
 			if a.st == next {
 				// Nobody reserved or reported since: the slot is still the
@@ -90,11 +93,51 @@ func (a *Adaptive) Take(ctx context.Context) (Permit, error) {
 	}
 }
 
-// refund gives back an unused permit (Permit.Refund). It never fails.
+// sleepUntil sleeps until *at or ctx is done; a refund meanwhile moves *at
+// (and the permit's slot) back by the time refunded since base.
+func (a *Adaptive) sleepUntil(ctx context.Context, at *time.Time, g *slot, base time.Duration) error {
+	for {
+		a.mu.Lock()
+		if shift := a.st.Refunded - base; shift > 0 && a.st.Gen == g.gen && a.st.Rate == g.rate {
+			*at, g.tat, base = at.Add(-shift), g.tat.Add(-shift), a.st.Refunded
+		}
+		wake := a.wakeLocked()
+		a.mu.Unlock()
+		d := time.Until(*at)
+		if d <= 0 {
+			return nil
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			return nil
+		case <-wake:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for rate limit: %w", ctx.Err())
+		}
+	}
+}
+
+// wakeLocked is the channel the next refund closes. a.mu is held.
+func (a *Adaptive) wakeLocked() chan struct{} {
+	if a.refunded == nil {
+		a.refunded = make(chan struct{})
+	}
+	return a.refunded
+}
+
+// refund gives back an unused permit (Permit.Refund) and wakes the
+// waiters to move their slots back. It never fails.
 func (a *Adaptive) refund(_ context.Context, g slot) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.st, _ = a.cfg.refund(a.st, g, time.Now())
+	var ok bool
+	if a.st, ok = a.cfg.refund(a.st, g, time.Now()); ok && a.refunded != nil {
+		close(a.refunded)
+		a.refunded = nil
+	}
 	return nil
 }
 

@@ -93,6 +93,10 @@
 // like any other write. The state after a refund is never more permissive
 // than the history without the unused grant, so the calls made stay
 // spaced as the GCRA spaces them (state.go's refund has the argument).
+// A caller already waiting for a later slot (reserved while the unused
+// permit was out) is woken and moves its slot back by as much; on the
+// shared limiter only the refunding replica's waiters are woken, the
+// others keep their slots (the slow side).
 //
 // MemoryStore (memory.go) is the shared state kept in this process's
 // memory: several Shared limiters on one MemoryStore are replicas on one

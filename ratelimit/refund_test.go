@@ -133,3 +133,49 @@ func next(t *testing.T, l Taker) time.Duration {
 	}
 	return time.Since(start)
 }
+
+// A waiter that reserved its slot while an unused permit was out (the
+// consumer asks for the next permit while a call is being prepared) moves
+// its slot back when that permit is refunded: it does not wait for a call
+// that was never made. A waiter after a cut does not.
+func TestRefundWakesTheWaiters(t *testing.T) {
+	const iv = 12240 * time.Millisecond
+	cases := []struct {
+		name string
+		cut  bool
+		want time.Duration
+	}{
+		{"a refund moves the waiting slot back", false, 0},
+		{"after a cut the waiter keeps its slot", true, -1},
+	}
+	for _, k := range kinds {
+		for _, c := range cases {
+			t.Run(k.name+"/"+c.name, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					l := k.make(t, Config{}.WithDefaults()).(Taker)
+					start := time.Now()
+					p := take(t, l)
+					got := make(chan time.Duration, 1)
+					go func() {
+						take(t, l)
+						got <- time.Since(start)
+					}()
+					synctest.Wait() // the waiter reserved the second slot
+					if c.cut {
+						if err := l.Feedback(t.Context(), true); err != nil {
+							t.Fatal(err)
+						}
+					}
+					refund(t, l, p)
+					took := <-got
+					if c.want >= 0 && took != c.want {
+						t.Errorf("waiter granted after %s, want %s", took, c.want)
+					}
+					if c.want < 0 && took < iv {
+						t.Errorf("waiter granted after %s, want at least one interval", took)
+					}
+				})
+			})
+		}
+	}
+}

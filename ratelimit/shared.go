@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,9 +41,12 @@ type Shared struct {
 	clock func() time.Time
 	sync  clockSync
 
-	rate         atomic.Uint64 // math.Float64bits of the last rate seen
-	down         atomic.Bool   // the store failed and has not answered since
-	noServerTime atomic.Bool   // the server does not stamp stream info
+	rate       atomic.Uint64 // math.Float64bits of the last rate seen
+	wakeMu     sync.Mutex
+	refundedCh chan struct{} // closed by a refund of this replica
+
+	down         atomic.Bool // the store failed and has not answered since
+	noServerTime atomic.Bool // the server does not stamp stream info
 
 	permits, refunds, conflicts, storeErrors atomic.Uint64
 }
@@ -147,7 +151,7 @@ func (s *Shared) Take(ctx context.Context) (Permit, error) {
 			s.permits.Add(1)
 			return Permit{owner: s, slot: res.slot}, nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := s.sleepUntil(ctx, &res); err != nil {
 			s.release(ctx, res)
 			return Permit{}, err
 		}
@@ -168,6 +172,8 @@ type reservation struct {
 	rev  uint64 // revision our write created
 	prev state  // the state before it, to give the slot back
 	slot slot   // for a refund of the permit (Permit.Refund)
+	// refunded is the state's Refunded when the slot was last priced.
+	refunded time.Duration
 }
 
 // reserve takes the next slot: read, one GCRA step, compare-and-set.
@@ -195,7 +201,7 @@ func (s *Shared) reserve(caller context.Context) (reservation, error) {
 		return reservation{}, err
 	}
 	s.seen(next)
-	return reservation{at: at, gen: next.Gen, rev: newRev, prev: cur, slot: slotOf(next)}, nil
+	return reservation{at: at, gen: next.Gen, rev: newRev, prev: cur, slot: slotOf(next), refunded: next.Refunded}, nil
 }
 
 // release gives a slot back when its Wait was cancelled, if nobody has
@@ -212,6 +218,59 @@ func (s *Shared) release(ctx context.Context, res reservation) {
 			s.log.Debug("give back cancelled rate limit slot", "error", err)
 		}
 	}()
+}
+
+// sleepUntil sleeps until res's slot or ctx is done. A refund made by this
+// replica meanwhile wakes it: it reads the state and moves its slot back
+// by the time refunded since it was priced (state.refund says why that
+// is safe). Refunds of other replicas are seen when the slot comes: it is
+// not earlier then, which errs on the slow side.
+func (s *Shared) sleepUntil(ctx context.Context, res *reservation) error {
+	for {
+		d := res.at.Sub(s.serverNow())
+		if d <= 0 {
+			return nil
+		}
+		wake := s.wake()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for rate limit: %w", ctx.Err())
+		case <-wake:
+			t.Stop()
+		}
+		lctx, cancel := context.WithTimeout(ctx, s.kvc.Timeout)
+		cur, _, err := s.load(lctx)
+		cancel()
+		if err != nil {
+			continue // the slot stands
+		}
+		if shift := cur.Refunded - res.refunded; shift > 0 && cur.Gen == res.slot.gen && cur.Rate == res.slot.rate {
+			res.at, res.slot.tat, res.refunded = res.at.Add(-shift), res.slot.tat.Add(-shift), cur.Refunded
+		}
+	}
+}
+
+// wake is the channel this replica's next refund closes.
+func (s *Shared) wake() chan struct{} {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.refundedCh == nil {
+		s.refundedCh = make(chan struct{})
+	}
+	return s.refundedCh
+}
+
+func (s *Shared) wakeAll() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.refundedCh != nil {
+		close(s.refundedCh)
+		s.refundedCh = nil
+	}
 }
 
 // refund gives back an unused permit (Permit.Refund) by compare-and-set
@@ -236,6 +295,7 @@ func (s *Shared) refund(ctx context.Context, g slot) error {
 		case err == nil:
 			s.seen(next)
 			s.refunds.Add(1)
+			s.wakeAll()
 			return nil
 		case errors.Is(err, errConflict):
 			s.conflicts.Add(1)

@@ -23,6 +23,11 @@ type state struct {
 	// Gen counts the cuts. A reservation taken under an older Gen was
 	// priced at a rate the gateway has since refused, so it is taken again.
 	Gen uint64 `json:"gen,omitzero"`
+	// Refunded is the total time refunds moved TAT back. A waiter whose
+	// slot was reserved before a refund moves its slot back as much (its
+	// reservation came after the refunded grant, which it need not wait
+	// for now): refund says why that is safe.
+	Refunded time.Duration `json:"refunded,omitzero"`
 }
 
 // interval is the time between calls at perMinute: a minute divided
@@ -163,6 +168,13 @@ func slotOf(next state) slot { return slot{tat: next.TAT, gen: next.Gen, rate: n
 // without the grant. A cut (a new generation) or a rate change since the
 // grant repriced the TAT, and the refund is dropped (erring slow, as
 // right after a 429 it should).
+//
+// A reservation still waiting for its slot was made after the refunded
+// grant (slots are handed out in order), so without the grant its slot
+// would have been earlier by at least as much as TAT moves back: it may
+// move its slot back by the same amount (Refunded), never before now.
+// Otherwise a waiter that reserved while the unused permit's call was
+// being prepared would still wait for it.
 func (c Config) refund(s state, g slot, now time.Time) (state, bool) {
 	if s.Gen != g.gen || s.Rate != g.rate {
 		return s, false
@@ -178,6 +190,7 @@ func (c Config) refund(s state, g slot, now time.Time) (state, bool) {
 	if !tat.Before(s.TAT) {
 		return s, false
 	}
+	s.Refunded += s.TAT.Sub(tat)
 	s.TAT = tat
 	return s, true
 }

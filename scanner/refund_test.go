@@ -119,3 +119,57 @@ func TestQuotaRefundsAPermitNobodyTook(t *testing.T) {
 		}
 	})
 }
+
+// The consumer asks for the next permit while a call is being prepared:
+// that request already waits for the following slot when the presence
+// gate finds nothing to scan. The refund moves it back, so the known
+// image of the next call is scanned at once.
+func TestAPermitAskedForMeanwhileGetsTheRefundedSlot(t *testing.T) {
+	for _, useQuota := range []bool{false, true} {
+		t.Run(fmt.Sprintf("quota=%v", useQuota), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fake := tokenFake(hsstest.Options{SyncDelay: -1})
+				h := newTestHSS(t, fake, DefaultConfig(), nil)
+				if useQuota {
+					q, err := NewLocalQuota(DefaultConfig().rateConfig(), nil)
+					mustNot(t, err)
+					h.UseQuota(q)
+				}
+				now := time.Now()
+				known := scanjob.Job{Receiver: "harbor", Registry: "harbor", Namespace: "team", Image: "known", Tag: "1",
+					Target: testTarget, AcceptedAt: now}
+				ht := hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID}
+				fake.PushToSWR(ht, string(testTarget.ImageType), "team", "known", "1", "", now)
+				fake.Synchronize(ht, string(testTarget.ImageType))
+				unknown := known
+				unknown.Image = "unknown"
+
+				start := time.Now()
+				first, err := h.AcquirePermit(t.Context())
+				mustNot(t, err)
+				scanned := make(chan time.Duration, 1)
+				go func() {
+					p, err := h.AcquirePermit(t.Context())
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					defer p.Release()
+					if err := h.Scan(queue.WithPermit(t.Context(), p), testTarget, []scanjob.Job{known}); err != nil {
+						t.Error(err)
+					}
+					scanned <- time.Since(start)
+				}()
+				synctest.Wait() // the second request waits for the next slot
+				err = h.Scan(queue.WithPermit(t.Context(), first), testTarget, []scanjob.Job{unknown})
+				if _, ok := errors.AsType[*queue.Partial](err); !ok {
+					t.Fatalf("unknown image: %v, want it deferred", err)
+				}
+				first.Release()
+				if took := <-scanned; took != 0 {
+					t.Errorf("the known image was scanned after %s, want at once", took)
+				}
+			})
+		})
+	}
+}
