@@ -68,6 +68,10 @@ type Call struct {
 	Images int
 	// Status is the HTTP status of the last attempt, 0 when no answer came.
 	Status int
+	// RequestID is HSS's X-Request-Id of the last answer (a failure's
+	// body request_id when the header is missing), "" without one: the
+	// id HSS support asks for, on success as on failure.
+	RequestID string
 	// Class is Classify of the call's result.
 	Class Class
 	// Attempts is 1, or 2 when a refused token was refreshed and the call
@@ -92,3 +96,29 @@ type Observer interface {
 type noopObserver struct{}
 
 func (noopObserver) ObserveCall(Call) {}
+
+// Answer is what one call's answer said, for the caller that made it:
+// set by every call made under a ctx from WithAnswer. The Observer sees
+// every call of the client; this is the one call's own, so a caller can
+// log and keep HSS's request id of a call that succeeded (a failure's is
+// in its *APIError too).
+type Answer struct {
+	API       string
+	Status    int
+	RequestID string
+}
+
+type answerKey struct{}
+
+// WithAnswer returns ctx under which each call sets *a when it ends (the
+// last call's answer when several are made; do not share a between
+// concurrent calls).
+func WithAnswer(ctx context.Context, a *Answer) context.Context {
+	return context.WithValue(ctx, answerKey{}, a)
+}
+
+func recordAnswer(ctx context.Context, c Call) {
+	if a, ok := ctx.Value(answerKey{}).(*Answer); ok && a != nil {
+		*a = Answer{API: c.API, Status: c.Status, RequestID: c.RequestID}
+	}
+}

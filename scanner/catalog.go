@@ -1,19 +1,14 @@
 package scanner
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
-	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
@@ -144,17 +139,19 @@ func hssAPIName(api API) string {
 }
 
 // under makes one call of api under a permit of c.Quota at c.Priority,
-// then gives the feedback (and the log line when c.Log).
-func under(ctx context.Context, api API, t hssclient.Target, c Call, call func() (rows int, err error)) error {
+// then gives the feedback (and the log line when c.Log). call gets a ctx
+// that collects HSS's answer (its request id goes into the log line).
+func under(ctx context.Context, api API, t hssclient.Target, c Call, call func(ctx context.Context) (rows int, err error)) error {
 	release, err := c.Quota.Wait(ctx, api, c.Priority)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
-	rows, err := call()
+	var a hssclient.Answer
+	rows, err := call(hssclient.WithAnswer(ctx, &a))
 	release()
-	rec := CallRecord{API: api, Target: t.String(), Images: c.Images, Rows: rows, JobIDs: c.JobIDs, Err: err,
-		Duration: time.Since(start)}
+	rec := CallRecord{API: api, Target: t.String(), Images: c.Images, Rows: rows, JobIDs: c.JobIDs,
+		RequestID: a.RequestID, Err: err, Duration: time.Since(start)}
 	if c.Log {
 		c.Quota.Record(ctx, rec)
 	} else if throttled := isThrottled(err); err == nil || throttled {
@@ -201,63 +198,31 @@ func (c hssCalls) ListImageScanTask(ctx context.Context, t hssclient.Target, r h
 // the push path, and (tasks) the same memory of the rows' ids.
 func (h *HSS) Catalog() Catalog { return h.catalog }
 
-// scanVia is one scan call of the items through h's catalog, with rate
-// feedback: batch-scan (swr-v5) or a scan task (tasks).
-func (h *HSS) scanVia(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
-	err := h.catalog.Scan(ctx, hssTarget(t), hssclient.ImageType(t.ImageType), items)
+// scanVia is one scan call of the items through h's catalog (batch-scan
+// under swr-v5, a scan task under tasks), with rate feedback and the
+// call's INFO line (the target, the images, HSS's request id, the result
+// and the job ids; hssclient logs calls at debug level only). It returns
+// HSS's request id.
+func (h *HSS) scanVia(ctx context.Context, t scanjob.Target, items []scanjob.Job) (string, error) {
+	ids := make([]string, len(items))
+	for i, j := range items {
+		ids[i] = j.ID()
+	}
+	h.markSent(ctx)
+	start := time.Now()
+	var a hssclient.Answer
+	err := h.catalog.Scan(hssclient.WithAnswer(ctx, &a), hssTarget(t), hssclient.ImageType(t.ImageType), items)
 	h.feedback(ctx, err)
-	return err
+	c := CallRecord{API: h.catalog.ScanAPI(), Target: hssTarget(t).String(), Images: len(items), JobIDs: ids,
+		RequestID: a.RequestID, Err: err, Duration: time.Since(start)}
+	logCall(ctx, h.log, c, callResult(hssclient.Classify(err), a.Status), a.Status, a.RequestID)
+	return a.RequestID, err
 }
 
 // isThrottled: HSS's gateway answered 429.
 func isThrottled(err error) bool {
 	var apiErr *hssclient.APIError
 	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests
-}
-
-// replicatingTasks is replicating (quota_hss.go) for scan tasks: before a
-// dry run's scan task reaches the simulator, the images it names are put
-// into the simulator's SWR and made known to its HSS, as replicating does
-// for a batch-scan. Other requests pass to replicating.
-type replicatingTasks struct{ replicating }
-
-func (r replicatingTasks) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/image/image-scan/tasks") || req.Body == nil {
-		return r.replicating.RoundTrip(req)
-	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, 16<<20))
-	req.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var b struct {
-		Images []struct {
-			Namespace    string `json:"namespace"`
-			ImageName    string `json:"image_name"`
-			ImageVersion string `json:"image_version"`
-			RegistryType string `json:"registry_type"`
-		} `json:"image_info"`
-	}
-	// /v5/{project_id}/image/image-scan/tasks
-	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-	if json.Unmarshal(body, &b) == nil && len(parts) >= 2 {
-		t := hsstest.Target{Region: req.Header.Get("region"), ProjectID: parts[1]}
-		at := time.Now().Add(-time.Second)
-		synced := map[string]bool{}
-		for _, im := range b.Images {
-			it := imageTypeOfRegistry(hssclient.RegistryType(im.RegistryType))
-			if it == "" {
-				continue
-			}
-			r.fake.PushToSWR(t, string(it), im.Namespace, im.ImageName, im.ImageVersion, "", at)
-			synced[string(it)] = true
-		}
-		for it := range synced {
-			r.fake.Synchronize(t, it)
-		}
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	return r.replicating.RoundTrip(req)
 }
 
 // imageTypeOfRegistry is the SWR image type of a registry type ("" for

@@ -21,7 +21,7 @@ func (s swrV5) List(ctx context.Context, t hssclient.Target, q ListQuery, c Call
 	req := hssclient.ListImagesRequest{ImageType: q.ImageType, ScanStatus: q.ScanStatus, Offset: q.Offset, Limit: q.Limit,
 		StartLatestUpdateTime: millisOrNil(q.UpdatedSince), StartLatestScanTime: millisOrNil(q.ScannedSince)}
 	var page hssclient.ImagePage
-	err := under(ctx, APISwrRepository, t, c, func() (int, error) {
+	err := under(ctx, APISwrRepository, t, c, func(ctx context.Context) (int, error) {
 		var err error
 		page, err = s.c.ListSwrImageRepository(ctx, t, req)
 		return len(page.Images), err
@@ -30,7 +30,7 @@ func (s swrV5) List(ctx context.Context, t hssclient.Target, q ListQuery, c Call
 }
 
 func (s swrV5) Sync(ctx context.Context, t hssclient.Target, it hssclient.ImageType, c Call) error {
-	return under(ctx, APISynchronize, t, c, func() (int, error) {
+	return under(ctx, APISynchronize, t, c, func(ctx context.Context) (int, error) {
 		return 0, s.c.RunImageSynchronize(ctx, t, it)
 	})
 }

@@ -94,7 +94,7 @@ func (k *taskCatalog) List(ctx context.Context, t hssclient.Target, q ListQuery,
 	req := hssclient.ListRegistryImagesRequest{ImageType: q.ImageType, ScanStatus: q.ScanStatus, Offset: q.Offset,
 		Limit: q.Limit, StartLatestUpdateTime: millisOrNil(q.UpdatedSince), StartLatestScanTime: millisOrNil(q.ScannedSince)}
 	var page hssclient.ImagePage
-	err := under(ctx, APIRegistryImages, t, c, func() (int, error) {
+	err := under(ctx, APIRegistryImages, t, c, func(ctx context.Context) (int, error) {
 		var err error
 		page, err = k.c.ListRegistryImages(ctx, t, req)
 		return len(page.Images), err
@@ -170,7 +170,7 @@ func (k *taskCatalog) Sync(ctx context.Context, t hssclient.Target, it hssclient
 	if rt == "" {
 		return fmt.Errorf("sync %s %s: no registry type for this image type", t, it)
 	}
-	return under(ctx, APISyncTasks, t, c, func() (int, error) {
+	return under(ctx, APISyncTasks, t, c, func(ctx context.Context) (int, error) {
 		err := k.c.CreateImageSynchronizeTask(ctx, t, hssclient.SyncRegistries(rt))
 		if err != nil && !isThrottled(err) && !errors.Is(err, context.Canceled) {
 			err = fmt.Errorf("hss.api tasks: image sync task by registry_type %s (HSS may need a registry_id; unverified): %w", rt, err)
@@ -233,7 +233,7 @@ func (k *taskCatalog) FailedScans(ctx context.Context, t hssclient.Target, since
 	req := hssclient.ListTasksRequest{Type: hssclient.TaskImageScan, GlobalImageType: "registry", TaskType: "manual",
 		Limit: taskPage}
 	var page hssclient.TaskPage
-	err := under(ctx, APITasks, t, c, func() (int, error) {
+	err := under(ctx, APITasks, t, c, func(ctx context.Context) (int, error) {
 		var err error
 		page, err = k.c.ListImageScanTask(ctx, t, req)
 		return len(page.Tasks), err

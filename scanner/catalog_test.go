@@ -759,31 +759,6 @@ func TestTheTaskCatalogSendsTheSDKsShapes(t *testing.T) {
 	}
 }
 
-// TestTheDryRunScansThroughEitherFlavour: the dry run's lifecycle
-// simulator makes the images a scan names known first, for batch-scan
-// and for a scan task alike, so the scan is taken at once.
-func TestTheDryRunScansThroughEitherFlavour(t *testing.T) {
-	for _, api := range catalogAPIs {
-		t.Run(api, func(t *testing.T) {
-			c := DefaultConfig()
-			c.API = api
-			h, err := NewHSS(c, Options{DryRun: true, Logger: testLogger(t)})
-			mustNot(t, err)
-			mustNot(t, h.UseLifecycleSimulator(true, ""))
-			j := scanjob.Job{Namespace: "team", Image: "dry", Tag: "1", Target: testTarget}
-			mustNot(t, h.Scan(t.Context(), testTarget, []scanjob.Job{j}))
-			q, err := NewLocalQuota(ratelimit.Config{CallsPerMinute: 600, Burst: 10}, nil)
-			mustNot(t, err)
-			page, err := h.Catalog().List(t.Context(), hssTarget(testTarget), ListQuery{ImageType: hssclient.PrivateImage, Limit: 10},
-				Call{Quota: q, Priority: PriorityPush})
-			mustNot(t, err)
-			if len(page.Images) != 1 || page.Images[0].ScanStatus != hssclient.ScanWaitingForScan {
-				t.Errorf("after the scan the list shows %+v, want the image waiting_for_scan", page.Images)
-			}
-		})
-	}
-}
-
 // TestARefusedSyncTaskSaysWhatWasGuessed: that a sync task naming only a
 // registry type is enough is unverified. Refused, the error keeps HSS's
 // answer and names the guess.

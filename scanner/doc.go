@@ -39,8 +39,20 @@
 // (waiting_presence / sync_requested, scan_requested with the call's start
 // time, given_up through the lifecycle publisher) are written before Scan
 // returns, so a job is acked only after its scan_requested record is
-// stored. A dry run turns the gate off: the simulator learns images from
-// the scans that name them. Send (bridge scan) never goes through it.
+// stored; without the gate, Scan writes scan_requested itself the same
+// way. Every HSS call Scan makes (list, sync, batch-scan) has one INFO
+// line with the API, the images, HSS's request id, the result and the job
+// ids. A dry run keeps the gate on: Scan reports each job's push to the
+// simulator (hsstest's Pushed: replicated into its SWR after a lag, known
+// after a sync), so its log shows the whole lifecycle. Send (bridge scan)
+// never goes through the gate.
+//
+// Permits are not wasted: the consumer takes a batch-scan permit before
+// the gate looks (queue.PermitScanner's AcquirePermit) and hands it to
+// the Scan made under it; released without a batch-scan sent under it (no
+// item known, the list failed), it is refunded to the limiter
+// (ratelimit.Permit.Refund), so a burst of pushes that HSS does not know
+// yet does not hold up the known images behind it.
 //
 // Why a package: the consumer's HSS calls are the running data path, and
 // package main, which reads flags and files, should only wire it: it builds

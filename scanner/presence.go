@@ -255,6 +255,7 @@ func (g *presenceGate) split(ctx context.Context, t scanjob.Target, items []scan
 	}
 	now := time.Now()
 	if tp.listedAt.IsZero() || now.Sub(tp.listedAt) >= g.cfg.ListInterval {
+		ctx := withWaiting(ctx, unknown)
 		n, err := g.check(ctx, t, tp, unknown, now)
 		out.Checks = n
 		if err != nil && ctx.Err() != nil {

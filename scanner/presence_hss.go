@@ -21,7 +21,7 @@ type hssPresence struct{ h *HSS }
 
 func (p hssPresence) listPage(ctx context.Context, t scanjob.Target, since time.Time, offset, limit int) ([]presenceRow, int, error) {
 	page, err := p.h.catalog.List(ctx, hssTarget(t), ListQuery{ImageType: hssclient.ImageType(t.ImageType),
-		UpdatedSince: since, Offset: offset, Limit: limit}, Call{Quota: p.h.quota(), Priority: PriorityPush})
+		UpdatedSince: since, Offset: offset, Limit: limit}, p.h.gateCall(ctx))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -34,7 +34,7 @@ func (p hssPresence) listPage(ctx context.Context, t scanjob.Target, since time.
 }
 
 func (p hssPresence) sync(ctx context.Context, t scanjob.Target) error {
-	return p.h.catalog.Sync(ctx, hssTarget(t), hssclient.ImageType(t.ImageType), Call{Quota: p.h.quota(), Priority: PriorityPush})
+	return p.h.catalog.Sync(ctx, hssTarget(t), hssclient.ImageType(t.ImageType), p.h.gateCall(ctx))
 }
 
 // quota is the scheduler the list and sync calls wait on: the one
@@ -62,13 +62,13 @@ func (h *HSS) scanPresent(ctx context.Context, t scanjob.Target, items []scanjob
 	var answer lifecycle.Answer
 	if len(split.Known) > 0 {
 		start := time.Now()
-		err := h.scanVia(ctx, t, split.Known)
+		reqID, err := h.scanVia(ctx, t, split.Known)
 		v := h.Judge(err)
 		answer = lifecycle.Answer{API: hssAPIName(h.catalog.ScanAPI()), Status: v.Status, Code: v.Code, Message: v.Message,
 			RequestID: v.RequestID, At: time.Now().UTC()}
 		switch {
 		case err == nil:
-			answer.Status = http.StatusOK
+			answer.Status, answer.RequestID = http.StatusOK, reqID
 			requested = split.Known
 			h.life.scanRequested(ctx, requested, start, answer)
 		case hssclient.IsNotFound(err):
@@ -161,9 +161,12 @@ var errLifeSkip = errors.New("lifecycle step skipped")
 // begin makes sure a lifecycle is under way for j: created, or restarted
 // when the last one finished (a new push of a scanned tag).
 func (w lifeWriter) begin(ctx context.Context, j scanjob.Job) (string, error) {
-	rec, _, err := w.store.Begin(ctx, lifecycle.NewRecord(j))
+	rec, started, err := w.store.Begin(ctx, lifecycle.NewRecord(j))
 	if err != nil {
 		return "", err
+	}
+	if started {
+		w.h.log.InfoContext(ctx, "image accepted", "image", j.Ref(), "job_id", j.ID())
 	}
 	return rec.Key, nil
 }
@@ -175,14 +178,21 @@ func (w lifeWriter) move(ctx context.Context, j scanjob.Job, state lifecycle.Sta
 	if err != nil {
 		return err
 	}
+	moved := false
 	_, err = w.store.Update(ctx, key, func(r *lifecycle.Record) error {
 		if r.State.Terminal() || !lifecycle.Allowed(r.State, state) {
 			return errLifeSkip
 		}
+		moved = r.State != state
 		r.SetState(state, note)
 		fn(r)
 		return nil
 	})
+	if err == nil && moved {
+		// One line per image and state entered, as the watcher logs
+		// scanning and the end: the log tells each image's way.
+		w.h.log.InfoContext(ctx, "image "+string(state), "image", j.Ref(), "job_id", j.ID())
+	}
 	return err
 }
 

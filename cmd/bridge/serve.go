@@ -204,7 +204,8 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	a.http = newHTTPServer(srv.NewEcho(), cfg.HTTP, log)
 	if a.adminLn != nil {
 		e := srv.NewAdminEcho()
-		a.reloader.admin = admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Logger: log, Registry: reg})
+		a.reloader.admin = admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Images: a.life.store,
+			Logger: log, Registry: reg})
 		if cfg.Debug.PProf {
 			registerPProf(e)
 			log.Warn("pprof is on: /debug/pprof on the admin listener shows request contents", "admin_listen", a.adminLn.Addr().String())

@@ -124,6 +124,18 @@ func (f *Fake) PushToSWR(t Target, imageType, namespace, imageName, tag, digest 
 	im.swrDigest, im.swrUpdatedAt = digest, at
 }
 
+// Pushed is the registry's side of the simulator: the push of a tag that
+// a registry reported at `at` (the bridge's dry run calls it for each job
+// it takes, with the time the webhook was accepted) reaches SWR
+// Options.ReplicationDelay later, and HSS learns it as any SWR image: after
+// a sync that completes then or later, or Options.AutoSyncAfter past it.
+// So a dry run's presence check, sync and scan meet an HSS that learns
+// images the way HSS does, not from the scans that name them. Reporting
+// the same push again changes nothing.
+func (f *Fake) Pushed(t Target, imageType string, ref Ref, digest string, at time.Time) {
+	f.PushToSWR(t, imageType, ref.Namespace, ref.Image, ref.Tag, digest, at.Add(f.opts.ReplicationDelay))
+}
+
 // FailScan makes every later scan of ref (any target or type) end in
 // failure with scan_failed_desc desc. download_failed and
 // image_oversized (or image_over_sized) end with that scan_status, any
@@ -336,18 +348,27 @@ func (f *Fake) Synchronize(t Target, imageType string) {
 	f.requestSync(t.Region, t.ProjectID, imageType, f.opts.Now())
 }
 
-// SimulatorAutoSync is how long after a scan first names an image the
-// simulator's HSS learns it (SimulatorOptions).
+// SimulatorAutoSync is how long after an image reaches the simulator's
+// SWR (Pushed, or a scan naming it) its HSS learns it without a sync
+// (SimulatorOptions).
 const SimulatorAutoSync = 10 * time.Second
 
-// SimulatorOptions returns o set up for the --dry-run simulator: every
-// image a scan names exists in SWR (AssumeInSWR) and HSS learns it
+// SimulatorReplication is the simulator's replication lag (Pushed).
+const SimulatorReplication = 2 * time.Second
+
+// SimulatorOptions returns o set up for the --dry-run simulator: a push
+// reported with Pushed reaches SWR SimulatorReplication later, unless o
+// sets ReplicationDelay; every image a scan names exists in SWR
+// (AssumeInSWR, for scans asked for by hand); and HSS learns an SWR image
 // SimulatorAutoSync later without a sync, unless o already sets
 // AutoSyncAfter. Scan timing and the unknown-image mode keep o's values
 // (defaults: 5s waiting, 60s scanning, silent 200). Throttling is left as
 // o sets it: the bridge paces itself.
 func SimulatorOptions(o Options) Options {
 	o.AssumeInSWR = true
+	if o.ReplicationDelay == 0 {
+		o.ReplicationDelay = SimulatorReplication
+	}
 	if o.AutoSyncAfter == 0 {
 		o.AutoSyncAfter = SimulatorAutoSync
 	}

@@ -61,12 +61,15 @@
 // never by timers, so a test that moves the clock sees each step exactly
 // when it is due, and the fake starts no goroutine.
 //
-// For the simulator, which never calls PushToSWR, Options.AssumeInSWR
-// makes every image a scan names exist in SWR from that moment;
-// SimulatorOptions sets it with an automatic sync after
-// SimulatorAutoSync, so a dry run shows the whole lifecycle: the first
-// scan of a new image scans nothing (it is unknown), the image becomes
-// known a little later, and a scan then runs to its result.
+// The simulator (SimulatorOptions) stands in for the registry too: the
+// bridge's dry run reports each push it takes with Pushed, and the tag
+// reaches SWR after a replication lag (ReplicationDelay); HSS learns it
+// after a sync or an automatic one (AutoSyncAfter), so the dry run's
+// presence check, sync, scan and watch meet HSS's order of things and
+// its log shows the whole lifecycle (accepted, waiting_presence,
+// scan_requested, scanning, scanned). For a scan asked for by hand, where
+// nothing reports a push, Options.AssumeInSWR makes every image a scan
+// names exist in SWR from that moment.
 //
 // # Throttling, counters, faults
 //

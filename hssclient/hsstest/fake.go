@@ -64,8 +64,13 @@ type Options struct {
 	// negative duration means none.
 	SyncDelay, AutoSyncAfter, ScanQueueDelay, ScanDuration time.Duration
 	// AssumeInSWR makes every image a scan names exist in SWR from that
-	// moment (the simulator's mode, where nothing calls PushToSWR).
+	// moment (the simulator's mode for scans asked for by hand, where
+	// nothing calls PushToSWR or Pushed).
 	AssumeInSWR bool
+	// ReplicationDelay is how long after a push reported with Pushed the
+	// tag appears in SWR: the registry's replication lag (0: at once;
+	// SimulatorOptions sets SimulatorReplication).
+	ReplicationDelay time.Duration
 	// UnknownImages is how a scan naming an image HSS does not know is
 	// answered (default UnknownImageSilent200).
 	UnknownImages UnknownMode
