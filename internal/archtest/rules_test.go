@@ -32,6 +32,7 @@ var rules = []rule{
 	{pkg: "natsconn", leaf: true},
 	{pkg: "lifecycle", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "cmd/bridge"}},
 	{pkg: "tracing", leaf: true},
+	{pkg: "sources", not: []string{"queue", "scanner", "hssclient", "admin", "cmd/bridge"}},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
