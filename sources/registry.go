@@ -142,6 +142,11 @@ func dockerConfigAuth(file, host string) (authn.Authenticator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth.docker_config_file: %w", err)
 	}
+	return parseDockerConfig(b, file, host)
+}
+
+// parseDockerConfig reads host's login from a config.json's bytes.
+func parseDockerConfig(b []byte, file, host string) (authn.Authenticator, error) {
 	var cfg dockerConfig
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return nil, fmt.Errorf("auth.docker_config_file %s: not a docker config.json: %v", file, syntaxOnly(err))
