@@ -9,6 +9,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/natsconn"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanner"
+	"github.com/scan-bridge/scan-bridge/sources"
 )
 
 // envPrefix starts every environment variable the bridge reads for its
@@ -42,6 +43,12 @@ type Config struct {
 	Admin AdminConfig `koanf:"admin"`
 	// Routes map pushes to SWR names and HSS targets (first match wins).
 	Routes []handlers.RouteConfig `koanf:"routes"`
+	// Sources are registries the bridge polls for pushes that send no
+	// webhook, or sweeps for a receiver's lost ones (docs/sources.md;
+	// also BRIDGE_SOURCES as JSON). Checked by sourceProblems
+	// (sources.go), not by the tags alone: a target takes the hss
+	// defaults first.
+	Sources []sources.Config `koanf:"sources"`
 }
 
 // HTTPConfig is the webhook listener: /webhooks/*, /healthz and /readyz,

@@ -18,6 +18,8 @@ var secretSettings = map[string]bool{
 	"hss.token":                true,
 	"hss.iam.password":         true,
 	"admin.token":              true,
+	"sources[].auth.password":  true,
+	"sources[].auth.token":     true,
 }
 
 // redacted replaces a secret's value.

@@ -65,7 +65,8 @@ func (c Config) problems() []string {
 		lines = append(lines, fmt.Sprintf("admin.listen (BRIDGE_ADMIN__LISTEN): %q is http.listen too; the admin listener needs an address of its own, away from the webhooks", c.Admin.Listen))
 	}
 	lines = append(lines, c.presenceProblems()...)
-	return append(lines, c.receiverProblems(reported)...)
+	lines = append(lines, c.receiverProblems(reported)...)
+	return append(lines, c.sourceProblems()...)
 }
 
 // minPresenceTimeout is the least receivers[].presence_timeout: a shorter

@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -208,8 +209,8 @@ func (c Config) Check() []error {
 	if c.SweepFor != "" && (c.Target != (scanjob.Target{}) || c.InstanceID != "" || c.InstanceURL != "" || c.DefaultNamespace != "") {
 		bad("sweep_for %q: the receiver's target, instance and default_namespace apply; remove them from the source", c.SweepFor)
 	}
-	if c.Limits.RoundTimeout > c.Schedule.Every && c.Schedule.Every > 0 {
-		bad("limits.round_timeout %s: must not exceed schedule.every (%s)", c.Limits.RoundTimeout, c.Schedule.Every)
+	if every := cmp.Or(c.Schedule.Every, DefaultEvery); c.Limits.RoundTimeout > every {
+		bad("limits.round_timeout %s: must not exceed schedule.every (%s)", c.Limits.RoundTimeout, every)
 	}
 	return errs
 }
