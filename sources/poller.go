@@ -51,7 +51,8 @@ type Lease interface {
 
 // Deps are a poller's collaborators.
 type Deps struct {
-	// KV is the sources bucket (OpenBucket).
+	// KV is the sources bucket (OpenBucket); nil only for a dry run
+	// where no bridge ever ran (every tag is then new).
 	KV        jetstream.KeyValue
 	Planner   Planner
 	Publisher Publisher
@@ -189,6 +190,9 @@ func (p *Poller) Run(ctx context.Context, lease Lease) {
 // webhook path. Dry, it stores nothing (no job, no checkpoint, no
 // record) and reports what it would enqueue.
 func (p *Poller) Round(ctx context.Context, dryRun bool) (rep Report, err error) {
+	if !dryRun && (p.d.KV == nil || p.d.Publisher == nil) {
+		return Report{}, errors.New("a round that stores needs the sources bucket and a publisher")
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rep = Report{Source: p.cfg.Name, DryRun: dryRun, Started: time.Now().UTC(), Jobs: []JobLine{}}
@@ -257,7 +261,7 @@ func (p *Poller) finish(ctx context.Context, rep Report, last RoundRecord, err e
 		rep.Result, rep.Error = ResultError, err.Error()
 	}
 	p.rounds.Add(1)
-	if dryRun {
+	if dryRun || p.d.KV == nil {
 		return rep, err
 	}
 	p.d.Metrics.round(p.cfg.Name, rep.Result)
@@ -440,7 +444,7 @@ func (p *Poller) pollRepository(ctx context.Context, opts []remote.Option, repo 
 	if len(next.Tags) != len(ck.Tags) {
 		changed = true
 	}
-	if dryRun || !changed && rev != 0 {
+	if dryRun || p.d.KV == nil || !changed && rev != 0 {
 		return failed
 	}
 	next.CheckedAt = time.Now().UTC()

@@ -101,7 +101,12 @@ type RoundRecord struct {
 	Baseline time.Time `json:"baseline,omitzero"`
 }
 
+// getJSON reads key into v; a missing key, or no bucket at all (a dry
+// run where no bridge ever ran), leaves v zero.
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
+	if kv == nil {
+		return 0, nil
+	}
 	e, err := kv.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return 0, nil
@@ -137,6 +142,9 @@ func LeaseHolder(ctx context.Context, kv jetstream.KeyValue, source string) (str
 // CheckpointSize counts a source's checkpoint keys (repositories) and
 // their bytes.
 func CheckpointSize(ctx context.Context, kv jetstream.KeyValue, source string) (keys int, bytes int, err error) {
+	if kv == nil {
+		return 0, 0, nil
+	}
 	lister, err := kv.ListKeysFiltered(ctx, checkpointPrefix(source)+">")
 	if err != nil {
 		return 0, 0, fmt.Errorf("list checkpoints of %s: %w", source, err)

@@ -26,6 +26,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
+	"github.com/scan-bridge/scan-bridge/sources"
 )
 
 func newServeCmd() *cobra.Command {
@@ -82,6 +83,7 @@ type app struct {
 	adminLn  net.Listener         // nil when admin.listen is empty
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	life     *lifecycleParts      // the lifecycle store, results and watcher
+	sources  *sourceParts         // the polled registries (sources.go); nil without sources
 	reloader *reloader            // applies a re-read configuration (reload.go)
 	done     chan error           // Run's result
 }
@@ -172,7 +174,9 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	hcfg := webhookConfig(cfg, recvs)
 	// The consumer sends only jobs whose target a receiver can produce: a
 	// job on the stream that no receiver made cannot choose the project.
-	a.consumer = a.q.NewConsumer(a.hss.Logged(), queue.AllowTargets(hcfg.Targets()...))
+	// The sources' own targets too (sources.go): their jobs are a
+	// receiver's in all but the name.
+	a.consumer = a.q.NewConsumer(a.hss.Logged(), queue.AllowTargets(append(hcfg.Targets(), sourceTargets(cfg)...)...))
 
 	adminTokens, err := cfg.Admin.Tokens()
 	if err != nil {
@@ -211,6 +215,18 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	} else if len(adminTokens) > 0 || cfg.Debug.PProf {
 		log.Warn("admin.listen is empty: the admin API and pprof are configured but not served")
 	}
+
+	// --- sources (sources.go, docs/sources.md) ---
+	// Registries polled for pushes that send no webhook, and sweeps: their
+	// images go through srv's plan and the webhooks' publisher.
+	var known sources.Known
+	if a.life != nil && a.life.store != nil {
+		known = a.life.store
+	}
+	if a.sources, err = startSources(octx, cfg, js, srv, publisher{a.q}, known, a.q.Config().Stream.Replicas, reg, log); err != nil {
+		return a, err
+	}
+	// --- end sources ---
 
 	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
 	a.life.run(watcher, log)
@@ -254,6 +270,7 @@ func (a *app) shutdown() error {
 		}
 	}
 	hcancel()
+	a.sources.shutdown() // no poll stores a job once the consumer stops
 	a.life.shutdown()
 	if err := a.consumer.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("consumer shutdown: %w", err))
