@@ -160,10 +160,20 @@ type SkipLine struct {
 // does not make an extra round.
 func (p *Poller) Run(ctx context.Context, lease Lease) {
 	lease.Run(ctx, func(ctx context.Context) {
+		var mine time.Time // this replica's last round, should its record be lost
 		for {
-			wait := time.Duration(0)
-			if last, err := ReadRound(ctx, p.d.KV, p.cfg.Name); err == nil && !last.Started.IsZero() {
-				wait = time.Until(last.Started.Add(p.cfg.Schedule.Every))
+			last, err := ReadRound(ctx, p.d.KV, p.cfg.Name)
+			if err != nil {
+				// The bucket does not answer: wait an interval rather
+				// than poll on blindly.
+				last.Started = time.Now()
+			}
+			if mine.After(last.Started) {
+				last.Started = mine
+			}
+			wait := time.Until(last.Started.Add(p.cfg.Schedule.Every))
+			if last.Started.IsZero() {
+				wait = 0
 			}
 			if wait > 0 {
 				t := time.NewTimer(min(wait, p.cfg.Schedule.Every))
@@ -177,6 +187,7 @@ func (p *Poller) Run(ctx context.Context, lease Lease) {
 			if ctx.Err() != nil {
 				return
 			}
+			mine = time.Now()
 			if _, err := p.Round(ctx, false); err != nil && ctx.Err() == nil {
 				p.log.Warn("source round failed", "error", err)
 			}
