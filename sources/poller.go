@@ -245,7 +245,7 @@ func (p *Poller) Round(ctx context.Context, dryRun bool) (rep Report, err error)
 		}
 		rep.Repositories++
 	}
-	if failures > 0 || len(rep.Failed) > 0 {
+	if failures > 0 || len(rep.Failed) > 0 || rep.Resume != "" {
 		return p.finish(ctx, rep, last, errPartial, dryRun)
 	}
 	return p.finish(ctx, rep, last, nil, dryRun)
@@ -262,10 +262,13 @@ func (p *Poller) finish(ctx context.Context, rep Report, last RoundRecord, err e
 		rep.Result = ResultOK
 	case errors.Is(err, errPartial):
 		rep.Result = ResultPartial
-		if len(rep.Failed) > 0 {
+		switch {
+		case len(rep.Failed) > 0:
 			rep.Error = fmt.Sprintf("%d repositories failed", len(rep.Failed))
-		} else {
+		case ctx.Err() != nil:
 			rep.Error = "stopped at limits.round_timeout"
+		default:
+			rep.Error = "stopped at limits.max_repositories"
 		}
 		err = nil
 	default:

@@ -417,3 +417,72 @@ func TestHTTPSURLNeverFallsBackToHTTP(t *testing.T) {
 		t.Fatalf("%d plain http requests reached the registry", n)
 	}
 }
+
+// TestALargeRegistryIsCoveredOverRounds: a round stops at
+// max_repositories and the next goes on after the last repository done.
+func TestALargeRegistryIsCoveredOverRounds(t *testing.T) {
+	r := newRig(t)
+	for _, ref := range []string{"team/a:1", "team/b:1", "team/c:1"} {
+		r.reg.push(t, ref)
+	}
+	c := r.source("big")
+	c.Limits.MaxRepositories = 2
+	p := r.poller(t, c, nil)
+	var seen []string
+	for i, want := range []struct {
+		result, resume string
+		repos          int
+	}{{ResultPartial, "team/b", 2}, {ResultOK, "", 1}, {ResultPartial, "team/b", 2}} {
+		rep, err := p.Round(context.Background(), false)
+		if err != nil || rep.Result != want.result || rep.Resume != want.resume || rep.Repositories != want.repos {
+			t.Fatalf("round %d: %s resume %q, %d repositories (%v); want %+v", i+1, rep.Result, rep.Resume, rep.Repositories, err, want)
+		}
+		for _, j := range rep.Jobs {
+			seen = append(seen, j.Image[:strings.IndexByte(j.Image, ':')])
+		}
+	}
+	if !slices.Equal(seen, []string{"team/a", "team/b", "team/c"}) {
+		t.Fatalf("enqueued %v: every repository once", seen)
+	}
+	rec, _ := ReadRound(context.Background(), r.kv, "big")
+	if rec.Baseline.IsZero() {
+		t.Fatal("the pass that reached the end set no baseline")
+	}
+}
+
+// flakyPublisher fails while down is set.
+type flakyPublisher struct {
+	Publisher
+	down atomic.Bool
+}
+
+func (f *flakyPublisher) Publish(ctx context.Context, j scanjob.Job) (bool, error) {
+	if f.down.Load() {
+		return false, fmt.Errorf("nats: no responders available for request")
+	}
+	return f.Publisher.Publish(ctx, j)
+}
+
+// TestAJobNotStoredIsTriedAgain: a tag whose job the queue did not store
+// keeps no checkpoint entry, so the next round enqueues it.
+func TestAJobNotStoredIsTriedAgain(t *testing.T) {
+	r := newRig(t)
+	d := r.reg.push(t, "team/app:1")
+	pub := &flakyPublisher{Publisher: queuePublisher{r.q}}
+	pub.down.Store(true)
+	p, err := New(r.source("flaky"), Deps{KV: r.kv, Planner: r.srv, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := p.Round(context.Background(), false)
+	if err != nil || rep.Result != ResultPartial || len(rep.Failed) != 1 {
+		t.Fatalf("round with the queue down: %s %v %v", rep.Result, rep.Failed, err)
+	}
+	pub.down.Store(false)
+	if got := images(round(t, p, false)); !slices.Equal(got, []string{"team/app:1@" + d}) {
+		t.Fatalf("the next round enqueued %v", got)
+	}
+	if rep := round(t, p, false); len(rep.Jobs) != 0 {
+		t.Fatalf("then nothing: %v", rep.Jobs)
+	}
+}
