@@ -66,6 +66,10 @@ type Deps struct {
 	Transport http.RoundTripper
 }
 
+// publishTimeout bounds the wait for one job's store, as
+// http.publish_timeout bounds a webhook's.
+const publishTimeout = 10 * time.Second
+
 // Results of a round (scanbridge_source_rounds_total's result label).
 const (
 	ResultOK = "ok"
@@ -571,7 +575,12 @@ func (p *Poller) enqueue(ctx context.Context, push formats.Push, dryRun, sweepCo
 			}
 		}
 		if !dryRun {
-			dup, err := p.d.Publisher.Publish(ctx, ej.Job)
+			// The request id of a polled job names the round, as a
+			// webhook's names its delivery; it is no part of the id.
+			ej.Job.RequestID = fmt.Sprintf("poll-%s-%d", p.cfg.Name, rep.Started.Unix())
+			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+			dup, err := p.d.Publisher.Publish(pctx, ej.Job)
+			cancel()
 			if err != nil {
 				p.d.Metrics.job(p.cfg.Name, "failed")
 				return false, fmt.Errorf("store job: %w", err)
