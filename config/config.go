@@ -10,6 +10,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/notify"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanner"
+	"github.com/scan-bridge/scan-bridge/sources"
 )
 
 // envPrefix starts every environment variable the bridge reads for its
@@ -50,6 +51,12 @@ type Config struct {
 	// Notify is the outbound result webhooks (package notify,
 	// docs/notifications.md); none by default.
 	Notify notify.Config `koanf:"notify"`
+	// Sources are registries the bridge polls for pushes that send no
+	// webhook, or sweeps for a receiver's lost ones (docs/sources.md;
+	// also BRIDGE_SOURCES as JSON). Checked by sourceProblems
+	// (sources.go), not by the tags alone: a target takes the hss
+	// defaults first.
+	Sources []sources.Config `koanf:"sources"`
 }
 
 // HTTPConfig is the webhook listener: /webhooks/*, /healthz and /readyz,

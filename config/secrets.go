@@ -22,6 +22,8 @@ var secretSettings = map[string]bool{
 	// incoming-webhook URL is its credential.
 	"notify.webhooks[].secret": true,
 	"notify.webhooks[].url":    true,
+	"sources[].auth.password":  true,
+	"sources[].auth.token":     true,
 }
 
 // redacted replaces a secret's value.

@@ -67,7 +67,8 @@ func (c Config) problems() []string {
 	lines = append(lines, c.lifecycleProblems(reported)...)
 	lines = append(lines, c.presenceProblems()...)
 	lines = append(lines, c.notifyProblems()...)
-	return append(lines, c.receiverProblems(reported)...)
+	lines = append(lines, c.receiverProblems(reported)...)
+	return append(lines, c.sourceProblems()...)
 }
 
 // minPresenceTimeout is the least receivers[].presence_timeout: a shorter

@@ -27,6 +27,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
+	"github.com/scan-bridge/scan-bridge/sources"
 )
 
 func newServeCmd() *cobra.Command {
@@ -83,6 +84,7 @@ type app struct {
 	adminLn  net.Listener         // nil when admin.listen is empty
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	life     *lifecycleParts      // the lifecycle store, results and watcher
+	sources  *sourceParts         // the polled registries (sources.go); nil without sources
 	reloader *reloader            // applies a re-read configuration (reload.go)
 	notify   *notify.Notifier     // the result webhooks (notify.go); nil without any
 	done     chan error           // Run's result
@@ -174,7 +176,9 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	hcfg := webhookConfig(cfg, recvs)
 	// The consumer sends only jobs whose target a receiver can produce: a
 	// job on the stream that no receiver made cannot choose the project.
-	a.consumer = a.q.NewConsumer(a.hss.Logged(), queue.AllowTargets(hcfg.Targets()...))
+	// The sources' own targets too (sources.go): their jobs are a
+	// receiver's in all but the name.
+	a.consumer = a.q.NewConsumer(a.hss.Logged(), queue.AllowTargets(append(hcfg.Targets(), sourceTargets(cfg)...)...))
 
 	adminTokens, err := cfg.Admin.Tokens()
 	if err != nil {
@@ -215,6 +219,17 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		log.Warn("admin.listen is empty: the admin API and pprof are configured but not served")
 	}
 
+	// --- sources (sources.go, docs/sources.md) ---
+	// Registries polled for pushes that send no webhook, and sweeps: their
+	// images go through srv's plan and the webhooks' publisher.
+	var known sources.Known
+	if a.life != nil && a.life.store != nil {
+		known = a.life.store
+	}
+	if a.sources, err = startSources(octx, cfg, js, srv, publisher{a.q}, known, a.q.Config().Stream.Replicas, reg, log); err != nil {
+		return a, err
+	}
+	// --- end sources ---
 	// Result webhooks (notify.go): started last, nothing after can fail.
 	if a.notify, err = startNotify(octx, cfg, js, a.life, reg, log); err != nil {
 		return a, err
@@ -262,6 +277,7 @@ func (a *app) shutdown() error {
 		}
 	}
 	hcancel()
+	a.sources.shutdown() // no poll stores a job once the consumer stops
 	a.life.shutdown()
 	shutdownNotify(a.notify, a.cfg.HTTP.ShutdownGrace) // before NATS drains
 	if err := a.consumer.Shutdown(ctx); err != nil {

@@ -33,6 +33,7 @@ var rules = []rule{
 	{pkg: "lifecycle", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "cmd/bridge"}},
 	{pkg: "notify", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "config", "cmd/bridge"}},
 	{pkg: "tracing", leaf: true},
+	{pkg: "sources", not: []string{"queue", "scanner", "hssclient", "admin", "cmd/bridge"}},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
