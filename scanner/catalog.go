@@ -148,7 +148,9 @@ func under(ctx context.Context, api API, t hssclient.Target, c Call, call func(c
 	}
 	start := time.Now()
 	var a hssclient.Answer
+	ctx, end := callSpan(ctx, api, t, c)
 	rows, err := call(hssclient.WithAnswer(ctx, &a))
+	end(rows, a, err)
 	release()
 	rec := CallRecord{API: api, Target: t.String(), Images: c.Images, Rows: rows, JobIDs: c.JobIDs,
 		RequestID: a.RequestID, Err: err, Duration: time.Since(start)}

@@ -49,3 +49,31 @@ func (h *HSS) tracedBatchScan(ctx context.Context, t hssclient.Target, req hsscl
 	span.SetStatus(codes.Error, v.Class.String())
 	return err
 }
+
+// callSpan starts the span "hss <api>" of one lifecycle call (a list, a
+// sync, a task list: catalog.go's under), a child of ctx's span: the watch
+// round or the push-path check that made it. end records the rows, HSS's
+// answer and the error. Off, it costs one atomic load.
+func callSpan(ctx context.Context, api API, t hssclient.Target, c Call) (context.Context, func(rows int, a hssclient.Answer, err error)) {
+	if !tracing.Enabled() {
+		return ctx, func(int, hssclient.Answer, error) {}
+	}
+	ctx, span := tracing.Tracer().Start(ctx, "hss "+string(api), trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("hss.target", t.String()), attribute.Int("scanbridge.jobs", len(c.JobIDs))))
+	return ctx, func(rows int, a hssclient.Answer, err error) {
+		defer span.End()
+		attrs := []attribute.KeyValue{attribute.Int("hss.rows", rows)}
+		if a.Status != 0 {
+			attrs = append(attrs, attribute.Int("http.response.status_code", a.Status))
+		}
+		if a.RequestID != "" {
+			attrs = append(attrs, attribute.String("hss.request_id", a.RequestID))
+		}
+		span.SetAttributes(attrs...)
+		if err != nil {
+			// hssclient's errors name what failed, never a credential.
+			span.RecordError(err)
+			span.SetStatus(codes.Error, hssclient.Classify(err).String())
+		}
+	}
+}

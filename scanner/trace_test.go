@@ -10,7 +10,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/ratelimit"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/tracing"
 )
@@ -87,5 +89,46 @@ func TestScanSpan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The lifecycle's other HSS calls (a list, a sync) are spans too, children
+// of the caller's span, with the rows and HSS's answer.
+func TestCatalogCallSpans(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	t.Cleanup(tracing.Install(sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))))
+	fake := tokenFake(hsstest.Options{})
+	h := newTestHSS(t, fake, DefaultConfig(), nil)
+	q, err := NewLocalQuota(ratelimit.Config{CallsPerMinute: 600, Burst: 10}, nil)
+	mustNot(t, err)
+	parent, root := tracing.Tracer().Start(t.Context(), "watch round")
+	c := Call{Quota: q, Priority: PriorityWatch, JobIDs: []string{"a", "b"}}
+	_, err = h.Catalog().List(parent, hssTarget(testTarget), ListQuery{ImageType: hssclient.PrivateImage, Limit: 10}, c)
+	mustNot(t, err)
+	mustNot(t, h.Catalog().Sync(parent, hssTarget(testTarget), hssclient.PrivateImage, c))
+	root.End()
+
+	want := map[string]bool{"hss " + string(APISwrRepository): false, "hss " + string(APISynchronize): false}
+	for _, s := range exp.GetSpans() {
+		if _, ok := want[s.Name]; !ok {
+			continue
+		}
+		want[s.Name] = true
+		if s.Parent.SpanID() != root.SpanContext().SpanID() || s.SpanKind != trace.SpanKindClient {
+			t.Errorf("%s: parent %v kind %v, want the caller's span and client", s.Name, s.Parent.SpanID(), s.SpanKind)
+		}
+		attrs := map[attribute.Key]attribute.Value{}
+		for _, kv := range s.Attributes {
+			attrs[kv.Key] = kv.Value
+		}
+		if attrs["http.response.status_code"].AsInt64() != 200 || attrs["scanbridge.jobs"].AsInt64() != 2 ||
+			attrs["hss.request_id"].AsString() == "" {
+			t.Errorf("%s attributes %v, want status 200, 2 jobs and HSS's request id", s.Name, s.Attributes)
+		}
+	}
+	for name, seen := range want {
+		if !seen {
+			t.Errorf("no span %q", name)
+		}
 	}
 }
