@@ -9,6 +9,8 @@
 #   scripts/bench.sh [-n ROUNDS] [-d DURATION] [-r RATE] [-c CONCURRENCY]
 #   BASE=main~3 scripts/bench.sh        # also the bridge as it was at main~3
 #   BENTHOS=0 scripts/bench.sh          # without Benthos
+#   TRACED=1 scripts/bench.sh           # also the bridge with OpenTelemetry tracing
+#                                       # on, exporting to a sink that answers 200
 #
 # BENTHOS=1 requires Benthos (the run stops if scripts/benthos does not
 # build); unset, Benthos runs when it builds and is left out with a note
@@ -119,6 +121,14 @@ start_bridge bridge "$work/bridge" 18082
 if [[ -n "${BASE:-}" ]]; then
 	start_bridge base "$work/bridge-base" 18083
 	contenders+=(base)
+fi
+if [[ "${TRACED:-0}" == 1 ]]; then
+	# The same binary with every span made and exported over OTLP/HTTP.
+	"$work/loadtest" otlpsink -listen 127.0.0.1:14318 2>"$work/otlpsink.log" &
+	pids+=("$!")
+	OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 \
+		start_bridge traced "$work/bridge" 18085
+	contenders+=(traced)
 fi
 # Benthos as the issue measured it: http_server on a port and path of its
 # own, each request one message, nats_jetstream publishing it to its own

@@ -48,6 +48,12 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "otlpsink" {
+		if err := serveOTLPSink(os.Args[2:]); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "nats" {
 		if err := serveNATS(os.Args[2:]); err != nil {
 			log.Fatal(err)
@@ -104,6 +110,32 @@ func serveReference(args []string) error {
 		return err
 	}
 	return nil
+}
+
+// serveOTLPSink answers every OTLP/HTTP export with 200 and counts them,
+// so a bridge with tracing on pays for making and exporting its spans
+// (scripts/bench.sh TRACED=1) without a collector's cost in the figures.
+func serveOTLPSink(args []string) error {
+	fs := flag.NewFlagSet("otlpsink", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:14318", "address to serve on")
+	fs.Parse(args)
+	var exports, bytesIn atomic.Int64
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{Addr: *listen, ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+		exports.Add(1)
+		bytesIn.Add(n)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { <-ctx.Done(); srv.Close() }()
+	err := srv.ListenAndServe()
+	log.Printf("otlpsink: %d exports, %d bytes", exports.Load(), bytesIn.Load())
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 // serveNATS runs a standalone nats-server with JetStream, so the bridge
