@@ -11,7 +11,7 @@ import (
 // order given, groups of the given numbers of distinct images.
 func queueOf(t *testing.T, spec []nsSpec) *targetQueue {
 	t.Helper()
-	q := &targetQueue{target: targetA, byNS: map[string][]*group{}}
+	q := newTargetQueue(targetA)
 	for _, ns := range spec {
 		n := 0
 		for _, size := range ns.groups {
