@@ -35,6 +35,7 @@ import (
 type simPush struct {
 	at      time.Duration
 	ns, img int
+	lane    scanjob.Lane // empty: a push
 }
 
 // simTrace is an arrival trace.
@@ -132,6 +133,7 @@ type simResult struct {
 	burstP99, burstDrained time.Duration
 	drained                time.Duration // the last image reached HSS, from the first push
 	maxHeld                int64
+	waits                  []time.Duration // of each push of the trace, in its order
 }
 
 func TestSchedSim(t *testing.T) {
@@ -284,6 +286,7 @@ func runSim(t *testing.T, cfg ConsumerConfig, lc ratelimit.Config, tr simTrace) 
 			}
 			out.drained = max(out.drained, at.Sub(start))
 			waits[i] = at.Sub(pushed[i])
+			out.waits = append(out.waits, waits[i])
 			byNS[p.ns] = append(byNS[p.ns], waits[i])
 			if tr.burst >= 0 && p.at >= tr.burst && p.at < tr.burst+tr.burstLen {
 				burstWaits = append(burstWaits, waits[i])
@@ -470,7 +473,7 @@ type simMsg struct {
 
 func newSimMsg(t *testing.T, st *simStream, i int, p simPush) *simMsg {
 	job := scanjob.Job{Receiver: "ci", Registry: "generic", Target: targetA,
-		Namespace: fmt.Sprintf("ns%04d", p.ns), Image: fmt.Sprintf("img%d", p.img), Tag: fmt.Sprintf("b%06d", i)}
+		Namespace: fmt.Sprintf("ns%04d", p.ns), Image: fmt.Sprintf("img%d", p.img), Tag: fmt.Sprintf("b%06d", i), Lane: p.lane}
 	data, err := json.Marshal(job)
 	if err != nil {
 		t.Fatalf("encode job: %v", err)
@@ -616,4 +619,133 @@ func (h *simHSS) Judge(err error) Verdict {
 		return ve.v
 	}
 	return Verdict{Class: Retry}
+}
+
+// lanesTrace is a steady push stream with background work behind it: at
+// 1 minute a sweep enqueues a backlog of 10,000 images of one namespace,
+// at 2 minutes another source's sweep finds one image of another
+// namespace, and at 5 minutes a nightly redrive republishes 2,000 dead
+// letters of 200 namespaces at its default pace (100 a second). With
+// lanes false every job is a push: the bridge before lanes.
+//
+// With spread, the sweep walks the namespaces the pushes go to (20
+// images of each of 500 of them) instead of one of its own. Sweep images
+// are numbered from 100,000, the single one is 200,000, the redrive's from
+// 300,000; pushed images are below 20.
+func lanesTrace(background, lanes, spread bool) []simPush {
+	out := steady(6, 200, 5000, 20*time.Minute)
+	if !background {
+		return out
+	}
+	lane := func(l scanjob.Lane) scanjob.Lane {
+		if lanes {
+			return l
+		}
+		return ""
+	}
+	for i := range 10000 {
+		ns := 9999
+		if spread {
+			ns = i % 500
+		}
+		out = append(out, simPush{at: time.Minute + time.Duration(i)*time.Millisecond, ns: ns, img: 100000 + i, lane: lane(scanjob.LaneSweep)})
+	}
+	out = append(out, simPush{at: 2 * time.Minute, ns: 9998, img: 200000, lane: lane(scanjob.LaneSweep)})
+	for i := range 2000 {
+		out = append(out, simPush{at: 5*time.Minute + time.Duration(i)*10*time.Millisecond, ns: i % 200, img: 300000 + i, lane: lane(scanjob.LaneRedrive)})
+	}
+	slices.SortStableFunc(out, func(a, b simPush) int { return int(a.at - b.at) })
+	return out
+}
+
+// TestSchedSimLanes: fresh pushes keep their latency while a 10,000-image
+// sweep and a redrive drain behind them, and the background still drains
+// in the room the pushes leave.
+func TestSchedSimLanes(t *testing.T) {
+	cfg := Config{}.WithDefaults().Consumer
+	lim := ratelimit.Config{CallsPerMinute: ratelimit.DefaultCallsPerMinute}.WithDefaults()
+	interval := time.Duration(float64(time.Minute) / lim.CallsPerMinute * (1 + lim.Margin))
+	// The batcher orders only what it holds: behind a backlog in the
+	// stream, a push is not delivered until the replica has room for it.
+	// So the lanes keep their promise when max_held holds the background
+	// backlog (12,000 here), and not at the default (1000), where every
+	// push waits its turn in the stream behind the sweep.
+	const bigHeld = 12000
+	runs := []struct {
+		name                      string
+		background, lanes, spread bool
+		maxHeld                   int
+	}{
+		{"pushes alone", false, true, false, cfg.MaxHeld},
+		{"lanes, 12,000 held", true, true, false, bigHeld},
+		{"no lanes, 12,000 held", true, false, false, bigHeld},
+		{"spread, lanes, 12,000 held", true, true, true, bigHeld},
+		{"spread, no lanes, 12,000 held", true, false, true, bigHeld},
+		{"lanes, 1000 held (default)", true, true, false, cfg.MaxHeld},
+	}
+	type figures struct {
+		p50, p99, max                        time.Duration
+		sweepDrained, redriveDrained, single time.Duration
+		calls                                int
+	}
+	got := make([]figures, len(runs))
+	for i, run := range runs {
+		tr := simTrace{name: run.name, pushes: lanesTrace(run.background, run.lanes, run.spread), burst: -1}
+		c := cfg
+		c.MaxHeld = run.maxHeld
+		r := runSim(t, c, lim, tr)
+		var push []time.Duration
+		var f figures
+		f.calls = r.calls
+		for j, p := range tr.pushes {
+			done := p.at + r.waits[j]
+			switch {
+			case p.img >= 300000:
+				f.redriveDrained = max(f.redriveDrained, done-5*time.Minute)
+			case p.img == 200000:
+				f.single = r.waits[j]
+			case p.img >= 100000:
+				f.sweepDrained = max(f.sweepDrained, done-time.Minute)
+			default:
+				push = append(push, r.waits[j])
+			}
+		}
+		slices.Sort(push)
+		f.p50, f.p99, f.max = quantile(push, 0.5), quantile(push, 0.99), push[len(push)-1]
+		got[i] = f
+		if r.refused != 0 {
+			t.Errorf("%s: %d calls answered 429", run.name, r.refused)
+		}
+	}
+	var sb strings.Builder
+	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "\t")
+	for _, run := range runs {
+		fmt.Fprintf(w, "%s\t", run.name)
+	}
+	fmt.Fprintln(w)
+	row := func(name string, f func(figures) string) {
+		fmt.Fprintf(w, "%s\t", name)
+		for _, g := range got {
+			fmt.Fprintf(w, "%s\t", f(g))
+		}
+		fmt.Fprintln(w)
+	}
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+	row("HSS calls", func(f figures) string { return fmt.Sprint(f.calls) })
+	row("push → HSS p50", func(f figures) string { return sec(f.p50) })
+	row("push → HSS p99", func(f figures) string { return sec(f.p99) })
+	row("push → HSS max", func(f figures) string { return sec(f.max) })
+	row("sweep of 10,000: last at HSS, from its start", func(f figures) string { return sec(f.sweepDrained) })
+	row("sweep's single image of another namespace: wait", func(f figures) string { return sec(f.single) })
+	row("redrive of 2,000: last at HSS, from its start", func(f figures) string { return sec(f.redriveDrained) })
+	w.Flush()
+	t.Log("\n" + sb.String())
+
+	bound := cfg.Linger + interval
+	for i, run := range runs {
+		if run.lanes && run.maxHeld == bigHeld && got[i].max > bound {
+			t.Errorf("%s: push max %s, want at most linger + one permit interval, %s", run.name, got[i].max, bound)
+		}
+	}
 }
