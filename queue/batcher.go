@@ -55,12 +55,14 @@ type batcher struct {
 	log      *slog.Logger
 	rand     func() float64 // jitter source in [0, 1)
 
-	in    chan message  // deliver → run; closed by closeInput
-	done  chan struct{} // closed when run returned
-	held  atomic.Int64  // messages delivered and not yet settled
-	room  chan struct{} // signalled (cap 1) when held drops
-	bg    sync.WaitGroup
-	close sync.Once
+	in     chan message  // deliver → run; closed by closeInput
+	done   chan struct{} // closed when run returned
+	held   atomic.Int64  // messages delivered and not yet settled
+	bgHeld atomic.Int64  // of them, fetched by the background consumer
+	room   chan struct{} // signalled (cap 1) when held pushes drop
+	bgRoom chan struct{} // signalled (cap 1) when held background messages drop
+	bg     sync.WaitGroup
+	close  sync.Once
 
 	// Accepted-set lookups (admit, accepted.go), guarded by lookupMu.
 	lookupMu       sync.Mutex
@@ -118,6 +120,7 @@ func newBatcher(cfg ConsumerConfig, s Scanner, allowed Targets, dlq deadLetterer
 		in:          make(chan message),
 		done:        make(chan struct{}),
 		room:        make(chan struct{}, 1),
+		bgRoom:      make(chan struct{}, 1),
 		open:        map[string]*group{},
 		waiting:     map[string]int{},
 		waitingPush: map[string]int{},
@@ -132,7 +135,7 @@ func newBatcher(cfg ConsumerConfig, s Scanner, allowed Targets, dlq deadLetterer
 // batcher has stopped (or ctx is done), the message is nakked at once so
 // another replica can take it, and deliver reports false.
 func (b *batcher) deliver(ctx context.Context, m message) bool {
-	b.hold(1)
+	b.hold(m.Delivery().Background)
 	select {
 	case b.in <- m:
 		return true
@@ -147,15 +150,42 @@ func (b *batcher) deliver(ctx context.Context, m message) bool {
 // not sent, lets calls in flight finish and returns from run.
 func (b *batcher) closeInput() { b.close.Do(func() { close(b.in) }) }
 
-// free is how many more messages this replica may take.
-func (b *batcher) free() int { return b.cfg.MaxHeld - int(b.held.Load()) }
+// free is how many more messages this replica may take from the push
+// consumer, or with background from the background lanes' one. Each has
+// a room of MaxHeld: if background messages could fill the pushes' room,
+// a push would wait in the stream for a background call to end.
+func (b *batcher) free(background bool) int {
+	bg := int(b.bgHeld.Load())
+	if background {
+		return b.cfg.MaxHeld - bg
+	}
+	return b.cfg.MaxHeld - (int(b.held.Load()) - bg)
+}
 
-func (b *batcher) hold(n int) { b.metrics.setHeld(b.held.Add(int64(n))) }
+// roomFor is signalled when free(background) may have grown.
+func (b *batcher) roomFor(background bool) <-chan struct{} {
+	if background {
+		return b.bgRoom
+	}
+	return b.room
+}
 
-func (b *batcher) settle(n int) {
-	b.metrics.setHeld(b.held.Add(-int64(n)))
+func (b *batcher) hold(background bool) {
+	if background {
+		b.bgHeld.Add(1)
+	}
+	b.metrics.setHeld(b.held.Add(1))
+}
+
+func (b *batcher) settle(background bool) {
+	room := b.room
+	if background {
+		b.bgHeld.Add(-1)
+		room = b.bgRoom
+	}
+	b.metrics.setHeld(b.held.Add(-1))
 	select {
-	case b.room <- struct{}{}:
+	case room <- struct{}{}:
 	default:
 	}
 }

@@ -562,7 +562,7 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		}
 		h.send(testJob(targetB, "team", "app", "3")) // lingers: not in the first call
 		synctest.Wait()
-		if got := h.b.free(); got != 6 {
+		if got := h.b.free(false); got != 6 {
 			t.Errorf("free = %d with 4 of 10 held, want 6", got)
 		}
 		s.gate <- struct{}{}
@@ -572,7 +572,7 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		default:
 			t.Error("settling messages did not signal room")
 		}
-		if got := h.b.free(); got != 9 {
+		if got := h.b.free(false); got != 9 {
 			t.Errorf("free = %d after a 3-item call of the 4 held was acked, want 9", got)
 		}
 	})
@@ -817,6 +817,7 @@ func TestBatcherPushOvertakesABackgroundBacklog(t *testing.T) {
 		for _, target := range []scanjob.Target{targetB, targetA} {
 			pushes = append(pushes, h.send(testJob(target, "fresh", "app", "1")))
 			time.Sleep(cfg.Linger)
+			synctest.Wait() // the lingers that ended at this instant are flushed
 			s.gate <- struct{}{}
 			synctest.Wait()
 			calls := s.recorded()
