@@ -55,12 +55,14 @@ type batcher struct {
 	log      *slog.Logger
 	rand     func() float64 // jitter source in [0, 1)
 
-	in    chan message  // deliver → run; closed by closeInput
-	done  chan struct{} // closed when run returned
-	held  atomic.Int64  // messages delivered and not yet settled
-	room  chan struct{} // signalled (cap 1) when held drops
-	bg    sync.WaitGroup
-	close sync.Once
+	in     chan message  // deliver → run; closed by closeInput
+	done   chan struct{} // closed when run returned
+	held   atomic.Int64  // messages delivered and not yet settled
+	bgHeld atomic.Int64  // of them, fetched by the background consumer
+	room   chan struct{} // signalled (cap 1) when held pushes drop
+	bgRoom chan struct{} // signalled (cap 1) when held background messages drop
+	bg     sync.WaitGroup
+	close  sync.Once
 
 	// Accepted-set lookups (admit, accepted.go), guarded by lookupMu.
 	lookupMu       sync.Mutex
@@ -73,6 +75,7 @@ type batcher struct {
 	open         map[string]*group // BatchKey → lingering group
 	groups       uint64            // groups made so far (group.seq)
 	waiting      map[string]int    // PackQuota: target key → entries in its open and ready groups
+	waitingPush  map[string]int    // PackQuota: the same, of the push lane only
 	ready        map[string]*targetQueue
 	targets      []string // target keys with ready groups, next to serve first
 	splits       []*call  // bisected halves, served before new packs
@@ -115,15 +118,17 @@ func newBatcher(cfg ConsumerConfig, s Scanner, allowed Targets, dlq deadLetterer
 	}
 	return &batcher{
 		cfg: cfg, scanner: s, allowed: allowed, dlq: dlq, accepted: accepted, metrics: m, log: log, rand: rand.Float64,
-		in:      make(chan message),
-		done:    make(chan struct{}),
-		room:    make(chan struct{}, 1),
-		open:    map[string]*group{},
-		waiting: map[string]int{},
-		ready:   map[string]*targetQueue{},
-		expired: make(chan *group),
-		permits: make(chan permit, 1),
-		results: make(chan result),
+		in:          make(chan message),
+		done:        make(chan struct{}),
+		room:        make(chan struct{}, 1),
+		bgRoom:      make(chan struct{}, 1),
+		open:        map[string]*group{},
+		waiting:     map[string]int{},
+		waitingPush: map[string]int{},
+		ready:       map[string]*targetQueue{},
+		expired:     make(chan *group),
+		permits:     make(chan permit, 1),
+		results:     make(chan result),
 	}
 }
 
@@ -131,7 +136,7 @@ func newBatcher(cfg ConsumerConfig, s Scanner, allowed Targets, dlq deadLetterer
 // batcher has stopped (or ctx is done), the message is nakked at once so
 // another replica can take it, and deliver reports false.
 func (b *batcher) deliver(ctx context.Context, m message) bool {
-	b.hold(1)
+	b.hold(m.Delivery().Background)
 	select {
 	case b.in <- m:
 		return true
@@ -146,15 +151,42 @@ func (b *batcher) deliver(ctx context.Context, m message) bool {
 // not sent, lets calls in flight finish and returns from run.
 func (b *batcher) closeInput() { b.close.Do(func() { close(b.in) }) }
 
-// free is how many more messages this replica may take.
-func (b *batcher) free() int { return b.cfg.MaxHeld - int(b.held.Load()) }
+// free is how many more messages this replica may take from the push
+// consumer, or with background from the background lanes' one. Each has
+// a room of MaxHeld: if background messages could fill the pushes' room,
+// a push would wait in the stream for a background call to end.
+func (b *batcher) free(background bool) int {
+	bg := int(b.bgHeld.Load())
+	if background {
+		return b.cfg.MaxHeld - bg
+	}
+	return b.cfg.MaxHeld - (int(b.held.Load()) - bg)
+}
 
-func (b *batcher) hold(n int) { b.metrics.setHeld(b.held.Add(int64(n))) }
+// roomFor is signalled when free(background) may have grown.
+func (b *batcher) roomFor(background bool) <-chan struct{} {
+	if background {
+		return b.bgRoom
+	}
+	return b.room
+}
 
-func (b *batcher) settle(n int) {
-	b.metrics.setHeld(b.held.Add(-int64(n)))
+func (b *batcher) hold(background bool) {
+	if background {
+		b.bgHeld.Add(1)
+	}
+	b.metrics.setHeld(b.held.Add(1))
+}
+
+func (b *batcher) settle(background bool) {
+	room := b.room
+	if background {
+		b.bgHeld.Add(-1)
+		room = b.bgRoom
+	}
+	b.metrics.setHeld(b.held.Add(-1))
 	select {
-	case b.room <- struct{}{}:
+	case room <- struct{}{}:
 	default:
 	}
 }
@@ -229,12 +261,15 @@ func (b *batcher) add(m message) {
 		b.settleWith(h, "nak", m.Nak())
 		return
 	}
-	key := h.job.BatchKey()
+	// A group holds one lane's jobs: the lanes are packed apart
+	// (pack.go), so the key is the batch key and the lane.
+	lane := laneIndex(h.job.Lane)
+	key := h.job.BatchKey() + "|" + laneNames[lane]
 	g := b.open[key]
 	if g == nil {
 		b.groups++
 		g = &group{key: key, tkey: h.job.Target.Key(), namespace: h.job.Namespace, target: h.job.Target,
-			index: map[string]*entry{}, seq: b.groups}
+			lane: lane, index: map[string]*entry{}, seq: b.groups}
 		b.open[key] = g
 		// Alertmanager inserts the first item before the group's timer
 		// starts; here the timer only reports back to the loop.
@@ -266,7 +301,17 @@ func (b *batcher) add(m message) {
 	// and whatever else happened to be there, and a burst would need one
 	// call more than it fills. Flushing one group is enough to ask; the
 	// permit takes the others (next).
+	//
+	// Background lanes follow the same rules: a background item lingers
+	// as long as a push (the simulator's lanes trace found nothing to gain
+	// from lazier rules, docs/scheduling.md "Lanes"), and a target with
+	// only background items asks for permits like any other, or sweeps
+	// would never run. What keeps them from delaying pushes is the packing
+	// (pushes fill a call first) and next (targets with pushes first).
 	b.waiting[g.tkey]++
+	if lane == lanePush {
+		b.waitingPush[g.tkey]++
+	}
 	if b.waiting[g.tkey] >= b.cfg.MaxItemsPerCall && b.ready[g.tkey] == nil {
 		b.flush(g)
 	}
@@ -302,7 +347,7 @@ func (b *batcher) flush(g *group) {
 	delete(b.open, g.key)
 	q := b.ready[g.tkey]
 	if q == nil {
-		q = &targetQueue{target: g.target, byNS: map[string][]*group{}}
+		q = newTargetQueue(g.target)
 		b.ready[g.tkey] = q
 		b.targets = append(b.targets, g.tkey)
 	}
@@ -373,7 +418,14 @@ func (b *batcher) next() *call {
 	if len(b.targets) == 0 {
 		return nil
 	}
-	tkey := b.targets[0]
+	// Targets take turns, but one whose pushes wait goes before one with
+	// background items only, so a sweep of one target does not take the
+	// permit a push to another is waiting for.
+	i := 0
+	if b.cfg.Packing == PackQuota {
+		i = max(0, slices.IndexFunc(b.targets, func(t string) bool { return b.waitingPush[t] > 0 }))
+	}
+	tkey := b.targets[i]
 	q := b.ready[tkey]
 	var c *call
 	if b.cfg.Packing == PackQuota {
@@ -382,15 +434,16 @@ func (b *batcher) next() *call {
 		// for at once.
 		b.flushTarget(tkey)
 		c = q.packFair(b.cfg.MaxItemsPerCall, b.cfg.MaxItems)
-		if n := q.items(); n > 0 {
-			b.waiting[tkey] = n
+		if n, push := q.items(); n > 0 {
+			b.waiting[tkey], b.waitingPush[tkey] = n, push
 		} else {
 			delete(b.waiting, tkey)
+			delete(b.waitingPush, tkey)
 		}
 	} else {
 		c = q.pack(b.cfg.MaxItemsPerCall)
 	}
-	b.targets = b.targets[1:]
+	b.targets = slices.Delete(b.targets, i, i+1)
 	if q.empty() {
 		delete(b.ready, tkey)
 	} else {
@@ -463,11 +516,7 @@ func (b *batcher) eachHeld(f func([]*held)) {
 		f(g.held())
 	}
 	for _, q := range b.ready {
-		for _, gs := range q.byNS {
-			for _, g := range gs {
-				f(g.held())
-			}
-		}
+		q.groups(func(g *group) { f(g.held()) })
 	}
 	for _, c := range b.splits {
 		f(c.held())
@@ -491,5 +540,5 @@ func (b *batcher) stop(stopAcquiring context.CancelFunc) {
 		}
 	})
 	b.open, b.ready, b.targets, b.splits = map[string]*group{}, map[string]*targetQueue{}, nil, nil
-	b.waiting = map[string]int{}
+	b.waiting, b.waitingPush = map[string]int{}, map[string]int{}
 }

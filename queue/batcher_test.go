@@ -562,7 +562,7 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		}
 		h.send(testJob(targetB, "team", "app", "3")) // lingers: not in the first call
 		synctest.Wait()
-		if got := h.b.free(); got != 6 {
+		if got := h.b.free(false); got != 6 {
 			t.Errorf("free = %d with 4 of 10 held, want 6", got)
 		}
 		s.gate <- struct{}{}
@@ -572,7 +572,7 @@ func TestBatcherFetchRoomFollowsHeldMessages(t *testing.T) {
 		default:
 			t.Error("settling messages did not signal room")
 		}
-		if got := h.b.free(); got != 9 {
+		if got := h.b.free(false); got != 9 {
 			t.Errorf("free = %d after a 3-item call of the 4 held was acked, want 9", got)
 		}
 	})
@@ -784,5 +784,49 @@ func TestBatcherQuotaKeepsWhatAFullCallLeftAlive(t *testing.T) {
 		if calls := s.recorded(); len(calls) != 2 || len(calls[1].items) != 3 {
 			t.Errorf("calls %v, want the 3 left in a second call", calls)
 		}
+	})
+}
+
+// TestBatcherPushOvertakesABackgroundBacklog: a push that arrives behind
+// 10,000 held sweep items goes in the very next call, and a target with a
+// push waiting takes the permit before a target with only background
+// items.
+func TestBatcherPushOvertakesABackgroundBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &fakeScanner{gate: make(chan struct{})}
+		cfg := Config{Consumer: ConsumerConfig{MaxItems: 100, MaxItemsPerCall: 1000, MaxHeld: 12000}}.WithDefaults().Consumer
+		h := startBatcher(t, cfg, s)
+		for i := range 10000 {
+			j := testJob(targetA, "bulk", "app", fmt.Sprint(i))
+			j.Lane = scanjob.LaneSweep
+			h.send(j)
+		}
+		// Another target's sweep is waiting too.
+		other := testJob(targetB, "bulk", "app", "x")
+		other.Lane = scanjob.LaneSweep
+		h.send(other)
+
+		s.gate <- struct{}{} // the first permit: the backlog's first call
+		synctest.Wait()
+		if calls := s.recorded(); len(calls) != 1 || len(calls[0].items) != 1000 {
+			t.Fatalf("first call: %d calls, want one of 1000 sweep items", len(calls))
+		}
+		// Target A is first in turn (its backlog); B's push goes first.
+		// Then A's push goes before the rest of A's backlog.
+		var pushes []*fakeMsg
+		for _, target := range []scanjob.Target{targetB, targetA} {
+			pushes = append(pushes, h.send(testJob(target, "fresh", "app", "1")))
+			time.Sleep(cfg.Linger)
+			synctest.Wait() // the lingers that ended at this instant are flushed
+			s.gate <- struct{}{}
+			synctest.Wait()
+			calls := s.recorded()
+			c := calls[len(calls)-1]
+			if c.target != target || c.items[0].Namespace != "fresh" || c.items[0].Lane.Background() {
+				t.Fatalf("call %d: target %s, first item %s in lane %q; want the push to %s first",
+					len(calls), c.target.Key(), c.items[0].Ref(), c.items[0].Lane, target.Key())
+			}
+		}
+		wantOutcome(t, "ack", pushes...)
 	})
 }

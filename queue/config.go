@@ -162,7 +162,11 @@ type ConsumerConfig struct {
 	// RSS under scripts/bench.sh 63 MiB at 2000, 49 MiB at 1000). A
 	// deployment whose receivers feed several HSS targets with backlogs at
 	// once shares the room between them: give it targets ×
-	// max_items_per_call.
+	// max_items_per_call. Pushes and the background lanes (sweep,
+	// schedule, redrive) have a room of MaxHeld each, with a durable each
+	// (jetstreamBackgroundConsumer): a background backlog filling the
+	// pushes' room would keep a push in the stream for a call or more. So
+	// a replica holds up to 2 × MaxHeld while both have backlogs.
 	MaxHeld int `json:"max_held" yaml:"max_held" koanf:"max_held"`
 	// InfoInterval is how often consumer info (pending counts) is read for
 	// the metrics. Default 15s.
@@ -413,7 +417,9 @@ func (c Config) jetstreamConsumer() jetstream.ConsumerConfig {
 		AckWait:       k.AckWait(),
 		MaxDeliver:    k.MaxDeliver(),
 		BackOff:       k.BackOff(),
-		FilterSubject: c.Stream.SubjectPrefix + ".>",
+		// Pushes only: <prefix>.<image_type>.<namespace>. Background
+		// lanes have a fourth token and their own durable (below).
+		FilterSubject: c.Stream.SubjectPrefix + ".*.*",
 		MaxAckPending: k.MaxAckPending(),
 		// No MaxRequestBatch: fetches are already sized to MaxHeld, and the
 		// durable is shared, so during a rolling config change a replica
@@ -421,6 +427,25 @@ func (c Config) jetstreamConsumer() jetstream.ConsumerConfig {
 		// fetch refused.
 	}
 }
+
+// jetstreamBackgroundConsumer is the durable pull consumer of the
+// background lanes (laneSubject): <durable>-background, on the subjects
+// of four tokens after the prefix's, with the push consumer's settings.
+// A WorkQueue stream allows two consumers whose filters do not overlap,
+// and these two differ in their number of tokens. Each has its own fetch
+// loop and room (max_held each), so a background backlog in the stream
+// never stands between a push and the batcher.
+func (c Config) jetstreamBackgroundConsumer() jetstream.ConsumerConfig {
+	cc := c.jetstreamConsumer()
+	cc.Durable = c.Consumer.BackgroundDurable()
+	cc.Description = "scan-bridge: batches background scan jobs (sweep, schedule, redrive) into the room pushes leave"
+	cc.FilterSubject = c.Stream.SubjectPrefix + ".*.*.*"
+	return cc
+}
+
+// BackgroundDurable is the name of the background lanes' durable
+// consumer: Durable + "-background".
+func (k ConsumerConfig) BackgroundDurable() string { return k.Durable + "-background" }
 
 func (s StreamConfig) jetstream() jetstream.StreamConfig {
 	storage := jetstream.FileStorage

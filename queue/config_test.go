@@ -46,8 +46,15 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	js := c.jetstreamConsumer()
 	if js.AckPolicy != jetstream.AckExplicitPolicy || js.DeliverPolicy != jetstream.DeliverAllPolicy ||
-		js.BackOff != nil || js.FilterSubject != "scanjobs.>" || js.MaxRequestBatch != 0 {
+		js.BackOff != nil || js.FilterSubject != "scanjobs.*.*" || js.MaxRequestBatch != 0 {
 		t.Errorf("consumer config %+v", js)
+	}
+	// The background lanes' durable: the same settings, on the subjects
+	// of one more token, which the push durable's filter does not match.
+	bg := c.jetstreamBackgroundConsumer()
+	if bg.Durable != "hss-batcher-background" || bg.FilterSubject != "scanjobs.*.*.*" ||
+		bg.AckWait != js.AckWait || bg.MaxAckPending != js.MaxAckPending || bg.MaxDeliver != js.MaxDeliver {
+		t.Errorf("background consumer config %+v", bg)
 	}
 	if s := c.Stream.jetstream(); s.Retention != jetstream.WorkQueuePolicy || s.Discard != jetstream.DiscardNew || s.Storage != jetstream.FileStorage {
 		t.Errorf("stream config %+v", s)

@@ -86,8 +86,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-stopped.Done():
 		}
 	}()
-	var wg sync.WaitGroup
-	wg.Go(func() { c.fetch(stopped, hardCtx) })
+	var wg, fetching sync.WaitGroup
+	fetching.Go(func() { c.fetch(stopped, hardCtx, c.q.consumer, false) })
+	fetching.Go(func() { c.fetch(stopped, hardCtx, c.q.background, true) })
+	wg.Go(func() {
+		// The input closes once neither loop can deliver any more.
+		fetching.Wait()
+		c.b.closeInput()
+	})
 	wg.Go(func() { c.watchInfo(stopped) })
 	c.b.run(hardCtx)
 	stopFetching()
@@ -123,8 +129,9 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 	}
 }
 
-// fetch pulls as many messages as there is room for and hands them to the
-// batcher. Sizing each pull to the free room (never more than MaxHeld held)
+// fetch pulls as many messages from cons as there is room for and hands
+// them to the batcher. One loop runs for the push consumer and one for
+// the background lanes' (background), each in its own room. Sizing each pull to the free room (never more than MaxHeld held)
 // is what keeps a large backlog in the stream rather than in memory, and
 // avoids the client-side pre-buffering that nats.go#1929 describes:
 // nothing is delivered to this replica that the batcher is not ready to
@@ -136,10 +143,10 @@ func (c *Consumer) Shutdown(ctx context.Context) error {
 // replica's pull request when the naks arrive, so it hands those messages
 // to another replica at once instead of back into a pull that is being
 // abandoned (where they would sit until AckWait). A hard stop (hard done)
-// cancels the pull at once and accepts that cost.
-func (c *Consumer) fetch(stopped, hard context.Context) {
-	defer c.b.closeInput()
-	log := c.b.log
+// cancels the pull at once and accepts that cost. Run closes the input
+// once both loops returned.
+func (c *Consumer) fetch(stopped, hard context.Context, cons jetstream.Consumer, background bool) {
+	log := c.b.log.With("background", background)
 	var pause time.Duration
 	for {
 		if pause > 0 {
@@ -152,24 +159,24 @@ func (c *Consumer) fetch(stopped, hard context.Context) {
 		if stopped.Err() != nil {
 			return
 		}
-		free := c.b.free()
+		free := c.b.free(background)
 		if free <= 0 {
 			select {
-			case <-c.b.room:
+			case <-c.b.roomFor(background):
 			case <-stopped.Done():
 				return
 			}
 			continue
 		}
 		pullCtx, cancel := context.WithTimeout(hard, fetchWait)
-		batch, err := c.q.consumer.Fetch(free, jetstream.FetchContext(pullCtx))
+		batch, err := cons.Fetch(free, jetstream.FetchContext(pullCtx))
 		if err != nil {
 			cancel()
 			pause = nextPause(pause)
 			log.Warn("fetch", "error", err, "retry_in", pause)
 			continue
 		}
-		for msgs := range chunks(batch.Messages(), admitChunk) {
+		for msgs := range chunks(batch.Messages(), admitChunk, background) {
 			// After a hard stop, admit naks what still arrives.
 			c.b.admit(hard, msgs)
 		}
@@ -192,10 +199,15 @@ const admitChunk = 256
 // chunks yields the messages of a pull in slices of at most limit: each
 // slice is what had arrived when the previous one was admitted (at least
 // one message), so a chunk waits for no message that is not there yet.
-func chunks(msgs <-chan jetstream.Msg, limit int) iter.Seq[[]message] {
+func chunks(msgs <-chan jetstream.Msg, limit int, background bool) iter.Seq[[]message] {
+	wrap := func(m jetstream.Msg) message {
+		w := wrapJS(m)
+		w.d.Background = background
+		return w
+	}
 	return func(yield func([]message) bool) {
 		for m := range msgs {
-			chunk := []message{wrapJS(m)}
+			chunk := []message{wrap(m)}
 		drain:
 			for len(chunk) < limit {
 				select {
@@ -203,7 +215,7 @@ func chunks(msgs <-chan jetstream.Msg, limit int) iter.Seq[[]message] {
 					if !ok {
 						break drain
 					}
-					chunk = append(chunk, wrapJS(m))
+					chunk = append(chunk, wrap(m))
 				default:
 					break drain
 				}
@@ -233,9 +245,13 @@ func (c *Consumer) watchInfo(ctx context.Context) {
 	for {
 		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		info, err := c.q.consumer.Info(ictx)
+		var bg *jetstream.ConsumerInfo
+		if err == nil {
+			bg, err = c.q.background.Info(ictx)
+		}
 		cancel()
 		if err == nil {
-			c.q.metrics.consumerInfo(info.NumPending, info.NumAckPending)
+			c.q.metrics.consumerInfo(info.NumPending+bg.NumPending, info.NumAckPending+bg.NumAckPending)
 		} else if ctx.Err() == nil {
 			c.b.log.Debug("consumer info", "error", err)
 		}

@@ -127,7 +127,7 @@ func (q *Queue) DeadLetterJob(ctx context.Context, job scanjob.Job, reason strin
 	if reason == "" {
 		return fmt.Errorf("dead-letter %s: no reason", job.ID())
 	}
-	subject, err := jobSubject(q.cfg.Stream.SubjectPrefix, job)
+	subject, err := laneSubject(q.cfg.Stream.SubjectPrefix, job)
 	if err != nil {
 		return fmt.Errorf("dead-letter %s: %w", job.ID(), err)
 	}

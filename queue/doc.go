@@ -36,10 +36,19 @@
 // finished: ReasonScanTimeout); a redrive of either reason gives the job a
 // new AcceptedAt, since both deadlines count from it.
 //
-// The flow, one line: Publish → stream SCANJOBS → Consumer (accepted-set
-// lookup, target allow-list, groups, linger, permits from Scanner.Acquire,
-// pack: everything waiting for the permit's target, deficit round robin
-// across namespaces) → Scanner.Scan → record accepted ids, Ack; or Nak
+// Jobs have a lane (scanjob.Lane): fresh pushes, or the background lanes
+// sweep, schedule and redrive, which use only the quota pushes leave.
+// Background jobs are stored on subjects of one more token (laneSubject)
+// and fetched by a durable of their own into a room of their own, since
+// a batcher can put first only what it holds, and the stream hands out
+// messages in order; a call is filled with pushes first, background items
+// take what room is left (pack.go).
+//
+// The flow, one line: Publish → stream SCANJOBS → Consumer (two durables,
+// pushes and background; accepted-set lookup, target allow-list, groups,
+// linger, permits from Scanner.Acquire, pack: everything waiting for the
+// permit's target, pushes first, deficit round robin across namespaces
+// in each lane) → Scanner.Scan → record accepted ids, Ack; or Nak
 // with backoff, bisect, or Term + dead letter; per item for a Partial
 // (deferred: NakWithDelay; given up: Term + dead letter). A
 // PermitScanner's permit travels with its call (WithPermit on Scan's ctx),

@@ -215,5 +215,5 @@ func (b *batcher) settleWith(h *held, op string, err error) {
 	if err != nil {
 		b.log.Warn("settle message", "op", op, "job_id", h.d.MsgID, "stream_seq", h.d.StreamSeq, "error", err)
 	}
-	b.settle(1)
+	b.settle(h.d.Background)
 }

@@ -30,6 +30,9 @@ type delivery struct {
 	StreamSeq    uint64    // its sequence there: stable across redeliveries
 	NumDelivered uint64    // 1 on the first delivery
 	Stored       time.Time // when the stream stored it: first seen
+	// Background: fetched by the background lanes' consumer, so held in
+	// their room (batcher.free).
+	Background bool
 }
 
 // jsMessage adapts a jetstream.Msg, reading its metadata once.

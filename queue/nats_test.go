@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -553,4 +554,91 @@ func TestStreamFillGauges(t *testing.T) {
 	natstest.Eventually(t, patience, "the stream fill gauges", func() bool {
 		return testutil.ToFloat64(m.streamBytes) == float64(info.State.Bytes) && testutil.ToFloat64(m.streamMaxBytes) == 1<<20
 	})
+}
+
+// TestAPushOvertakesASweepBacklogInTheStream: a push stored behind 10,000
+// sweep jobs reaches the batcher at once, through its own durable, and
+// goes in the next call, while the sweep fills the room the push leaves.
+func TestAPushOvertakesASweepBacklogInTheStream(t *testing.T) {
+	js := natstest.Start(t).JetStream()
+	cfg := natsConfig()
+	cfg.Consumer.MaxItems, cfg.Consumer.MaxItemsPerCall = 100, 1000 // max_held 1000 by default
+	q := openQueue(t, js, cfg, nil)
+
+	sweep := make([]scanjob.Job, 10000)
+	for i := range sweep {
+		sweep[i] = testJob(targetA, "bulk", "app", fmt.Sprint(i))
+		sweep[i].Lane = scanjob.LaneSweep
+	}
+	publishAll(t, q, sweep)
+	s := &fakeScanner{gate: make(chan struct{})}
+	c, _ := runConsumer(t, q, s)
+	natstest.Eventually(t, patience, "a call's worth of the sweep to be held", func() bool { return c.b.held.Load() == 1000 })
+
+	push := testJob(targetA, "fresh", "app", "1")
+	publishAll(t, q, []scanjob.Job{push})
+	natstest.Eventually(t, patience, "the push to be held beside the sweep", func() bool { return c.b.held.Load() == 1001 })
+	s.gate <- struct{}{}
+	natstest.Eventually(t, patience, "the first call", func() bool { return len(s.recorded()) == 1 })
+	call := s.recorded()[0]
+	if len(call.items) != 1000 || call.items[0].ID() != push.ID() || call.items[0].Lane.Background() {
+		t.Fatalf("first call: %d items, first %s in lane %q; want the push first and 999 of the sweep",
+			len(call.items), call.items[0].Ref(), call.items[0].Lane)
+	}
+	for _, j := range call.items[1:] {
+		if j.Lane != scanjob.LaneSweep {
+			t.Fatalf("call carries %s in lane %q, want the sweep's", j.Ref(), j.Lane)
+		}
+	}
+}
+
+// TestOpenNarrowsAnOlderBridgesDurable: a bridge from before lanes left a
+// durable on every subject, with a job waiting on it; Open narrows it to
+// the push subjects, adds the background durable beside it (a WorkQueue
+// stream refuses overlapping consumers), and the waiting job is scanned.
+func TestOpenNarrowsAnOlderBridgesDurable(t *testing.T) {
+	js := natstest.Start(t).JetStream()
+	cfg := natsConfig().WithDefaults()
+	stream, err := js.CreateOrUpdateStream(t.Context(), cfg.Stream.jetstream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := cfg.jetstreamConsumer()
+	old.FilterSubject = cfg.Stream.SubjectPrefix + ".>"
+	if _, err := stream.CreateOrUpdateConsumer(t.Context(), old); err != nil {
+		t.Fatal(err)
+	}
+	waiting := testJob(targetA, "team", "app", "old")
+	data, err := json.Marshal(waiting)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(t.Context(), cfg.Stream.SubjectPrefix+".private_image.team", data); err != nil {
+		t.Fatal(err)
+	}
+
+	q := openQueue(t, js, cfg, nil)
+	for _, want := range []struct{ durable, filter string }{
+		{cfg.Consumer.Durable, "scanjobs.*.*"}, {cfg.Consumer.BackgroundDurable(), "scanjobs.*.*.*"},
+	} {
+		cons, err := stream.Consumer(t.Context(), want.durable)
+		if err != nil {
+			t.Fatalf("consumer %s: %v", want.durable, err)
+		}
+		if got := cons.CachedInfo().Config.FilterSubject; got != want.filter {
+			t.Errorf("consumer %s filters %q, want %q", want.durable, got, want.filter)
+		}
+	}
+	redrive := testJob(targetA, "team", "app", "redriven")
+	redrive.Lane = scanjob.LaneRedrive
+	publishAll(t, q, []scanjob.Job{redrive})
+	k := newSink(2)
+	runConsumer(t, q, &fakeScanner{scan: func(_ context.Context, _ scanjob.Target, items []scanjob.Job) error {
+		k.add(items)
+		return nil
+	}})
+	k.wait(t)
+	if k.count(waiting.ID()) != 1 || k.count(redrive.ID()) != 1 {
+		t.Errorf("the older bridge's job scanned %d times, the redriven one %d, want once each", k.count(waiting.ID()), k.count(redrive.ID()))
+	}
 }

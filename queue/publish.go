@@ -41,7 +41,7 @@ func (q *Queue) publish(ctx context.Context, job scanjob.Job, msgID string) (Pub
 }
 
 func (q *Queue) store(ctx context.Context, job scanjob.Job, msgID string) (PublishResult, error) {
-	subject, err := jobSubject(q.cfg.Stream.SubjectPrefix, job)
+	subject, err := laneSubject(q.cfg.Stream.SubjectPrefix, job)
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("publish %s: %w", msgID, err)
 	}

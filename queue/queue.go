@@ -16,11 +16,14 @@ type Queue struct {
 	cfg      Config
 	stream   jetstream.Stream
 	dlq      jetstream.Stream
-	consumer jetstream.Consumer
-	accepted acceptedSet // noAccepted when cfg.Accepted.Disabled
-	metrics  *Metrics
-	log      *slog.Logger // component=queue
-	base     *slog.Logger // as passed in, for the consumer's own component
+	consumer jetstream.Consumer // the push lane
+	// background is the background lanes' consumer (laneSubject); nil on
+	// an attached Queue, which runs no Consumer.
+	background jetstream.Consumer
+	accepted   acceptedSet // noAccepted when cfg.Accepted.Disabled
+	metrics    *Metrics
+	log        *slog.Logger // component=queue
+	base       *slog.Logger // as passed in, for the consumer's own component
 }
 
 // Open applies cfg's defaults, validates it and creates or updates the job
@@ -48,6 +51,12 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config, logger *slog.
 	}
 	if q.consumer, err = q.stream.CreateOrUpdateConsumer(ctx, cfg.jetstreamConsumer()); err != nil {
 		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer.Durable, cfg.Stream.Name, err)
+	}
+	// After the push consumer: a push consumer of an older bridge
+	// filtered on every subject, and the server refuses a second
+	// consumer overlapping it on a WorkQueue stream until it is narrowed.
+	if q.background, err = q.stream.CreateOrUpdateConsumer(ctx, cfg.jetstreamBackgroundConsumer()); err != nil {
+		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer.BackgroundDurable(), cfg.Stream.Name, err)
 	}
 	accepted := "disabled"
 	if !cfg.Accepted.Disabled {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
 // Redriven is one record Redrive republished (or would, in a dry run).
@@ -66,6 +68,10 @@ func (d *DeadLetters) Redrive(ctx context.Context, f Filter, dryRun bool, opts .
 				return fmt.Errorf("redrive dead letter %d: pause between batches: %w", rec.Seq, err)
 			}
 			job := *rec.Job
+			// A redriven job waits in the redrive lane: it uses only the
+			// quota fresh pushes leave (docs/scheduling.md, "Lanes"). Its
+			// id does not change with the lane.
+			job.Lane = scanjob.LaneRedrive
 			if restartsClock(rec.Reason) {
 				// Given up because a deadline since AcceptedAt passed:
 				// with the old AcceptedAt it would be given up again at

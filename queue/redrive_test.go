@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
+	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
 func TestPacedRedrive(t *testing.T) {
@@ -73,6 +75,22 @@ func TestPacedRedrive(t *testing.T) {
 			for i, r := range rep.Redriven {
 				if r.Seq != seqs[i] || tt.dryRun != (r.NewSeq == 0) {
 					t.Errorf("redriven[%d] = %+v, want seq %d (stored: %v)", i, r, seqs[i], !tt.dryRun)
+				}
+				if r.NewSeq == 0 {
+					continue
+				}
+				// A redriven job waits in the redrive lane, under the
+				// id it had.
+				m, err := q.stream.GetMsg(t.Context(), r.NewSeq)
+				if err != nil {
+					t.Fatalf("read redriven job %d: %v", r.NewSeq, err)
+				}
+				var job scanjob.Job
+				if err := json.Unmarshal(m.Data, &job); err != nil {
+					t.Fatal(err)
+				}
+				if job.Lane != scanjob.LaneRedrive || job.ID() != r.JobID {
+					t.Errorf("redriven job in lane %q with id %s, want lane redrive and id %s", job.Lane, job.ID(), r.JobID)
 				}
 			}
 			if n := streamMsgs(t, q.dlq); n != uint64(tt.wantLeft) {

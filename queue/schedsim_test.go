@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"text/tabwriter"
@@ -35,6 +36,7 @@ import (
 type simPush struct {
 	at      time.Duration
 	ns, img int
+	lane    scanjob.Lane // empty: a push
 }
 
 // simTrace is an arrival trace.
@@ -132,6 +134,7 @@ type simResult struct {
 	burstP99, burstDrained time.Duration
 	drained                time.Duration // the last image reached HSS, from the first push
 	maxHeld                int64
+	waits                  []time.Duration // of each push of the trace, in its order
 }
 
 func TestSchedSim(t *testing.T) {
@@ -237,22 +240,31 @@ func runSim(t *testing.T, cfg ConsumerConfig, lc ratelimit.Config, tr simTrace) 
 		}
 		start := time.Now()
 		hss := newSimHSS(lim, len(tr.pushes), start, tr.burst)
+		// The job stream as the two durables see it: pushes, and the
+		// background lanes (queue.go, laneSubject).
 		st := &simStream{notify: make(chan struct{}, 1)}
+		stBg := &simStream{notify: make(chan struct{}, 1)}
 		b := newBatcher(cfg, hss, testTargets, &fakeDLQ{}, nil, nil, nil)
 
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		ran := make(chan struct{})
 		go func() { defer close(ran); b.run(ctx) }()
-		fetched := make(chan struct{})
-		go func() { defer close(fetched); st.fetch(ctx, b, &out.maxHeld) }()
+		var maxHeld atomic.Int64
+		var fetching sync.WaitGroup
+		fetching.Go(func() { st.fetch(ctx, b, &maxHeld, false) })
+		fetching.Go(func() { stBg.fetch(ctx, b, &maxHeld, true) })
 
 		pushed := make([]time.Time, len(tr.pushes))
 		for i, p := range tr.pushes {
 			time.Sleep(time.Until(start.Add(p.at)))
 			pushed[i] = time.Now()
 			hss.pushed(1)
-			st.publish(newSimMsg(t, st, i, p))
+			if p.lane.Background() {
+				stBg.publish(newSimMsg(t, stBg, i, p))
+			} else {
+				st.publish(newSimMsg(t, st, i, p))
+			}
 		}
 		var lost bool
 		select {
@@ -265,7 +277,8 @@ func runSim(t *testing.T, cfg ConsumerConfig, lc ratelimit.Config, tr simTrace) 
 		b.closeInput()
 		<-ran
 		cancel()
-		<-fetched
+		fetching.Wait()
+		out.maxHeld = maxHeld.Load()
 
 		hss.mu.Lock()
 		defer hss.mu.Unlock()
@@ -284,6 +297,7 @@ func runSim(t *testing.T, cfg ConsumerConfig, lc ratelimit.Config, tr simTrace) 
 			}
 			out.drained = max(out.drained, at.Sub(start))
 			waits[i] = at.Sub(pushed[i])
+			out.waits = append(out.waits, waits[i])
 			byNS[p.ns] = append(byNS[p.ns], waits[i])
 			if tr.burst >= 0 && p.at >= tr.burst && p.at < tr.burst+tr.burstLen {
 				burstWaits = append(burstWaits, waits[i])
@@ -425,12 +439,12 @@ func (s *simStream) publish(m *simMsg) {
 
 // fetch delivers as Consumer.fetch does: never more than the batcher's
 // free room, each pull admitted as one chunk.
-func (s *simStream) fetch(ctx context.Context, b *batcher, maxHeld *int64) {
+func (s *simStream) fetch(ctx context.Context, b *batcher, maxHeld *atomic.Int64, background bool) {
 	for {
-		free := b.free()
+		free := b.free(background)
 		if free <= 0 {
 			select {
-			case <-b.room:
+			case <-b.roomFor(background):
 				continue
 			case <-ctx.Done():
 				return
@@ -453,7 +467,8 @@ func (s *simStream) fetch(ctx context.Context, b *batcher, maxHeld *int64) {
 			}
 		}
 		b.admit(ctx, pull)
-		*maxHeld = max(*maxHeld, b.held.Load())
+		for old := maxHeld.Load(); old < b.held.Load() && !maxHeld.CompareAndSwap(old, b.held.Load()); old = maxHeld.Load() {
+		}
 	}
 }
 
@@ -470,12 +485,13 @@ type simMsg struct {
 
 func newSimMsg(t *testing.T, st *simStream, i int, p simPush) *simMsg {
 	job := scanjob.Job{Receiver: "ci", Registry: "generic", Target: targetA,
-		Namespace: fmt.Sprintf("ns%04d", p.ns), Image: fmt.Sprintf("img%d", p.img), Tag: fmt.Sprintf("b%06d", i)}
+		Namespace: fmt.Sprintf("ns%04d", p.ns), Image: fmt.Sprintf("img%d", p.img), Tag: fmt.Sprintf("b%06d", i), Lane: p.lane}
 	data, err := json.Marshal(job)
 	if err != nil {
 		t.Fatalf("encode job: %v", err)
 	}
-	return &simMsg{st: st, data: data, i: i, d: delivery{MsgID: job.ID(), StreamSeq: uint64(i + 1), NumDelivered: 1}}
+	return &simMsg{st: st, data: data, i: i, d: delivery{MsgID: job.ID(), StreamSeq: uint64(i + 1), NumDelivered: 1,
+		Background: p.lane.Background()}}
 }
 
 func (m *simMsg) Data() []byte       { return m.data }
@@ -616,4 +632,134 @@ func (h *simHSS) Judge(err error) Verdict {
 		return ve.v
 	}
 	return Verdict{Class: Retry}
+}
+
+// lanesTrace is a steady push stream with background work behind it: at
+// 1 minute a sweep enqueues a backlog of 10,000 images of one namespace,
+// at 2 minutes another source's sweep finds one image of another
+// namespace, and at 5 minutes a nightly redrive republishes 2,000 dead
+// letters of 200 namespaces at its default pace (100 a second). With
+// lanes false every job is a push: the bridge before lanes.
+//
+// With spread, the sweep walks the namespaces the pushes go to (20
+// images of each of 500 of them) instead of one of its own. Sweep images
+// are numbered from 100,000, the single one is 200,000, the redrive's from
+// 300,000; pushed images are below 20.
+func lanesTrace(background, lanes, spread bool) []simPush {
+	out := steady(6, 200, 5000, 20*time.Minute)
+	if !background {
+		return out
+	}
+	lane := func(l scanjob.Lane) scanjob.Lane {
+		if lanes {
+			return l
+		}
+		return ""
+	}
+	for i := range 10000 {
+		ns := 9999
+		if spread {
+			ns = i % 500
+		}
+		out = append(out, simPush{at: time.Minute + time.Duration(i)*time.Millisecond, ns: ns, img: 100000 + i, lane: lane(scanjob.LaneSweep)})
+	}
+	out = append(out, simPush{at: 2 * time.Minute, ns: 9998, img: 200000, lane: lane(scanjob.LaneSweep)})
+	for i := range 2000 {
+		out = append(out, simPush{at: 5*time.Minute + time.Duration(i)*10*time.Millisecond, ns: i % 200, img: 300000 + i, lane: lane(scanjob.LaneRedrive)})
+	}
+	slices.SortStableFunc(out, func(a, b simPush) int { return int(a.at - b.at) })
+	return out
+}
+
+// TestSchedSimLanes: fresh pushes keep their latency while a 10,000-image
+// sweep and a redrive drain behind them, and the background still drains
+// in the room the pushes leave.
+func TestSchedSimLanes(t *testing.T) {
+	cfg := Config{}.WithDefaults().Consumer
+	lim := ratelimit.Config{CallsPerMinute: ratelimit.DefaultCallsPerMinute}.WithDefaults()
+	interval := time.Duration(float64(time.Minute) / lim.CallsPerMinute * (1 + lim.Margin))
+	// "no lanes" is the bridge before lanes: every job a push, in one
+	// stream order. A batcher orders only what it holds, so there a push
+	// stored behind the backlog waits in the stream until max_held lets
+	// it in; with lanes the background jobs have their own durable and
+	// room (laneSubject). "max_held 12,000" holds the whole backlog, so
+	// the batcher's packing alone is compared.
+	const bigHeld = 12000
+	runs := []struct {
+		name                      string
+		background, lanes, spread bool
+		maxHeld                   int
+	}{
+		{"pushes alone", false, true, false, cfg.MaxHeld},
+		{"lanes", true, true, false, cfg.MaxHeld},
+		{"no lanes", true, false, false, cfg.MaxHeld},
+		{"no lanes, max_held 12,000", true, false, false, bigHeld},
+		{"sweep of push namespaces, lanes", true, true, true, cfg.MaxHeld},
+		{"sweep of push namespaces, no lanes, max_held 12,000", true, false, true, bigHeld},
+	}
+	type figures struct {
+		p50, p99, max                        time.Duration
+		sweepDrained, redriveDrained, single time.Duration
+		calls                                int
+	}
+	got := make([]figures, len(runs))
+	for i, run := range runs {
+		tr := simTrace{name: run.name, pushes: lanesTrace(run.background, run.lanes, run.spread), burst: -1}
+		c := cfg
+		c.MaxHeld = run.maxHeld
+		r := runSim(t, c, lim, tr)
+		var push []time.Duration
+		var f figures
+		f.calls = r.calls
+		for j, p := range tr.pushes {
+			done := p.at + r.waits[j]
+			switch {
+			case p.img >= 300000:
+				f.redriveDrained = max(f.redriveDrained, done-5*time.Minute)
+			case p.img == 200000:
+				f.single = r.waits[j]
+			case p.img >= 100000:
+				f.sweepDrained = max(f.sweepDrained, done-time.Minute)
+			default:
+				push = append(push, r.waits[j])
+			}
+		}
+		slices.Sort(push)
+		f.p50, f.p99, f.max = quantile(push, 0.5), quantile(push, 0.99), push[len(push)-1]
+		got[i] = f
+		if r.refused != 0 {
+			t.Errorf("%s: %d calls answered 429", run.name, r.refused)
+		}
+	}
+	var sb strings.Builder
+	w := tabwriter.NewWriter(&sb, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(w, "\t")
+	for _, run := range runs {
+		fmt.Fprintf(w, "%s\t", run.name)
+	}
+	fmt.Fprintln(w)
+	row := func(name string, f func(figures) string) {
+		fmt.Fprintf(w, "%s\t", name)
+		for _, g := range got {
+			fmt.Fprintf(w, "%s\t", f(g))
+		}
+		fmt.Fprintln(w)
+	}
+	sec := func(d time.Duration) string { return fmt.Sprintf("%.1f s", d.Seconds()) }
+	row("HSS calls", func(f figures) string { return fmt.Sprint(f.calls) })
+	row("push → HSS p50", func(f figures) string { return sec(f.p50) })
+	row("push → HSS p99", func(f figures) string { return sec(f.p99) })
+	row("push → HSS max", func(f figures) string { return sec(f.max) })
+	row("sweep of 10,000: last at HSS, from its start", func(f figures) string { return sec(f.sweepDrained) })
+	row("sweep's single image of another namespace: wait", func(f figures) string { return sec(f.single) })
+	row("redrive of 2,000: last at HSS, from its start", func(f figures) string { return sec(f.redriveDrained) })
+	w.Flush()
+	t.Log("\n" + sb.String())
+
+	bound := cfg.Linger + interval
+	for i, run := range runs {
+		if run.lanes && got[i].max > bound {
+			t.Errorf("%s: push max %s, want at most linger + one permit interval, %s", run.name, got[i].max, bound)
+		}
+	}
 }

@@ -95,6 +95,21 @@ func jobSubject(prefix string, job scanjob.Job) (string, error) {
 	return prefix + "." + EscapeToken(string(job.Target.ImageType)) + "." + EscapeToken(job.Namespace), nil
 }
 
+// laneSubject is the subject a job is stored on in the job stream: its
+// jobSubject, and for a background lane (scanjob.Lane.Background) one more
+// token, the lane. The background lanes are so kept apart from pushes for
+// the second durable consumer (Config.jetstreamBackgroundConsumer): the
+// stream hands out messages in order, so a push stored behind 10,000
+// sweep jobs would otherwise not even reach the batcher before they did.
+// A push's subject is what it always was.
+func laneSubject(prefix string, job scanjob.Job) (string, error) {
+	s, err := jobSubject(prefix, job)
+	if err != nil || !job.Lane.Background() {
+		return s, err
+	}
+	return s + "." + EscapeToken(string(job.Lane)), nil
+}
+
 // namespaceFilter matches every image type of one namespace under prefix.
 func namespaceFilter(prefix, namespace string) string {
 	return prefix + ".*." + EscapeToken(namespace)

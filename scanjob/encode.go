@@ -17,7 +17,8 @@ import (
 func (j *Job) AppendJSON(b []byte) ([]byte, error) {
 	t := &j.Target
 	for _, s := range [...]string{j.Receiver, j.Registry, j.RegistryHost, j.Namespace, j.Image, j.Tag, j.Digest,
-		j.InstanceID, j.InstanceURL, t.Region, t.ProjectID, t.EnterpriseProjectID, string(t.ImageType), j.EventID, j.RequestID} {
+		j.InstanceID, j.InstanceURL, t.Region, t.ProjectID, t.EnterpriseProjectID, string(t.ImageType), j.EventID, j.RequestID,
+		string(j.Lane)} {
 		if !plainJSON(s) {
 			enc, err := json.Marshal(j)
 			return append(b, enc...), err
@@ -58,6 +59,7 @@ func (j *Job) AppendJSON(b []byte) ([]byte, error) {
 	if b, err = appendOmitZero(b, `,"accepted_at":"`, j.AcceptedAt); err != nil {
 		return b[:start], err
 	}
+	b = appendOmitEmpty(b, `,"lane":"`, string(j.Lane))
 	return append(b, '}'), nil
 }
 

@@ -11,15 +11,17 @@ import (
 // FuzzAppendJSON: AppendJSON writes what json.Marshal writes, byte for
 // byte, for any job, and fails where it fails.
 func FuzzAppendJSON(f *testing.F) {
-	f.Add("harbor-prod", "team", "tools/cli", "v1.0", digest256, "registry.example.com:5000", "", "private_image", "<&>", int64(1700000000), int64(5), 0)
-	f.Add("r", "a", "b", "1", "", "", "i-1", "instance_image", "", int64(0), int64(0), 3600)
-	f.Add("é\u2028", "a\"b", "b\\c", "\x00\x1f", "\xff", "\t\n\r\b\f", "", "", "x", int64(-62135596800), int64(0), -1800)
-	f.Add("r", "a", "b", "1", "", "", "", "", "", int64(253402300800), int64(999999999), 0)
-	f.Fuzz(func(t *testing.T, receiver, ns, image, tag, dgst, host, instanceID, imageType, free string, sec, nsec int64, offset int) {
+	f.Add("harbor-prod", "team", "tools/cli", "v1.0", digest256, "registry.example.com:5000", "", "private_image", "<&>", int64(1700000000), int64(5), 0, "")
+	f.Add("r", "a", "b", "1", "", "", "i-1", "instance_image", "", int64(0), int64(0), 3600, "push")
+	f.Add("é\u2028", "a\"b", "b\\c", "\x00\x1f", "\xff", "\t\n\r\b\f", "", "", "x", int64(-62135596800), int64(0), -1800, "\xff<")
+	f.Add("r", "a", "b", "1", "", "", "", "", "", int64(253402300800), int64(999999999), 0, "sweep")
+	f.Add("r", "a", "b", "1", "", "", "", "", "", int64(0), int64(0), 0, "redrive\u003c")
+	f.Fuzz(func(t *testing.T, receiver, ns, image, tag, dgst, host, instanceID, imageType, free string, sec, nsec int64, offset int, lane string) {
 		j := Job{
 			Receiver: receiver, Registry: free, RegistryHost: host, Namespace: ns, Image: image, Tag: tag, Digest: dgst,
 			InstanceID: instanceID, InstanceURL: free, EventID: strings.ToUpper(free), RequestID: strings.ToLower(free),
 			Target: Target{Region: free, ProjectID: receiver, EnterpriseProjectID: host, ImageType: ImageType(imageType)},
+			Lane:   Lane(lane),
 		}
 		if sec != 0 || nsec != 0 {
 			j.PushedAt = time.Unix(sec, nsec).In(time.FixedZone("z", offset%86400))

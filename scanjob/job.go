@@ -81,7 +81,29 @@ type Job struct {
 	// digest, to tell a new push of a tag from a retry of the same one.
 	PushedAt   time.Time `json:"pushed_at,omitzero"`
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
+	// Lane is the priority lane the job waits in (Lane says which). Empty
+	// is the push lane, so every job stored before lanes existed, and
+	// every webhook, is a push. It is left out of ID: an image is one job
+	// whichever way it was found, and a second way of finding it must not
+	// store it twice.
+	Lane Lane `json:"lane,omitempty" validate:"omitempty,oneof=push sweep schedule redrive"`
 }
+
+// Lane is a job's priority for the HSS quota (docs/scheduling.md,
+// "Lanes"): fresh pushes go first, and the background lanes use only the
+// room pushes leave in a call.
+type Lane string
+
+// The lanes. LanePush is also what the empty Lane means.
+const (
+	LanePush     Lane = "push"
+	LaneSweep    Lane = "sweep"    // a poll source's reconciliation sweep
+	LaneSchedule Lane = "schedule" // a scheduled rescan
+	LaneRedrive  Lane = "redrive"  // a dead letter redriven (queue/redrive.go)
+)
+
+// Background reports whether l is a background lane: anything but a push.
+func (l Lane) Background() bool { return l != "" && l != LanePush }
 
 // Repository is the full repository path, namespace/image.
 func (j Job) Repository() string { return j.Namespace + "/" + j.Image }

@@ -225,3 +225,60 @@ func TestIDSurvivesTheQueue(t *testing.T) {
 		t.Fatalf("id after the queue %s, before %s (pushed_at %v, then %v)", back.ID(), j.ID(), j.PushedAt, back.PushedAt)
 	}
 }
+
+// TestLane: a job keeps its lane through the queue's JSON, the lane stays
+// out of the id (an image is one job whichever lane found it), an empty
+// lane is the push lane, and an unknown lane is refused by name.
+func TestLane(t *testing.T) {
+	tests := []struct {
+		lane       Lane
+		background bool
+		wantErr    string
+	}{
+		{"", false, ""},
+		{LanePush, false, ""},
+		{LaneSweep, true, ""},
+		{LaneSchedule, true, ""},
+		{LaneRedrive, true, ""},
+		{"urgent", false, `lane "urgent" is not one of push, sweep, schedule, redrive`},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.lane), func(t *testing.T) {
+			j := validJob()
+			j.Lane = tt.lane
+			err := j.Validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Validate() = %v", err)
+			}
+			if got := j.Lane.Background(); got != tt.background {
+				t.Errorf("Background() = %v, want %v", got, tt.background)
+			}
+			if j.ID() != validJob().ID() {
+				t.Errorf("lane %q changed the id", tt.lane)
+			}
+			b, err := j.AppendJSON(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, _ := json.Marshal(j); string(b) != string(want) {
+				t.Fatalf("AppendJSON %s, json.Marshal %s", b, want)
+			}
+			var back Job
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			if back != j {
+				t.Errorf("after the round trip %+v, want %+v", back, j)
+			}
+			if strings.Contains(string(b), "lane") != (tt.lane != "") {
+				t.Errorf("JSON %s: an empty lane must be left out, any other kept", b)
+			}
+		})
+	}
+}

@@ -107,6 +107,7 @@ func TestPlainlyValidKnowsEveryTag(t *testing.T) {
 		"Digest": "max=256", "InstanceID": "required_if=Target.ImageType instance_image,max=128", "InstanceURL": "max=256",
 		"EventID":       "max=256",
 		"RequestID":     "max=128",
+		"Lane":          "omitempty,oneof=push sweep schedule redrive",
 		"Target.Region": "required,max=128", "Target.ProjectID": "required,max=256",
 		"Target.EnterpriseProjectID": "omitempty,max=256",
 		"Target.ImageType":           "required,oneof=private_image shared_image instance_image",

@@ -122,7 +122,8 @@ func (j *Job) plainlyValid() bool {
 		t.Region != "" && within(t.Region, 128) &&
 		t.ProjectID != "" && within(t.ProjectID, 256) &&
 		within(t.EnterpriseProjectID, 256) &&
-		(t.ImageType == PrivateImage || t.ImageType == SharedImage || t.ImageType == InstanceImage)
+		(t.ImageType == PrivateImage || t.ImageType == SharedImage || t.ImageType == InstanceImage) &&
+		(j.Lane == "" || j.Lane == LanePush || j.Lane == LaneSweep || j.Lane == LaneSchedule || j.Lane == LaneRedrive)
 }
 
 // within reports whether s has at most n characters, as the validator's
@@ -167,7 +168,7 @@ var jsonNames = map[string]string{
 	"Namespace": "namespace", "Image": "image_name", "Tag": "image_version",
 	"Digest": "digest", "InstanceID": "instance_id", "InstanceURL": "instance_url",
 	"Target": "target", "EventID": "event_id", "RequestID": "request_id", "Region": "region", "ProjectID": "project_id",
-	"EnterpriseProjectID": "enterprise_project_id", "ImageType": "image_type",
+	"EnterpriseProjectID": "enterprise_project_id", "ImageType": "image_type", "Lane": "lane",
 }
 
 // jsonPath turns "Job.Target.Region" into "target.region".
