@@ -69,13 +69,17 @@ type Config struct {
 // windows (start_/end_latest_*_time) are left out: its bound on them
 // (2147483547) cannot hold the millisecond times they are.
 type FullScan struct {
-	Target        scanjob.Target `koanf:"target" json:"target,omitzero"`
-	Namespace     string         `koanf:"namespace" json:"namespace,omitempty" validate:"omitempty,max=256"`
-	ImageName     string         `koanf:"image_name" json:"image_name,omitempty" validate:"omitempty,max=256"`
-	ImageVersion  string         `koanf:"image_version" json:"image_version,omitempty" validate:"omitempty,max=256"`
-	ScanStatus    string         `koanf:"scan_status" json:"scan_status,omitempty" validate:"omitempty,oneof=unscan success scanning failed download_failed image_oversized"`
-	LatestVersion *bool          `koanf:"latest_version" json:"latest_version,omitempty"`
-	ImageSize     *int64         `koanf:"image_size" json:"image_size,omitempty" validate:"omitnil,min=0,max=2147483547"`
+	Target       scanjob.Target `koanf:"target" json:"target,omitzero"`
+	Namespace    string         `koanf:"namespace" json:"namespace,omitempty" validate:"omitempty,max=256"`
+	ImageName    string         `koanf:"image_name" json:"image_name,omitempty" validate:"omitempty,max=256"`
+	ImageVersion string         `koanf:"image_version" json:"image_version,omitempty" validate:"omitempty,max=256"`
+	ScanStatus   string         `koanf:"scan_status" json:"scan_status,omitempty" validate:"omitempty,oneof=unscan success scanning failed download_failed image_oversized"`
+	// LatestVersion: the latest version of each image only (sent when
+	// true; HSS's default is false).
+	LatestVersion bool `koanf:"latest_version" json:"latest_version,omitempty"`
+	// ImageSize is the reference's image_size filter (sent when above 0;
+	// the reference does not say what it matches).
+	ImageSize int64 `koanf:"image_size" json:"image_size,omitempty" validate:"omitempty,min=0,max=2147483547"`
 }
 
 // Rescan selects the images to scan again.

@@ -234,7 +234,12 @@ func (c Config) Request() hssclient.BatchScanRequest {
 	r := hssclient.FullScan(hssclient.ImageType(f.Target.ImageType))
 	r.Namespace, r.ImageName, r.ImageVersion = f.Namespace, f.ImageName, f.ImageVersion
 	r.ScanStatus = hssclient.ScanStatus(f.ScanStatus)
-	r.LatestVersion, r.ImageSize = f.LatestVersion, f.ImageSize
+	if f.LatestVersion {
+		r.LatestVersion = &f.LatestVersion
+	}
+	if f.ImageSize > 0 {
+		r.ImageSize = &f.ImageSize
+	}
 	return r
 }
 

@@ -127,10 +127,9 @@ func TestAFireRunsOnceAcrossReplicas(t *testing.T) {
 func TestFullScanSendsOneOperateAllWithTheFilters(t *testing.T) {
 	srv := natstest.Start(t)
 	fake, hss := newFakeHSS(t)
-	latest := true
 	c := Config{Name: "weekly-unscanned", Cron: "@weekly", Action: ActionFullScan, FullScan: FullScan{
 		Target:    scanjob.Target{Region: "cn-north-4", ProjectID: testProject, EnterpriseProjectID: "eps-1", ImageType: scanjob.SharedImage},
-		Namespace: "team", ImageName: "app", ScanStatus: "unscan", LatestVersion: &latest}}
+		Namespace: "team", ImageName: "app", ScanStatus: "unscan", LatestVersion: true}}
 	s, err := New(c, Deps{KV: openKV(t, srv.JetStream()), Scanner: hss, Replica: "r"})
 	if err != nil {
 		t.Fatal(err)
