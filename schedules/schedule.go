@@ -52,11 +52,29 @@ type Deps struct {
 	Now func() time.Time
 }
 
+// Clock is a schedule's fire times: its cron expression in its zone.
+type Clock struct {
+	cron cron.Schedule
+	loc  *time.Location
+}
+
+// NewClock parses the cron and timezone settings of c.
+func NewClock(c Config) (Clock, error) {
+	sched, err := ParseCron(c.Cron)
+	if err != nil {
+		return Clock{}, fmt.Errorf("schedule %q: cron %q: %w", c.Name, c.Cron, err)
+	}
+	loc, err := loadLocation(c.WithDefaults().Timezone)
+	if err != nil {
+		return Clock{}, fmt.Errorf("schedule %q: timezone %q: %w", c.Name, c.Timezone, err)
+	}
+	return Clock{cron: sched, loc: loc}, nil
+}
+
 // Schedule is one configured schedule, ready to run.
 type Schedule struct {
+	Clock
 	cfg   Config
-	cron  cron.Schedule
-	loc   *time.Location
 	d     Deps
 	log   *slog.Logger
 	limit int
@@ -69,8 +87,10 @@ func New(c Config, d Deps) (*Schedule, error) {
 	if errs := c.Check(); len(errs) > 0 {
 		return nil, fmt.Errorf("schedule %q: %w", c.Name, errors.Join(errs...))
 	}
-	sched, _ := ParseCron(c.Cron)
-	loc, _ := loadLocation(c.Timezone)
+	clock, err := NewClock(c)
+	if err != nil {
+		return nil, err
+	}
 	if d.KV == nil {
 		return nil, fmt.Errorf("schedule %q: no KV bucket", c.Name)
 	}
@@ -86,7 +106,7 @@ func New(c Config, d Deps) (*Schedule, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Schedule{cfg: c, cron: sched, loc: loc, d: d, limit: min(cmp.Or(c.Rescan.Limit, DefaultRescanLimit), MaxRescanLimit),
+	return &Schedule{Clock: clock, cfg: c, d: d, limit: min(cmp.Or(c.Rescan.Limit, DefaultRescanLimit), MaxRescanLimit),
 		log: d.Logger.With("component", "schedules", "schedule", c.Name)}, nil
 }
 
@@ -94,7 +114,7 @@ func New(c Config, d Deps) (*Schedule, error) {
 func (s *Schedule) Config() Config { return s.cfg }
 
 // Next is the first fire after t.
-func (s *Schedule) Next(t time.Time) time.Time { return s.cron.Next(t.In(s.loc)) }
+func (c Clock) Next(t time.Time) time.Time { return c.cron.Next(t.In(c.loc)) }
 
 // lateGrace is how late a replica may still run a fire on time: its
 // timer fired late (a paused process, a busy machine).
@@ -105,14 +125,14 @@ const maxPrevSteps = 1 << 20
 
 // Prev is the latest fire not after t; zero when there is none in the
 // five years before t.
-func (s *Schedule) Prev(t time.Time) time.Time {
+func (c Clock) Prev(t time.Time) time.Time {
 	for _, back := range []time.Duration{time.Minute, time.Hour, 24 * time.Hour, 32 * 24 * time.Hour, 367 * 24 * time.Hour, 5 * 366 * 24 * time.Hour} {
-		f := s.Next(t.Add(-back))
+		f := c.Next(t.Add(-back))
 		if f.IsZero() || f.After(t) {
 			continue
 		}
 		for range maxPrevSteps {
-			n := s.Next(f)
+			n := c.Next(f)
 			if n.IsZero() || n.After(t) {
 				return f
 			}
