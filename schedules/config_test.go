@@ -88,3 +88,24 @@ func TestNextAndPrevInTheSchedulesZone(t *testing.T) {
 		t.Errorf("Prev of a January-only schedule in December = %s, want %s", got, want)
 	}
 }
+
+// FuzzParseCron: any text is refused or parsed into a clock whose next
+// fire is after the time asked, and Prev never lies after it.
+func FuzzParseCron(f *testing.F) {
+	for _, s := range []string{"0 3 * * *", "*/7 1-5 * 2,4 MON-FRI", "@daily", "@every 1h", "", "a b c d e", "0 0 31 2 *"} {
+		f.Add(s)
+	}
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, spec string) {
+		c, err := NewClock(Config{Name: "f", Cron: spec})
+		if err != nil {
+			return
+		}
+		if n := c.Next(at); !n.IsZero() && !n.After(at) {
+			t.Fatalf("%q: Next(%s) = %s", spec, at, n)
+		}
+		if p := c.Prev(at); !p.IsZero() && p.After(at) {
+			t.Fatalf("%q: Prev(%s) = %s", spec, at, p)
+		}
+	})
+}
