@@ -10,6 +10,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/notify"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanner"
+	"github.com/scan-bridge/scan-bridge/schedules"
 	"github.com/scan-bridge/scan-bridge/sources"
 )
 
@@ -57,6 +58,11 @@ type Config struct {
 	// (sources.go), not by the tags alone: a target takes the hss
 	// defaults first.
 	Sources []sources.Config `koanf:"sources"`
+	// Schedules are cron schedules that run a full scan or rescan the
+	// images scanned longest ago, once across the replicas
+	// (docs/schedules.md; also BRIDGE_SCHEDULES as JSON). Checked by
+	// scheduleProblems (schedules.go).
+	Schedules []schedules.Config `koanf:"schedules"`
 }
 
 // HTTPConfig is the webhook listener: /webhooks/*, /healthz and /readyz,

@@ -68,7 +68,8 @@ func (c Config) problems() []string {
 	lines = append(lines, c.presenceProblems()...)
 	lines = append(lines, c.notifyProblems()...)
 	lines = append(lines, c.receiverProblems(reported)...)
-	return append(lines, c.sourceProblems()...)
+	lines = append(lines, c.sourceProblems()...)
+	return append(lines, c.scheduleProblems()...)
 }
 
 // minPresenceTimeout is the least receivers[].presence_timeout: a shorter

@@ -428,6 +428,15 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Record, error) {
 	return out, err
 }
 
+// Each calls fn with every record, in the order of their last change,
+// until fn returns false: one read of the bucket, for a caller that keeps
+// only what it selects (a scheduled rescan looks for old scans).
+// Undecodable values are skipped.
+func (s *Store) Each(ctx context.Context, fn func(Record) bool) error {
+	_, err := s.scan(ctx, ">", fn)
+	return err
+}
+
 // Pending returns the records in progress (not terminal), oldest
 // AcceptedAt first, at most limit of them (0: all; the bucket's MaxBytes
 // bounds that).

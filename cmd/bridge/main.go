@@ -42,7 +42,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(newServeCmd(), newScanCmd(), newHealthcheckCmd(), newRouteCmd())
 	root.AddCommand(newDLQCmd(), newStatusCmd())
 	root.AddCommand(newConfigCmd(), newVersionCmd())
-	root.AddCommand(newSourcesCmd())
+	root.AddCommand(newSourcesCmd(), newSchedulesCmd())
 	return root
 }
 

@@ -85,6 +85,7 @@ type app struct {
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	life     *lifecycleParts      // the lifecycle store, results and watcher
 	sources  *sourceParts         // the polled registries (sources.go); nil without sources
+	scheds   *scheduleParts       // the scheduled scans (schedules.go); nil without schedules
 	reloader *reloader            // applies a re-read configuration (reload.go)
 	notify   *notify.Notifier     // the result webhooks (notify.go); nil without any
 	done     chan error           // Run's result
@@ -230,6 +231,18 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		return a, err
 	}
 	// --- end sources ---
+	// --- schedules (schedules.go, docs/schedules.md) ---
+	// Cron schedules: a full scan through a.hss's Send (the consumer's
+	// quota scheduler), a rescan through the lifecycle records and the
+	// job stream, as the watcher sends a job again.
+	sd := scheduleDeps{scanner: a.hss, resender: scanner.NewJobStream(js, a.q.Config().Stream)}
+	if a.life != nil && a.life.store != nil {
+		sd.records = a.life.store
+	}
+	if a.scheds, err = startSchedules(octx, cfg, js, sd, a.q.Config().Stream.Replicas, reg, log); err != nil {
+		return a, err
+	}
+	// --- end schedules ---
 	// Result webhooks (notify.go): started last, nothing after can fail.
 	if a.notify, err = startNotify(octx, cfg, js, a.life, reg, log); err != nil {
 		return a, err
@@ -278,6 +291,7 @@ func (a *app) shutdown() error {
 	}
 	hcancel()
 	a.sources.shutdown() // no poll stores a job once the consumer stops
+	a.scheds.shutdown()  // nor a schedule
 	a.life.shutdown()
 	shutdownNotify(a.notify, a.cfg.HTTP.ShutdownGrace) // before NATS drains
 	if err := a.consumer.Shutdown(ctx); err != nil {

@@ -34,6 +34,7 @@ var rules = []rule{
 	{pkg: "notify", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "config", "cmd/bridge"}},
 	{pkg: "tracing", leaf: true},
 	{pkg: "sources", not: []string{"queue", "scanner", "hssclient", "admin", "cmd/bridge"}},
+	{pkg: "schedules", not: []string{"queue", "scanner", "handlers", "admin", "cmd/bridge"}},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},
