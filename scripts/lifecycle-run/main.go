@@ -282,6 +282,11 @@ wait:
 		<-pushDone // bounded: pushes stop with ctx, each try by pushTimeout
 	}
 	rep := measure(o, sc, e, imgs, res, start)
+	if states, err := lifecycleStates(context.WithoutCancel(ctx), e.natsURL); err != nil {
+		log.Printf("scenario %s: lifecycle states: %v", sc.name, err)
+	} else {
+		rep.States = states
+	}
 	if !rep.OK {
 		keep = true
 		rep.BridgeLogTail = tail(e.logPath, 40)

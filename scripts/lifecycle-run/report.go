@@ -102,6 +102,9 @@ type report struct {
 	FirstCallShare   float64 `json:"first_call_share,omitempty"`
 	Bound            float64 `json:"linger_plus_permit_s,omitempty"`
 
+	// States counts the bridge's lifecycle records by state at the end.
+	States map[string]int `json:"lifecycle_states_at_end,omitempty"`
+
 	PerImage      []imageResult `json:"per_image"`
 	OK            bool          `json:"ok"`
 	Problems      []string      `json:"problems,omitempty"`
@@ -355,6 +358,14 @@ func (r *report) markdown() string {
 	if r.FirstCallWaiting > 0 {
 		row("first batch-scan call carries", "%d of %d images waiting (%.1f %%; goal ≥ 95 %%)", r.FirstCallImages, r.FirstCallWaiting, 100*r.FirstCallShare)
 		row("p99 push → HSS vs linger + one permit", "%.1f s vs %.0f s", r.PushToHSS.P99, r.Bound)
+	}
+	if len(r.States) > 0 {
+		var ss []string
+		for k, n := range r.States {
+			ss = append(ss, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(ss)
+		row("lifecycle records at the end, by state", "%s", strings.Join(ss, ", "))
 	}
 	if r.Dups > 0 || r.BadEvs > 0 {
 		row("duplicate / undecodable events", "%d / %d", r.Dups, r.BadEvs)

@@ -107,3 +107,53 @@ func (r *results) count() int {
 }
 
 func (r *results) close() { r.nc.Close() }
+
+// maxRecords bounds the lifecycle records read at the end of a scenario.
+const maxRecords = 50000
+
+// lifecycleStates counts the records of the bridge's lifecycle bucket by
+// state, at the end of a scenario: where the images that got no result
+// stand (the bridge has no status command yet).
+func lifecycleStates(ctx context.Context, natsURL string) (map[string]int, error) {
+	nc, err := nats.Connect(natsURL, nats.Name("lifecycle-run-states"))
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	kv, err := js.KeyValue(ctx, lifecycle.DefaultBucket)
+	if err != nil {
+		return nil, fmt.Errorf("lifecycle bucket %s: %w", lifecycle.DefaultBucket, err)
+	}
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list lifecycle keys: %w", err)
+	}
+	states := map[string]int{}
+	n := 0
+	for k := range keys.Keys() {
+		if n++; n > maxRecords {
+			_ = keys.Stop()
+			break
+		}
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			states["unreadable"]++
+			continue
+		}
+		var r struct {
+			State string `json:"state"`
+		}
+		if json.Unmarshal(e.Value(), &r) != nil {
+			states["undecodable"]++
+			continue
+		}
+		states[r.State]++
+	}
+	return states, nil
+}
