@@ -101,6 +101,9 @@ type report struct {
 	FirstCallImages  int     `json:"first_call_images,omitempty"`
 	FirstCallShare   float64 `json:"first_call_share,omitempty"`
 	Bound            float64 `json:"linger_plus_permit_s,omitempty"`
+	// ListsBeforeScan are the list calls between the first push and the
+	// first batch-scan: the presence check's pages.
+	ListsBeforeScan int `json:"list_calls_before_first_scan,omitempty"`
 
 	// States counts the bridge's lifecycle records by state at the end.
 	States map[string]int `json:"lifecycle_states_at_end,omitempty"`
@@ -244,6 +247,11 @@ func measure(o opts, sc scenario, e *env, imgs []*image, res *results, start tim
 			}
 		}
 		r.FirstCallImages = r.ScanCalls[0].Images
+		for _, c := range calls {
+			if c.API == hsstest.APIListSwrImageRepository && !c.At.Before(first) && c.At.Before(t1) {
+				r.ListsBeforeScan++
+			}
+		}
 		if r.FirstCallWaiting > 0 {
 			r.FirstCallShare = float64(r.FirstCallImages) / float64(r.FirstCallWaiting)
 		}
@@ -357,7 +365,7 @@ func (r *report) markdown() string {
 	row("push → HSS request p50 / p99 / max", "%.1f / %.1f / %.1f s (n=%d)", r.PushToHSS.P50, r.PushToHSS.P99, r.PushToHSS.Max, r.PushToHSS.N)
 	if r.FirstCallWaiting > 0 {
 		row("first batch-scan call carries", "%d of %d images waiting (%.1f %%; goal ≥ 95 %%)", r.FirstCallImages, r.FirstCallWaiting, 100*r.FirstCallShare)
-		row("p99 push → HSS vs linger + one permit", "%.1f s vs %.0f s", r.PushToHSS.P99, r.Bound)
+		row("p99 push → HSS vs linger + one permit", "%.1f s vs %.0f s (%d list calls, the presence check's pages, before the first batch-scan)", r.PushToHSS.P99, r.Bound, r.ListsBeforeScan)
 	}
 	if len(r.States) > 0 {
 		var ss []string
