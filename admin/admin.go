@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,38 +71,65 @@ var errUnauthorized = errors.New("missing or invalid admin token")
 
 // api serves the /admin routes.
 type api struct {
-	dl      DeadLetters
-	images  Images
-	digests [][sha256.Size]byte // of the accepted tokens
+	dl     DeadLetters
+	images Images
+	// tokens holds the digests of the accepted tokens. A reload replaces
+	// the whole slice (Tokens.Set); a request reads it once.
+	tokens  *Tokens
 	log     *slog.Logger
 	actions *prometheus.CounterVec // nil without a registry
 }
 
+// Tokens are the admin API's accepted bearer tokens, replaceable while it
+// serves: a configuration reload rotates admin.token_file without a
+// restart (cmd/bridge/reload.go). Only digests are kept.
+type Tokens struct {
+	digests atomic.Pointer[[][sha256.Size]byte]
+}
+
+// Set replaces the accepted tokens. A request already past its check
+// finishes; the next one is checked against the new set. An empty set is
+// refused: it would leave the routes in place with no way in, where a
+// bridge without admin tokens has no admin routes at all (turning the
+// admin API off or on takes a restart).
+func (t *Tokens) Set(tokens []string) error {
+	var d [][sha256.Size]byte
+	for _, s := range tokens {
+		if s = strings.TrimSpace(s); s != "" {
+			d = append(d, sha256.Sum256([]byte(s)))
+		}
+	}
+	if len(d) == 0 {
+		return errors.New("admin tokens: an empty set would lock the admin API; removing every token takes a restart")
+	}
+	t.digests.Store(&d)
+	return nil
+}
+
+// Len is the number of accepted tokens.
+func (t *Tokens) Len() int { return len(*t.digests.Load()) }
+
 // Register adds the admin routes to e when a token and the dead letters
-// are given. Without them no route exists and every /admin path is 404, as
-// for any unknown path.
+// (or the image store) are given, and returns the tokens it accepts, for
+// rotation. Without them no route exists and every /admin path is 404, as
+// for any unknown path, and it returns nil.
 //
 // The routes answer through e's middleware and error handler. An answer
 // names the request id e's middleware.RequestID put on the response (the
 // Echo handlers.Server.NewAdminEcho builds has it); without that middleware
 // answers carry none.
-func Register(e *echo.Echo, o Options) {
+func Register(e *echo.Echo, o Options) *Tokens {
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &api{dl: o.DeadLetters, images: o.Images, log: log.With("component", "admin")}
-	for _, t := range o.Tokens {
-		if t = strings.TrimSpace(t); t != "" {
-			a.digests = append(a.digests, sha256.Sum256([]byte(t)))
-		}
-	}
-	if len(a.digests) == 0 {
-		return
+	a := &api{dl: o.DeadLetters, images: o.Images, tokens: new(Tokens), log: log.With("component", "admin")}
+	if a.tokens.Set(o.Tokens) != nil {
+		return nil
 	}
 	if a.dl == nil && a.images == nil {
 		a.log.Warn("admin token set but no dead-letter stream or image store given; admin API disabled")
-		return
+		return nil
 	}
 	if o.Registry != nil {
 		a.actions = actionsCounter(o.Registry)
@@ -116,7 +144,8 @@ func Register(e *echo.Echo, o Options) {
 		e.GET("/api/v1/images", a.handle("images", a.listImages))
 		e.GET("/api/v1/images/pending", a.handle("images_pending", a.pendingImages))
 	}
-	a.log.Info("admin API enabled", "tokens", len(a.digests), "dead_letters", a.dl != nil, "images", a.images != nil)
+	a.log.Info("admin API enabled", "tokens", a.tokens.Len(), "dead_letters", a.dl != nil, "images", a.images != nil)
+	return a.tokens
 }
 
 // actionsCounter registers the counter once per registry (Register may run
@@ -173,7 +202,7 @@ func (a *api) authorized(header string) bool {
 	}
 	got := sha256.Sum256([]byte(token))
 	ok := 0
-	for _, want := range a.digests {
+	for _, want := range *a.tokens.digests.Load() {
 		ok |= subtle.ConstantTimeCompare(got[:], want[:])
 	}
 	return ok == 1

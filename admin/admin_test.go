@@ -58,7 +58,8 @@ func newMemDeadLetters() *memDeadLetters {
 func (m *memDeadLetters) match(f queue.Filter) []queue.DeadLetter {
 	var out []queue.DeadLetter
 	for _, r := range m.recs {
-		if f.Namespace != "" && (r.Job == nil || r.Job.Namespace != f.Namespace) || f.ErrorCode != "" && r.ErrorCode != f.ErrorCode {
+		if f.Namespace != "" && (r.Job == nil || r.Job.Namespace != f.Namespace) || f.ErrorCode != "" && r.ErrorCode != f.ErrorCode ||
+			f.Reason != "" && r.Reason != f.Reason {
 			continue
 		}
 		out = append(out, r)
@@ -229,6 +230,41 @@ func TestAdminAuth(t *testing.T) {
 	}
 }
 
+func TestAdminTokensRotateWhileServing(t *testing.T) {
+	e := echo.New()
+	e.Use(middleware.RequestID())
+	tokens := Register(e, Options{Tokens: []string{oldAdminToken}, DeadLetters: newMemDeadLetters()})
+	if tokens == nil {
+		t.Fatal("Register returned no tokens for an enabled admin API")
+	}
+	steps := []struct {
+		name     string
+		set      []string // nil: no Set in this step
+		wantErr  bool
+		old, new int // status for the old and the new token
+	}{
+		{"before the rotation only the old token works", nil, false, 200, 401},
+		{"during the rotation both work", []string{oldAdminToken, adminToken}, false, 200, 200},
+		{"after it only the new one", []string{adminToken}, false, 401, 200},
+		{"an empty set is refused and the last set stays", []string{" ", ""}, true, 401, 200},
+	}
+	for _, st := range steps {
+		if st.set != nil {
+			if err := tokens.Set(st.set); (err != nil) != st.wantErr {
+				t.Fatalf("%s: Set error = %v, want error %v", st.name, err, st.wantErr)
+			}
+		}
+		for tok, want := range map[string]int{oldAdminToken: st.old, adminToken: st.new} {
+			if rec := adminDo(t, e, http.MethodGet, "/admin/dlq", "", "Bearer "+tok); rec.Code != want {
+				t.Errorf("%s: token %q answered %d, want %d", st.name, tok, rec.Code, want)
+			}
+		}
+	}
+	if Register(echo.New(), Options{DeadLetters: newMemDeadLetters()}) != nil {
+		t.Error("Register without tokens returned tokens: there is no admin API to rotate")
+	}
+}
+
 func TestAdminDisabledWithoutDeadLetters(t *testing.T) {
 	e, _ := newAdminServer(t, nil, []string{adminToken})
 	if rec := adminDo(t, e, http.MethodGet, "/admin/dlq", "", "Bearer "+adminToken); rec.Code != http.StatusNotFound {
@@ -250,8 +286,8 @@ func TestAdminRequests(t *testing.T) {
 		wantInBody string   // substring of the answer
 	}{
 		{name: "list passes every query filter through",
-			method: "GET", target: "/admin/dlq?namespace=team&error_code=HSS.0011&older_than=72h&limit=5",
-			wantCode: 200, wantCall: &dlCall{op: "list", filter: queue.Filter{Namespace: "team", ErrorCode: "HSS.0011", OlderThan: 72 * time.Hour, Limit: 5}},
+			method: "GET", target: "/admin/dlq?namespace=team&error_code=HSS.0011&reason=rejected&older_than=72h&limit=5",
+			wantCode: 200, wantCall: &dlCall{op: "list", filter: queue.Filter{Namespace: "team", ErrorCode: "HSS.0011", Reason: queue.ReasonRejected, OlderThan: 72 * time.Hour, Limit: 5}},
 			wantLeft: all, wantInBody: `"count":1`},
 		{name: "list without a limit returns a readable page",
 			method: "GET", target: "/admin/dlq",

@@ -96,7 +96,7 @@ func (a *api) newAction(c echo.Context, reqID string) (action, context.CancelFun
 	}
 	dry := req.dryRun()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), actionTimeout)
-	log := a.log.With("request_id", reqID, "remote", c.RealIP(), "namespace", f.Namespace, "error_code", f.ErrorCode,
+	log := a.log.With("request_id", reqID, "remote", c.RealIP(), "namespace", f.Namespace, "error_code", f.ErrorCode, "reason", f.Reason,
 		"older_than", f.OlderThan.String(), "dry_run", dry)
 	return action{f: f, dry: dry, ctx: ctx, log: log}, cancel, nil
 }

@@ -23,6 +23,7 @@ const maxBody = 64 << 10
 type filterRequest struct {
 	Namespace string `json:"namespace"`
 	ErrorCode string `json:"error_code"`
+	Reason    string `json:"reason"`
 	// OlderThan is a Go duration ("72h", "90m").
 	OlderThan string `json:"older_than"`
 	Limit     *int   `json:"limit"`
@@ -76,6 +77,8 @@ func filterFromQuery(q url.Values, withDryRun bool, req *filterRequest) error {
 			req.Namespace = v
 		case "error_code":
 			req.ErrorCode = v
+		case "reason":
+			req.Reason = v
 		case "older_than":
 			req.OlderThan = v
 		case "limit":
@@ -94,7 +97,7 @@ func filterFromQuery(q url.Values, withDryRun bool, req *filterRequest) error {
 			}
 			req.DryRun = &b
 		default:
-			known := "namespace, error_code, older_than, limit"
+			known := "namespace, error_code, reason, older_than, limit"
 			if withDryRun {
 				known += ", dry_run"
 			}
@@ -107,7 +110,7 @@ func filterFromQuery(q url.Values, withDryRun bool, req *filterRequest) error {
 // filter checks the request and makes the queue filter; limit defaults to
 // def and may not exceed maxLimit.
 func (r filterRequest) filter(def int) (queue.Filter, error) {
-	f := queue.Filter{Namespace: r.Namespace, ErrorCode: r.ErrorCode, Limit: def}
+	f := queue.Filter{Namespace: r.Namespace, ErrorCode: r.ErrorCode, Reason: r.Reason, Limit: def}
 	if r.OlderThan != "" {
 		d, err := time.ParseDuration(r.OlderThan)
 		if err != nil || d < 0 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -167,4 +168,25 @@ func TestImagesText(t *testing.T) {
 	if err := WriteImagesTable(&b, nil, now); err != nil || !strings.Contains(b.String(), "no images match") {
 		t.Fatalf("empty table %q, %v", b.String(), err)
 	}
+}
+
+// FuzzImageQuery: a query the image routes accept has a known state (or
+// none) and a limit within bounds.
+func FuzzImageQuery(f *testing.F) {
+	for _, s := range []string{"namespace=team&image=app&tag=v1", "state=scanned&limit=5", "limit=1001", "state=x", "a=b", "tag=1&tag=2", "%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		flt, err := imageQuery(q, "namespace", "image", "tag", "state", "limit")
+		if err != nil {
+			return
+		}
+		if flt.State != "" && !flt.State.Valid() || flt.Limit < 1 || flt.Limit > maxLimit {
+			t.Fatalf("imageQuery(%q) = %+v", raw, flt)
+		}
+	})
 }

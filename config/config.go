@@ -7,6 +7,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/natsconn"
+	"github.com/scan-bridge/scan-bridge/notify"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanner"
 )
@@ -28,7 +29,10 @@ type Config struct {
 	// HSS is how to reach HSS, the default target and the rate limit
 	// (see the scanner package for each setting).
 	HSS scanner.Config `koanf:"hss"`
-	Log LogConfig      `koanf:"log"`
+	// Lifecycle is where every image's lifecycle record and its result
+	// event are stored (see the lifecycle package).
+	Lifecycle LifecycleConfig `koanf:"lifecycle"`
+	Log       LogConfig       `koanf:"log"`
 	// DryRun replaces HSS by the in-process fake (hsstest), which checks
 	// and logs every request. Never on unless asked for.
 	DryRun bool `koanf:"dry_run"`
@@ -42,6 +46,10 @@ type Config struct {
 	Admin AdminConfig `koanf:"admin"`
 	// Routes map pushes to SWR names and HSS targets (first match wins).
 	Routes []handlers.RouteConfig `koanf:"routes"`
+
+	// Notify is the outbound result webhooks (package notify,
+	// docs/notifications.md); none by default.
+	Notify notify.Config `koanf:"notify"`
 }
 
 // HTTPConfig is the webhook listener: /webhooks/*, /healthz and /readyz,
@@ -125,11 +133,12 @@ func Default() Config {
 	return Config{
 		HTTP: HTTPConfig{Listen: ":8080", MaxBodyBytes: hc.MaxBodyBytes, MaxInFlight: hc.MaxInFlight, MaxConnections: 1024,
 			PublishTimeout: hc.PublishTimeout, ReadTimeout: 15 * time.Second, ShutdownGrace: 25 * time.Second},
-		NATS:  NATSConfig{Config: natsconn.Config{DataDir: "data/nats"}},
-		Queue: queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
-		HSS:   scanner.DefaultConfig(),
-		Log:   LogConfig{Level: "info", Format: "json"},
-		Admin: AdminConfig{Listen: "127.0.0.1:9090"},
+		NATS:      NATSConfig{Config: natsconn.Config{DataDir: "data/nats"}},
+		Queue:     queue.Config{}, // zero: queue.Open applies its defaults, derived ones included
+		HSS:       scanner.DefaultConfig(),
+		Lifecycle: DefaultLifecycle(),
+		Log:       LogConfig{Level: "info", Format: "json"},
+		Admin:     AdminConfig{Listen: "127.0.0.1:9090"},
 	}
 }
 

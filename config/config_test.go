@@ -69,6 +69,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 	}{
 		{"a rate above the HSS API total", []string{"BRIDGE_HSS__CALLS_PER_MINUTE=601"}, "hss.calls_per_minute"},
 		{"an unknown auth mode", []string{"BRIDGE_HSS__AUTH=magic"}, "hss.auth"},
+		{"an unknown HSS API flavour", []string{"BRIDGE_HSS__API=v6"}, "hss.api"},
 		{"an unknown log level", []string{"BRIDGE_LOG__LEVEL=loud"}, "log.level"},
 		{"a zero burst", []string{"BRIDGE_HSS__BURST=0"}, "hss.burst"},
 		{"no connection allowed", []string{"BRIDGE_HTTP__MAX_CONNECTIONS=0"}, "http.max_connections"},
@@ -124,7 +125,8 @@ func TestReadmeExampleIsValid(t *testing.T) {
 	}
 	def := Default()
 	if cfg.HTTP != def.HTTP || cfg.HSS.CallsPerMinute != def.HSS.CallsPerMinute || cfg.HSS.Burst != def.HSS.Burst ||
-		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log || cfg.Admin.Listen != def.Admin.Listen || cfg.Debug != def.Debug {
+		cfg.HSS.CallTimeout != def.HSS.CallTimeout || cfg.Log != def.Log || cfg.Admin.Listen != def.Admin.Listen || cfg.Debug != def.Debug ||
+		cfg.Lifecycle != def.Lifecycle {
 		t.Errorf("the README's defaults differ from DefaultConfig: %+v vs %+v", cfg.HTTP, def.HTTP)
 	}
 	recvs, err := cfg.FilledReceivers()

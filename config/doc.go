@@ -22,9 +22,11 @@
 // each validate tag once), and all of them are reported together, the
 // receivers' and routes' (handlers.CheckConfig) included, before anything
 // starts. Print shows the effective configuration with each value's
-// source and the secrets redacted (secrets.go lists them).
+// source and the secrets redacted (secrets.go lists them). RestartNeeded
+// (reload.go) tells a running bridge which changed settings a reload
+// cannot apply.
 //
-// Dependencies: the settings types of handlers, queue, scanner and
-// natsconn, koanf and validator. It must not import admin or cmd/bridge:
-// it describes the parts and starts none of them.
+// Dependencies: the settings types of handlers, queue, scanner,
+// lifecycle and natsconn, koanf and validator. It must not import admin
+// or cmd/bridge: it describes the parts and starts none of them.
 package config

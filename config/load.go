@@ -191,7 +191,7 @@ func (l *loaded) readEnv(environ []string) map[string]any {
 			if !ok {
 				continue
 			}
-			out[n.path] = items
+			setPath(out, n.path, items) // nested: a list may sit below the top (notify.webhooks)
 			l.set[n.path] = name
 			continue
 		}

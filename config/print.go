@@ -45,8 +45,9 @@ func Print(w io.Writer, path string, environ func() []string, override func(*Con
 
 // effective fills the defaults the parts apply to zero settings when they
 // start, as they apply them: the queue's (queue.Open), the NATS intake's,
-// and the shared rate limit's bucket, whose replicas follow the job
-// stream's (scanner.HSS.UseSharedLimit).
+// and the shared rate limit's bucket and the lifecycle's bucket and
+// result stream, whose replicas follow the job stream's
+// (scanner.HSS.UseSharedLimit, LifecycleConfig.Store).
 func effective(c Config) Config {
 	c.Queue = c.Queue.WithDefaults()
 	c.NATS.Intake = c.NATS.Intake.WithDefaults()
@@ -54,6 +55,12 @@ func effective(c Config) Config {
 		c.HSS.LimitKV.Replicas = c.Queue.Stream.Replicas
 	}
 	c.HSS.LimitKV = c.HSS.LimitKV.WithDefaults()
+	if c.Lifecycle.Replicas == 0 {
+		c.Lifecycle.Replicas = c.Queue.Stream.Replicas
+	}
+	if c.Lifecycle.Results.Replicas == 0 {
+		c.Lifecycle.Results.Replicas = c.Queue.Stream.Replicas
+	}
 	return c
 }
 

@@ -18,6 +18,10 @@ var secretSettings = map[string]bool{
 	"hss.token":                true,
 	"hss.iam.password":         true,
 	"admin.token":              true,
+	// A result webhook's URL is shown redacted too: a chat service's
+	// incoming-webhook URL is its credential.
+	"notify.webhooks[].secret": true,
+	"notify.webhooks[].url":    true,
 }
 
 // redacted replaces a secret's value.

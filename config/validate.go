@@ -64,7 +64,9 @@ func (c Config) problems() []string {
 	if _, port, _ := net.SplitHostPort(c.Admin.Listen); c.Admin.Listen == c.HTTP.Listen && port != "" && port != "0" {
 		lines = append(lines, fmt.Sprintf("admin.listen (BRIDGE_ADMIN__LISTEN): %q is http.listen too; the admin listener needs an address of its own, away from the webhooks", c.Admin.Listen))
 	}
+	lines = append(lines, c.lifecycleProblems(reported)...)
 	lines = append(lines, c.presenceProblems()...)
+	lines = append(lines, c.notifyProblems()...)
 	return append(lines, c.receiverProblems(reported)...)
 }
 

@@ -94,6 +94,9 @@ func newBridge(t *testing.T, hssURL, natsURL string) *bridge {
 		"hss": map[string]any{
 			"region": testRegion, "project_id": testProject, "endpoint": hssURL,
 			"calls_per_minute": 600, "burst": 20, "max_concurrent": 2, "call_timeout": "5s",
+			// The scenarios' images are in no SWR of the fake: the scan
+			// path without the presence gate (scanner/presence.go).
+			"presence_check": false,
 		},
 		"log": map[string]any{"level": "info", "format": "json"},
 		// The scenarios load the intake on purpose (webhooks in flight at

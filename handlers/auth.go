@@ -229,6 +229,9 @@ type authenticator struct {
 	idHeader string
 	// ids remembers accepted delivery ids; nil when the sender gives none.
 	ids *seenIDs
+	// secrets is a digest of the accepted secrets, so that a reload can
+	// tell a rotated secret file from an unchanged one (reload.go).
+	secrets [sha256.Size]byte
 }
 
 // readsBody is true for the methods that sign the body.
@@ -271,7 +274,7 @@ func newVerifier(c AuthConfig) (verifier, error) {
 	}
 	clk := &clock{now: time.Now}
 	a := &authenticator{method: c.Method, clock: clk, idHeader: c.Replay.IDHeader,
-		tolerance: cmp.Or(c.Replay.Tolerance, defaultReplayTolerance)}
+		tolerance: cmp.Or(c.Replay.Tolerance, defaultReplayTolerance), secrets: secretsDigest(secrets)}
 	if c.Replay.Tolerance < 0 || c.Replay.Window < 0 {
 		return nil, errors.New("replay.tolerance and replay.window must not be negative")
 	}
@@ -325,6 +328,17 @@ func newVerifier(c AuthConfig) (verifier, error) {
 type secret struct {
 	setting string // "secrets[0]", or "secret_files[1] (/run/secrets/hook)"
 	value   []byte
+}
+
+// secretsDigest is a digest of the secrets in order, each prefixed by its
+// length so that no two lists share one.
+func secretsDigest(secrets []secret) [sha256.Size]byte {
+	h := sha256.New()
+	for _, s := range secrets {
+		fmt.Fprintf(h, "%d:", len(s.value))
+		h.Write(s.value)
+	}
+	return [sha256.Size]byte(h.Sum(nil))
 }
 
 // minSecretBytes is the shortest shared secret the token, basic and hmac
@@ -448,7 +462,7 @@ func (s *Server) refuseAuth(c echo.Context, name, reqID string, err error) error
 	if errors.Is(err, errAuthUnavailable) {
 		s.in.metrics.webhook(name, "auth_unavailable")
 		s.in.log.Warn("webhook credentials could not be checked", "receiver", name, "request_id", reqID, "error", err)
-		return c.JSON(http.StatusServiceUnavailable, Answer{Status: "error", Receiver: name, RequestID: reqID,
+		return writeAnswer(c, http.StatusServiceUnavailable, &Answer{Status: "error", Receiver: name, RequestID: reqID,
 			Reason: errAuthUnavailable.Error() + "; retry later"})
 	}
 	s.in.metrics.webhook(name, "unauthorized")
@@ -473,7 +487,7 @@ func (s *Server) refuseUnknown(c echo.Context, name, reqID string) error {
 // called, and a name in the answer would differ between the two cases.
 func unauthorized(c echo.Context, reqID string) error {
 	closeAfter(c)
-	return c.JSON(http.StatusUnauthorized, Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
+	return writeAnswer(c, http.StatusUnauthorized, &Answer{Status: "error", RequestID: reqID, Reason: errUnauthorized.Error()})
 }
 
 // newDecoy is the check run for unknown receivers: a token check against
@@ -487,6 +501,6 @@ func newDecoy() tokenAuth {
 func (s *Server) answerReplayed(c echo.Context, name, reqID string, d delivery) error {
 	s.in.metrics.webhook(name, "duplicate_delivery")
 	s.in.log.Info("webhook duplicate delivery", "receiver", name, "request_id", reqID, "delivery_id", formats.Clip(d.id, 128))
-	return c.JSON(http.StatusOK, Answer{Status: "ignored", Receiver: name, RequestID: reqID,
+	return writeAnswer(c, http.StatusOK, &Answer{Status: "ignored", Receiver: name, RequestID: reqID,
 		Reason: "duplicate delivery: this delivery id was already accepted; nothing was stored again"})
 }

@@ -71,7 +71,7 @@ func newAuthServer(t *testing.T, pub Publisher, log *slog.Logger, clk *fakeClock
 		t.Fatalf("New: %v", err)
 	}
 	if clk != nil {
-		for _, r := range s.receivers {
+		for _, r := range s.snap.Load().receivers {
 			r.auth.(*authenticator).clock.now = clk.now
 		}
 	}

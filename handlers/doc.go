@@ -19,6 +19,13 @@
 // job of the body is valid, and 202 is never sent before every job is
 // stored (the false-200 loss of argo-events#3448 is what this order avoids).
 //
+// The receivers and the routes of one configuration are one immutable
+// snapshot that a request reads once, when it starts; Reload (reload.go)
+// checks a new configuration whole and swaps the snapshot, so a reload
+// neither drops a request in flight nor shows it half a configuration, and
+// a receiver that did not change keeps its rate-limit bucket and replay
+// memory.
+//
 // handlers stores jobs only through the Publisher interface, so tests can
 // drive it without NATS where that is the point, and the real JetStream
 // publisher where it is not. It must not import queue (cmd/bridge adapts

@@ -186,7 +186,8 @@ func (in *intake) process(ctx context.Context, r *receiver, h http.Header, body 
 	if log.enabled(slog.LevelInfo) {
 		log.Info("webhook accepted", "jobs", len(ans.Jobs), "duplicates", duplicates, "skipped", len(ans.Skipped), "images", firstImages(ans.Jobs, summaryImages))
 	}
-	in.metrics.webhook(r.cfg.Name, "accepted")
+	traceJobs(ctx, len(ans.Jobs))
+	r.metrics.accept()
 	ans.Status = "accepted"
 	return http.StatusAccepted, ans, nil
 }

@@ -37,7 +37,14 @@ func (d *droppedMessages) value() float64 {
 
 // NewMetrics registers the intake collectors on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
+	m := newMetrics()
+	m.register(reg)
+	return m
+}
+
+// newMetrics makes the intake collectors without registering them.
+func newMetrics() *Metrics {
+	return &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scanbridge_webhooks_total",
 			Help: "Webhook requests by receiver and result (accepted, ignored, handshake, duplicate_delivery, malformed, invalid, unauthorized, auth_unavailable, too_large, too_many_jobs, unavailable, unknown_receiver, busy, rate_limited).",
@@ -48,12 +55,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"receiver"}),
 	}
+}
+
+// register adds m's collectors to reg.
+func (m *Metrics) register(reg prometheus.Registerer) {
 	dropped := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "scanbridge_nats_intake_dropped_total",
 		Help: "NATS intake messages dropped because nats.intake.max_pending_messages or max_pending_bytes was reached.",
 	}, m.natsDropped.value)
 	reg.MustRegister(m.webhooks, m.duration, dropped)
-	return m
 }
 
 // watchNATSIntake makes the dropped-messages counter read sub.
@@ -73,9 +83,31 @@ func (m *Metrics) webhook(receiver, result string) {
 	m.webhooks.WithLabelValues(receiver, result).Inc()
 }
 
-func (m *Metrics) observe(receiver string, seconds float64) {
+// receiverMetrics are one receiver's collectors for what every accepted
+// request records, looked up once when the receiver is built (reload.go)
+// rather than by label values on every request. The zero value records
+// nothing.
+type receiverMetrics struct {
+	accepted prometheus.Counter
+	duration prometheus.Observer
+}
+
+// forReceiver returns name's collectors.
+func (m *Metrics) forReceiver(name string) receiverMetrics {
 	if m == nil {
-		return
+		return receiverMetrics{}
 	}
-	m.duration.WithLabelValues(receiver).Observe(seconds)
+	return receiverMetrics{accepted: m.webhooks.WithLabelValues(name, "accepted"), duration: m.duration.WithLabelValues(name)}
+}
+
+func (r receiverMetrics) accept() {
+	if r.accepted != nil {
+		r.accepted.Inc()
+	}
+}
+
+func (r receiverMetrics) observe(seconds float64) {
+	if r.duration != nil {
+		r.duration.Observe(seconds)
+	}
 }

@@ -153,7 +153,7 @@ func (in *NATSIntake) Shutdown(ctx context.Context) error {
 
 func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
 	reqID := keptRequestID(fmt.Sprintf("nats-%d", time.Now().UnixNano()), m.Header.Get(nats.MsgIdHdr), m.Header.Get("X-Request-Id"))
-	code, ans := s.natsProcess(ctx, name, m, reqID)
+	code, ans := s.tracedNATSProcess(ctx, name, m, reqID)
 	if m.Reply == "" {
 		return // fire-and-forget publish: the answer has nowhere to go
 	}
@@ -167,7 +167,8 @@ func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
 }
 
 func (s *Server) natsProcess(ctx context.Context, name string, m *nats.Msg, reqID string) (int, Answer) {
-	r, ok := s.receivers[name]
+	sn := s.snap.Load()
+	r, ok := sn.receivers[name]
 	if !ok {
 		s.in.metrics.webhook("", "unknown_receiver")
 		return http.StatusNotFound, Answer{Status: "error", RequestID: reqID, Reason: fmt.Sprintf("no receiver named %q", name)}
@@ -184,7 +185,7 @@ func (s *Server) natsProcess(ctx context.Context, name string, m *nats.Msg, reqI
 		}
 		r = alt
 	}
-	status, ans, reply := s.in.process(ctx, r, http.Header(m.Header), m.Data, reqID)
+	status, ans, reply := sn.in.process(ctx, r, http.Header(m.Header), m.Data, reqID)
 	if reply != nil {
 		// Handshakes belong to HTTP senders; over NATS there is nobody
 		// to complete one.

@@ -95,6 +95,8 @@ type receiver struct {
 	maxJobs int
 	// limiter is cfg.RateLimit with the defaults filled in.
 	limiter *rate.Limiter
+	// metrics are the collectors of its accepted requests.
+	metrics receiverMetrics
 }
 
 // newReceiver checks c, the i-th receiver of the configuration; errors

@@ -68,3 +68,30 @@ func TestNATSRequestIDIsKeptOnlyWhenSafe(t *testing.T) {
 		})
 	}
 }
+
+// FuzzIsSafeRequestID holds the hand-written check equal to the regexp
+// that documents it.
+func FuzzIsSafeRequestID(f *testing.F) {
+	for _, s := range []string{"", "a", "0b7e3c1a-5d2f-4e8b-9a6c-1f2e3d4c5b6a", "harbor:job.42_retry-1", strings.Repeat("a", 64), strings.Repeat("a", 65), "a b", "<x>", "ok\nx", "идентификатор", "a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		if got, want := isSafeRequestID(id), safeRequestID.MatchString(id); got != want {
+			t.Fatalf("isSafeRequestID(%q) = %t, the regexp says %t", id, got, want)
+		}
+	})
+}
+
+func TestNewRequestIDIsSafeAndNew(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		if !safeRequestID.MatchString(id) || len(id) != 32 {
+			t.Fatalf("generated id %q is not 32 safe characters", id)
+		}
+		if seen[id] {
+			t.Fatalf("generated id %q twice", id)
+		}
+		seen[id] = true
+	}
+}

@@ -244,11 +244,12 @@ type ExplainedJob struct {
 // without authenticating it or storing anything: the tool a user runs
 // while wiring a registry.
 func (s *Server) Explain(receiver string, h http.Header, body []byte) (Explanation, error) {
-	r, ok := s.receivers[receiver]
+	sn := s.snap.Load()
+	r, ok := sn.receivers[receiver]
 	if !ok {
 		return Explanation{}, fmt.Errorf("no receiver named %q", receiver)
 	}
-	p, err := s.in.plan(r, h, body)
+	p, err := sn.in.plan(r, h, body)
 	if tooMany := (*tooManyEventsError)(nil); errors.As(err, &tooMany) {
 		return Explanation{}, fmt.Errorf("the bridge would answer 413: %w", err)
 	}

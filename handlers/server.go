@@ -10,6 +10,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-playground/validator/v10"
@@ -76,10 +78,18 @@ type Options struct {
 
 // Server holds the receivers and serves the routes.
 type Server struct {
-	cfg       Config
-	receivers map[string]*receiver
-	in        *intake
-	opts      Options
+	cfg Config
+	// snap is what a request reads once, when it starts: the receivers
+	// and the intake with the routes of one configuration. Reload swaps
+	// it whole (reload.go).
+	snap atomic.Pointer[snapshot]
+	// reloadMu makes one Reload at a time.
+	reloadMu sync.Mutex
+	// in is the first snapshot's intake, for what every snapshot shares:
+	// the log and the metrics. Requests are processed by their
+	// snapshot's intake, never this one.
+	in   *intake
+	opts Options
 	// decoy is checked for unknown receivers (see refuseUnknown).
 	decoy tokenAuth
 	// inFlight holds a token per webhook request being handled.
@@ -96,35 +106,22 @@ func New(cfg Config, opts Options) (*Server, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.MaxInFlight = cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)
-	s := &Server{cfg: cfg, receivers: map[string]*receiver{}, opts: opts, decoy: newDecoy(),
+	s := &Server{cfg: cfg, opts: opts, decoy: newDecoy(),
 		inFlight: make(chan struct{}, cfg.MaxInFlight)}
-	var errs []error
-	for i, rc := range cfg.Receivers {
-		r, err := newReceiver(i, rc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, dup := s.receivers[rc.Name]; dup {
-			errs = append(errs, fmt.Errorf("receivers[%d] %q: defined twice", i, rc.Name))
-			continue
-		}
-		warnWeakAuth(opts.Logger, rc)
-		r.maxBody = cmp.Or(rc.MaxBodyBytes, cfg.MaxBodyBytes)
-		s.receivers[rc.Name] = r
+	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), now: time.Now}
+	// The metrics first, registered once the configuration is good: build
+	// looks up each receiver's collectors.
+	if opts.Registry != nil {
+		s.in.metrics = newMetrics()
 	}
-	rt, err := newRouter(cfg.Routes)
+	sn, _, err := s.build(cfg, nil)
 	if err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	var m *Metrics
 	if opts.Registry != nil {
-		m = NewMetrics(opts.Registry)
+		s.in.metrics.register(opts.Registry)
 	}
-	s.in = &intake{pub: opts.Publisher, log: opts.Logger.With("component", "intake"), metrics: m, router: rt, now: time.Now, publishTimeout: cfg.PublishTimeout}
+	s.snap.Store(sn)
 	return s, nil
 }
 
@@ -149,6 +146,7 @@ func (s *Server) Register(e *echo.Echo) {
 // http.Server or e.Start.
 func (s *Server) NewEcho() *echo.Echo {
 	e := newEcho()
+	e.Use(s.traceWebhooks())
 	s.Register(e)
 	return e
 }
@@ -200,11 +198,12 @@ func (s *Server) webhook(c echo.Context) error {
 	}
 	start := time.Now()
 	name := c.Param("receiver")
-	r, ok := s.receivers[name]
+	sn := s.snap.Load()
+	r, ok := sn.receivers[name]
 	if !ok {
 		return s.refuseUnknown(c, name, reqID)
 	}
-	defer func() { s.in.metrics.observe(name, time.Since(start).Seconds()) }()
+	defer func() { r.metrics.observe(time.Since(start).Seconds()) }()
 
 	req := authRequest{header: c.Request().Header, pathToken: c.Param("token")}
 	var d delivery
@@ -232,12 +231,12 @@ func (s *Server) webhook(c echo.Context) error {
 	if d.replayed {
 		return s.answerReplayed(c, name, reqID, d)
 	}
-	status, ans, reply := s.in.process(c.Request().Context(), r, c.Request().Header, req.body, reqID)
+	status, ans, reply := sn.in.process(c.Request().Context(), r, c.Request().Header, req.body, reqID)
 	d.done(status)
 	if reply != nil {
 		return c.JSON(status, reply)
 	}
-	return c.JSON(status, ans)
+	return writeAnswer(c, status, &ans)
 }
 
 // readBody reads the request body, at most limit bytes: a declared
@@ -249,7 +248,33 @@ func readBody(c echo.Context, limit int64) ([]byte, error) {
 	if req.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
-	return io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
+	return readAll(http.MaxBytesReader(c.Response(), req.Body, limit), req.ContentLength)
+}
+
+// readAll is io.ReadAll starting from a buffer of the declared length (one
+// more byte, to see the end without growing): a body whose length is
+// known, as registries send, is read into one allocation of its size
+// instead of io.ReadAll's 512 bytes grown by copies. The declared length
+// is at most the receiver's body limit (readBody checks it first), so it
+// cannot make the bridge allocate more than a body may be.
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than declared: grow as io.ReadAll does
+		}
+	}
 }
 
 // refuseBody answers a body that could not be read whole: 413 when it is
@@ -260,10 +285,10 @@ func (s *Server) refuseBody(c echo.Context, name, reqID string, limit int64, err
 	if errors.As(err, &tooBig) {
 		s.in.metrics.webhook(name, "too_large")
 		closeAfter(c)
-		return c.JSON(http.StatusRequestEntityTooLarge, Answer{Status: "error", Receiver: name, RequestID: reqID,
+		return writeAnswer(c, http.StatusRequestEntityTooLarge, &Answer{Status: "error", Receiver: name, RequestID: reqID,
 			Reason: fmt.Sprintf("body is over %d bytes", limit)})
 	}
-	return c.JSON(http.StatusBadRequest, Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
+	return writeAnswer(c, http.StatusBadRequest, &Answer{Status: "error", Receiver: name, RequestID: reqID, Reason: "could not read the body"})
 }
 
 // refuseBusy answers a request over http.max_in_flight: 503 and
@@ -273,7 +298,7 @@ func (s *Server) refuseBusy(c echo.Context, reqID string) error {
 	s.in.metrics.webhook("", "busy")
 	closeAfter(c)
 	c.Response().Header().Set("Retry-After", "1")
-	return c.JSON(http.StatusServiceUnavailable, Answer{Status: "error", RequestID: reqID,
+	return writeAnswer(c, http.StatusServiceUnavailable, &Answer{Status: "error", RequestID: reqID,
 		Reason: "too many webhook requests in flight; retry later"})
 }
 
@@ -284,7 +309,7 @@ func (s *Server) refuseRate(c echo.Context, r *receiver, reqID string, wait time
 	s.in.log.Debug("webhook refused", "receiver", r.cfg.Name, "request_id", reqID, "reason", "rate_limited", "retry_after", wait.String())
 	closeAfter(c)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(max(1, math.Ceil(wait.Seconds())))))
-	return c.JSON(http.StatusTooManyRequests, Answer{Status: "error", Receiver: r.cfg.Name, RequestID: reqID,
+	return writeAnswer(c, http.StatusTooManyRequests, &Answer{Status: "error", Receiver: r.cfg.Name, RequestID: reqID,
 		Reason: fmt.Sprintf("over this receiver's rate limit of %g requests per second; retry later", float64(r.limiter.Limit()))})
 }
 

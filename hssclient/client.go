@@ -23,8 +23,9 @@ type Authenticator interface {
 }
 
 // Refresher is implemented by authenticators whose credential can go
-// stale. After a 401, BatchScan calls Refused with the refused request;
-// when it returns true the call is authorized and sent once more.
+// stale. After a 401, every call (BatchScan, ListSwrImageRepository, ...)
+// calls Refused with the refused request; when it returns true the call is
+// authorized and sent once more.
 type Refresher interface {
 	Refused(req *http.Request) bool
 }
@@ -104,13 +105,14 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.http = 
 // the default, sends without waiting.
 func WithPacer(p Pacer) Option { return func(c *Client) { c.pacer = p } }
 
-// WithObserver receives one Call per BatchScan (metrics).
+// WithObserver receives one Call per call of any API (metrics; Call.API
+// tells them apart).
 func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o } }
 
 // WithLogger sets the logger for debug lines about calls.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// Client calls the HSS batch-scan API. It is safe for concurrent use.
+// Client calls the HSS image APIs. It is safe for concurrent use.
 type Client struct {
 	cfg      Config
 	http     *http.Client
@@ -235,6 +237,13 @@ func (c *Client) do(ctx context.Context, t Target, op string, ac apiCall) error 
 		call.Images, err = ac.decode(answer)
 	}
 	call.Class = Classify(err)
+	if call.RequestID == "" {
+		var ae *APIError
+		if errors.As(err, &ae) {
+			call.RequestID = ae.RequestID
+		}
+	}
+	recordAnswer(ctx, call)
 	c.observer.ObserveCall(call)
 	if err != nil {
 		c.log.DebugContext(ctx, "hss call failed", "api", ac.api, "target", t.String(), "images", call.Images,
@@ -249,16 +258,16 @@ func (c *Client) do(ctx context.Context, t Target, op string, ac apiCall) error 
 func (c *Client) exchange(ctx context.Context, t Target, u string, ac apiCall, call *Call) ([]byte, error) {
 	for {
 		waitStart := time.Now()
-		err := c.pacer.Wait(ctx)
+		err := wait(ctx, c.pacer, ac.api)
 		call.Wait += time.Since(waitStart)
 		if err != nil {
 			return nil, err
 		}
 		call.Attempts++
 		sendStart := time.Now()
-		req, status, answer, err := c.send(ctx, t, u, ac)
+		req, status, answer, reqID, err := c.send(ctx, t, u, ac)
 		call.Duration += time.Since(sendStart)
-		call.Status = status
+		call.Status, call.RequestID = status, reqID
 		if status == http.StatusUnauthorized && call.Attempts == 1 {
 			if rf, ok := c.cfg.Auth.(Refresher); ok && rf.Refused(req) {
 				c.log.DebugContext(ctx, "hss refused the token, refreshing", "api", ac.api, "target", t.String(), "error", err)
@@ -275,8 +284,20 @@ const maxListAnswer = 4 << 20
 
 // send makes one HTTP exchange under CallTimeout and returns the request
 // (for Refused), the status (0 without an answer), the 2xx answer's body
-// when ac.decode is set, and the error.
-func (c *Client) send(ctx context.Context, t Target, u string, ac apiCall) (*http.Request, int, []byte, error) {
+// when ac.decode is set, the answer's X-Request-Id and the error.
+func (c *Client) send(ctx context.Context, t Target, u string, ac apiCall) (*http.Request, int, []byte, string, error) {
+	req, status, answer, header, err := c.sendHTTP(ctx, t, u, ac)
+	reqID := ""
+	if header != nil {
+		reqID = header.Get(headerRequestID)
+	}
+	return req, status, answer, reqID, err
+}
+
+// headerRequestID is the answer header that names the request at HSS.
+const headerRequestID = "X-Request-Id"
+
+func (c *Client) sendHTTP(ctx context.Context, t Target, u string, ac apiCall) (*http.Request, int, []byte, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
 	defer cancel()
 	var body io.Reader
@@ -285,7 +306,7 @@ func (c *Client) send(ctx context.Context, t Target, u string, ac apiCall) (*htt
 	}
 	req, err := http.NewRequestWithContext(ctx, ac.method, u, body)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("build request: %w", err)
+		return nil, 0, nil, nil, fmt.Errorf("build request: %w", err)
 	}
 	// The headers the SDK sends (sdk_test.go compares them with the SDK's own
 	// request): Content-Type even on a GET without a body, region only where
@@ -296,31 +317,31 @@ func (c *Client) send(ctx context.Context, t Target, u string, ac apiCall) (*htt
 	}
 	req.Header.Set("User-Agent", c.cfg.UserAgent)
 	if err := c.cfg.Auth.Authorize(ctx, req, t, ac.body); err != nil {
-		return req, 0, nil, fmt.Errorf("authorize: %w", err)
+		return req, 0, nil, nil, fmt.Errorf("authorize: %w", err)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return req, 0, nil, err
+		return req, 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		if ac.decode == nil {
 			// Drain so the connection is reused.
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
-			return req, resp.StatusCode, nil, nil
+			return req, resp.StatusCode, nil, resp.Header, nil
 		}
 		answer, err := io.ReadAll(io.LimitReader(resp.Body, maxListAnswer+1))
 		switch {
 		case err != nil:
-			return req, resp.StatusCode, nil, fmt.Errorf("read answer: %w", err)
+			return req, resp.StatusCode, nil, resp.Header, fmt.Errorf("read answer: %w", err)
 		case len(answer) > maxListAnswer:
-			return req, resp.StatusCode, nil, fmt.Errorf("answer is over %d bytes", maxListAnswer)
+			return req, resp.StatusCode, nil, resp.Header, fmt.Errorf("answer is over %d bytes", maxListAnswer)
 		}
-		return req, resp.StatusCode, answer, nil
+		return req, resp.StatusCode, answer, resp.Header, nil
 	}
 	// A failed read leaves a partial body: still the best error to report.
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	return req, resp.StatusCode, nil, parseAPIError(resp.StatusCode, resp.Header, answer)
+	return req, resp.StatusCode, nil, resp.Header, parseAPIError(resp.StatusCode, resp.Header, answer)
 }
 
 // url builds the request URL as the SDK does: the project id in the path,

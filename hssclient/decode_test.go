@@ -45,3 +45,24 @@ func FuzzDecodeSyncAnswer(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeTaskPage(f *testing.F) {
+	for _, seed := range []string{
+		``, `{}`, `{"total_num":1,"data_list":[{"task_id":"t","task_status":100,"failed_images":[{"id":1}]}]}`,
+		`{"total_num":-1}`, `{"data_list":[{"task_status":"x"}]}`, `{"data_list":[null]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := decodeTaskPage(data)
+		if err != nil {
+			if p.Total != 0 || p.Tasks != nil {
+				t.Fatalf("an error with a page: %+v", p)
+			}
+			return
+		}
+		if p.Total < 0 {
+			t.Fatalf("negative total %d", p.Total)
+		}
+	})
+}

@@ -238,3 +238,12 @@ func classOfAPIError(e *APIError) Class {
 		return ClassRetry
 	}
 }
+
+// IsNotFound reports whether err holds HSS's 400 HSS.0011 "Requested
+// resource not found.": for a scan, possibly an image HSS does not know
+// (yet). Classify puts it in ClassPermanent, like every other 400; a
+// caller that can sync and retry checks this first.
+func IsNotFound(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusBadRequest && ae.ErrorCode == "HSS.0011"
+}

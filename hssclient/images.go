@@ -60,7 +60,8 @@ const (
 // ListImagesRequest is the query of GET /v5/{project_id}/image/swr-repository
 // (ListSwrImageRepository, the SDK's ListSwrImageRepositoryRequest). Empty
 // strings, nil pointers and zero Offset and Limit are not sent (HSS then
-// uses offset 0 and limit 10).
+// uses offset 0 and limit 10). The json tags are the query keys, which
+// validation errors name; the query itself is built by query().
 //
 // The lengths are those of the API reference's 2024 pages (the SDK model
 // states none); see doc.go. Filters on namespace, image_name and
@@ -102,20 +103,25 @@ func Millis(t time.Time) *int64 {
 func (r ListImagesRequest) Validate() error {
 	errs := structErrors(r)
 	errs = append(errs, windowErrors(
-		[2]*int64{r.StartLatestUpdateTime, r.EndLatestUpdateTime}, "latest_update_time",
-		[2]*int64{r.StartLatestScanTime, r.EndLatestScanTime}, "latest_scan_time")...)
+		window{"latest_update_time", r.StartLatestUpdateTime, r.EndLatestUpdateTime},
+		window{"latest_scan_time", r.StartLatestScanTime, r.EndLatestScanTime})...)
 	return errors.Join(errs...)
 }
 
-// windowErrors takes pairs of ([start, end], name).
-func windowErrors(args ...any) []error {
+// window is a start_<name>/end_<name> pair of time filters.
+type window struct {
+	name       string
+	start, end *int64
+}
+
+// windowErrors blames every window that ends before it starts.
+func windowErrors(ws ...window) []error {
 	var errs []error
-	for i := 0; i+1 < len(args); i += 2 {
-		w, name := args[i].([2]*int64), args[i+1].(string)
-		if w[0] != nil && w[1] != nil && *w[0] > *w[1] {
-			errs = append(errs, &FieldError{Field: "end_" + name, Item: -1, Rule: "gtefield",
-				Param: fmt.Sprintf("must not be before start_%s (%d > %d)", name, *w[0], *w[1]),
-				Value: strconv.FormatInt(*w[1], 10)})
+	for _, w := range ws {
+		if w.start != nil && w.end != nil && *w.start > *w.end {
+			errs = append(errs, &FieldError{Field: "end_" + w.name, Item: -1, Rule: "gtefield",
+				Param: fmt.Sprintf("must not be before start_%s (%d > %d)", w.name, *w.start, *w.end),
+				Value: strconv.FormatInt(*w.end, 10)})
 		}
 	}
 	return errs
@@ -257,19 +263,25 @@ const (
 	ScanFailedSendRequest        = "failed_to_send_the_scan_request"
 )
 
-// decodeImagePage decodes a list answer. Unknown fields are ignored (HSS
+// decodeImagePage decodes an image list answer (decodePage).
+func decodeImagePage(data []byte) (ImagePage, error) {
+	return decodePage(data, "image list", func(p ImagePage) int { return p.Total })
+}
+
+// decodePage decodes one page of a list answer, what names the list in
+// errors and total reads its total_num. Unknown fields are ignored (HSS
 // adds fields); a row of the wrong type or a body that is not one JSON
 // object is an error. An empty body is an empty page.
-func decodeImagePage(data []byte) (ImagePage, error) {
-	var p ImagePage
+func decodePage[P any](data []byte, what string, total func(P) int) (P, error) {
+	var p, zero P
 	if len(bytes.TrimSpace(data)) == 0 {
 		return p, nil
 	}
 	if err := json.Unmarshal(data, &p); err != nil {
-		return ImagePage{}, fmt.Errorf("decode image list: %w", err)
+		return zero, fmt.Errorf("decode %s: %w", what, err)
 	}
-	if p.Total < 0 {
-		return ImagePage{}, fmt.Errorf("decode image list: total_num %d is negative", p.Total)
+	if n := total(p); n < 0 {
+		return zero, fmt.Errorf("decode %s: total_num %d is negative", what, n)
 	}
 	return p, nil
 }

@@ -1,10 +1,13 @@
 package hssclient_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -279,5 +282,35 @@ func TestIsTerminal(t *testing.T) {
 		if hssclient.IsTerminal(s) != want {
 			t.Errorf("IsTerminal(%q) = %v, want %v", s, !want, want)
 		}
+	}
+}
+
+// apiPacer records the APIs it was asked for.
+type apiPacer struct {
+	mu   sync.Mutex
+	apis []string
+}
+
+func (p *apiPacer) Wait(context.Context) error { panic("an APIPacer is asked with WaitFor") }
+
+func (p *apiPacer) WaitFor(_ context.Context, api string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.apis = append(p.apis, api)
+	return nil
+}
+
+func TestAnAPIPacerIsAskedPerAPI(t *testing.T) {
+	fake := akskFake(hsstest.Options{})
+	p := &apiPacer{}
+	c := newAKSKClient(t, fake, hssclient.Config{}, hssclient.WithPacer(p))
+	ctx := t.Context()
+	mustNot(t, c.RunImageSynchronize(ctx, target, hssclient.PrivateImage))
+	_, err := c.ListSwrImageRepository(ctx, target, hssclient.ListImagesRequest{ImageType: hssclient.PrivateImage})
+	mustNot(t, err)
+	mustNot(t, c.BatchScan(ctx, target, hssclient.TargetedScan(hssclient.PrivateImage, nginx("1"))))
+	want := []string{hssclient.APIRunImageSynchronize, hssclient.APIListSwrImageRepository, hssclient.APIBatchScan}
+	if !slices.Equal(p.apis, want) {
+		t.Fatalf("asked for %v, want %v", p.apis, want)
 	}
 }

@@ -1,9 +1,7 @@
 package hssclient
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -258,19 +256,9 @@ type FailedImage struct {
 	FailedReason string `json:"failed_reason"`
 }
 
-// decodeTaskPage decodes a ListImageScanTask answer, as decodeImagePage.
+// decodeTaskPage decodes a ListImageScanTask answer (decodePage).
 func decodeTaskPage(data []byte) (TaskPage, error) {
-	var p TaskPage
-	if len(bytes.TrimSpace(data)) == 0 {
-		return p, nil
-	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return TaskPage{}, fmt.Errorf("decode task list: %w", err)
-	}
-	if p.Total < 0 {
-		return TaskPage{}, fmt.Errorf("decode task list: total_num %d is negative", p.Total)
-	}
-	return p, nil
+	return decodePage(data, "task list", func(p TaskPage) int { return p.Total })
 }
 
 // ListImageScanTask reads one page of scan or sync tasks:
@@ -400,9 +388,9 @@ type ListRegistryImagesRequest struct {
 func (r ListRegistryImagesRequest) Validate() error {
 	errs := structErrors(r)
 	errs = append(errs, windowErrors(
-		[2]*int64{r.StartLatestUpdateTime, r.EndLatestUpdateTime}, "latest_update_time",
-		[2]*int64{r.StartLatestScanTime, r.EndLatestScanTime}, "latest_scan_time",
-		[2]*int64{r.StartLatestSyncTime, r.EndLatestSyncTime}, "latest_sync_time")...)
+		window{"latest_update_time", r.StartLatestUpdateTime, r.EndLatestUpdateTime},
+		window{"latest_scan_time", r.StartLatestScanTime, r.EndLatestScanTime},
+		window{"latest_sync_time", r.StartLatestSyncTime, r.EndLatestSyncTime})...)
 	return errors.Join(errs...)
 }
 

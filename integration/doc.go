@@ -5,8 +5,11 @@
 // Dockerfile. On top of those: the whole path from a registry push to the
 // fake HSS (TestRegistryToHSS); a three-server NATS cluster with two bridge
 // replicas under load while the stream leader and a replica fail
-// (TestClusterFailover); and the deployment examples under deploy/, run
-// with Compose (TestComposeUp) and checked offline (TestComposeFile,
+// (TestClusterFailover); an image's lifecycle from push to result event
+// with the presence check, two replicas and the watch lease holder killed
+// (TestImageLifecycleTwoReplicas, bridges as host processes built from
+// the tree); and the deployment examples under deploy/, run with Compose
+// (TestComposeUp) and checked offline (TestComposeFile,
 // TestKubernetesManifests). See docs/deployment.md.
 //
 // Why: the unit tests of handlers, queue and hssclient use fakes. Only here

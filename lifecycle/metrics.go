@@ -22,6 +22,11 @@ func latencyHistogram(reg prometheus.Registerer) *prometheus.HistogramVec {
 		Help:    "Time from an image's push (its acceptance when the registry gave no push time) to the end of its lifecycle, by result (scanned, scan_failed, given_up).",
 		Buckets: latencyBuckets,
 	}, []string{"result"})
+	// Every result is exported from the start, at zero: a panel or alert
+	// on a result that has not happened yet reads 0, not "no data".
+	for _, st := range []State{Scanned, ScanFailed, GivenUp} {
+		hv.WithLabelValues(string(st))
+	}
 	if err := reg.Register(hv); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"time"
+	"unicode/utf8"
 
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
@@ -182,6 +183,32 @@ func (r *Record) addHistory(t Transition) {
 	if n := len(r.History); n > maxHistory {
 		r.History = append(r.History[:0:0], r.History[n-maxHistory:]...)
 	}
+}
+
+// Bounds of the free texts of a record, so that a long HSS message or
+// note cannot make a record (and the bucket) grow without bound.
+const (
+	maxReason  = 1024
+	maxMessage = 1024
+	maxNote    = 256
+)
+
+// clipUTF8 cuts s to at most n bytes, on a rune boundary.
+func clipUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// bound clips the free texts of r.
+func (r *Record) bound() {
+	r.Reason = clipUTF8(r.Reason, maxReason)
+	r.LastAnswer.Message = clipUTF8(r.LastAnswer.Message, maxMessage)
+	r.note = clipUTF8(r.note, maxNote)
 }
 
 // clone copies r deeply enough that an Update callback cannot change the

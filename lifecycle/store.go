@@ -72,6 +72,28 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	return &Store{js: js, kv: kv, cfg: cfg, putPrefix: "$KV." + cfg.Bucket + ".", now: time.Now}, nil
 }
 
+// ErrNoBucket: Attach found no bucket (the bridge never ran with this
+// NATS and bucket name).
+var ErrNoBucket = errors.New("lifecycle bucket not found")
+
+// Attach opens an existing bucket without creating or changing it, for
+// readers such as `bridge status` that must not alter the bridge's setup.
+// Only cfg's Bucket and Timeout are used.
+func Attach(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	kv, err := js.KeyValue(ctx, cfg.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("%w: %s", ErrNoBucket, cfg.Bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open kv bucket %s: %w", cfg.Bucket, err)
+	}
+	return &Store{js: js, kv: kv, cfg: cfg, putPrefix: "$KV." + cfg.Bucket + ".", now: time.Now}, nil
+}
+
 // Config is the store's configuration, defaults filled.
 func (s *Store) Config() Config { return s.cfg }
 
@@ -129,6 +151,7 @@ func (s *Store) Create(ctx context.Context, r Record) (Record, error) {
 		r.AcceptedAt = now
 	}
 	r.UpdatedAt = now
+	r.bound()
 	if len(r.History) == 0 {
 		r.addHistory(Transition{State: r.State, At: now, Note: r.note})
 	}
@@ -214,6 +237,7 @@ func (s *Store) Update(ctx context.Context, key string, fn func(*Record) error) 
 			return old, err
 		}
 		cur.Key = key
+		cur.bound()
 		if !Allowed(old.State, cur.State) {
 			return old, &TransitionError{Key: key, From: old.State, To: cur.State}
 		}

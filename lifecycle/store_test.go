@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -358,5 +359,51 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFinishedRecordsExpire: a terminal record carries the TerminalTTL
+// and goes on its own; a record in progress stays.
+func TestFinishedRecordsExpire(t *testing.T) {
+	srv := natstest.Start(t)
+	s, err := Open(t.Context(), srv.JetStream(), Config{TerminalTTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := mustCreate(t, s, testJob("team", "app", "v1")).Key
+	moveTo(t, s, done, ScanRequested, Scanned)
+	waiting := mustCreate(t, s, testJob("team", "app", "v2")).Key
+	moveTo(t, s, waiting, WaitingPresence)
+	natstest.Eventually(t, 30*time.Second, "the finished record to expire", func() bool {
+		_, _, err := s.Get(t.Context(), done)
+		return errors.Is(err, ErrNotFound)
+	})
+	if r, _, err := s.Get(t.Context(), waiting); err != nil || r.State != WaitingPresence {
+		t.Fatalf("record in progress after the TTL: %+v, %v", r, err)
+	}
+	// The key is free again: a new push creates it afresh.
+	if r := mustCreate(t, s, testJob("team", "app", "v1")); r.Generation != 1 || r.State != Accepted {
+		t.Fatalf("re-created %+v", r)
+	}
+	if recs, err := s.List(t.Context(), Filter{}); err != nil || len(recs) != 2 {
+		t.Fatalf("List after expiry: %d records, %v", len(recs), err)
+	}
+}
+
+func TestLongTextsAreClipped(t *testing.T) {
+	s := openStore(t, natstest.Start(t))
+	key := mustCreate(t, s, testJob("team", "app", "v1")).Key
+	r, err := s.Update(t.Context(), key, func(r *Record) error {
+		r.SetState(GivenUp, strings.Repeat("n", 5000))
+		r.Reason = strings.Repeat("é", 5000)
+		r.LastAnswer.Message = strings.Repeat("m", 1<<20)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Reason) > maxReason || len(r.LastAnswer.Message) > maxMessage || len(r.History[len(r.History)-1].Note) > maxNote ||
+		!utf8.ValidString(r.Reason) {
+		t.Fatalf("texts not clipped: reason %d, message %d bytes", len(r.Reason), len(r.LastAnswer.Message))
 	}
 }

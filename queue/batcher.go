@@ -94,6 +94,7 @@ type deadLetterer interface {
 // permit is Scanner.Acquire's answer, sent back to the loop.
 type permit struct {
 	release func()
+	token   Permit // from a PermitScanner, for Scan's ctx; else nil
 	err     error
 }
 
@@ -322,6 +323,15 @@ func (b *batcher) maybeAcquire(ctx context.Context) {
 	}
 	b.acquiring = true
 	go func() {
+		if ps, ok := b.scanner.(PermitScanner); ok {
+			p, err := ps.AcquirePermit(ctx)
+			if err != nil {
+				b.permits <- permit{err: err}
+				return
+			}
+			b.permits <- permit{release: p.Release, token: p}
+			return
+		}
 		release, err := b.scanner.Acquire(ctx)
 		b.permits <- permit{release: release, err: err}
 	}()
@@ -347,7 +357,7 @@ func (b *batcher) granted(p permit) {
 	b.inflight++
 	b.metrics.packed(len(c.entries), c.collapsed)
 	go func() {
-		err := b.send(c, p.release)
+		err := b.send(c, p)
 		b.results <- result{call: c, err: err}
 	}()
 }
@@ -393,13 +403,16 @@ func (b *batcher) next() *call {
 // releases the permit once HSS answered, and records an accepted call's
 // ids before returning (so before finish acks them): all of them, or for
 // a Partial whose Err is nil, those of the items that remained.
-func (b *batcher) send(c *call, release func()) error {
+func (b *batcher) send(c *call, p permit) error {
 	stop := b.keepAlive(c.held())
 	defer stop()
-	ctx, cancel := context.WithTimeout(b.callCtx, b.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(traceCall(b.callCtx, c), b.cfg.CallTimeout)
+	if p.token != nil {
+		ctx = WithPermit(ctx, p.token)
+	}
 	err := b.scanner.Scan(ctx, c.target, c.jobs())
 	cancel()
-	release()
+	p.release()
 	if err == nil {
 		b.record(c)
 	} else if p, ok := errors.AsType[*Partial](err); ok && p.Err == nil {

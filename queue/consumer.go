@@ -221,8 +221,9 @@ func nextPause(p time.Duration) time.Duration {
 	return min(max(2*p, 100*time.Millisecond), 10*time.Second)
 }
 
-// watchInfo refreshes the pending gauges from consumer info: a periodic
-// read, so a scrape never waits on NATS.
+// watchInfo refreshes the pending gauges from consumer info and the
+// stream fill gauges from stream info: two periodic reads per replica, so
+// a scrape never waits on NATS.
 func (c *Consumer) watchInfo(ctx context.Context) {
 	if c.q.metrics == nil {
 		return
@@ -237,6 +238,14 @@ func (c *Consumer) watchInfo(ctx context.Context) {
 			c.q.metrics.consumerInfo(info.NumPending, info.NumAckPending)
 		} else if ctx.Err() == nil {
 			c.b.log.Debug("consumer info", "error", err)
+		}
+		ictx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		sinfo, err := c.q.stream.Info(ictx)
+		cancel()
+		if err == nil {
+			c.q.metrics.streamInfo(sinfo.State.Bytes, sinfo.Config.MaxBytes)
+		} else if ctx.Err() == nil {
+			c.b.log.Debug("stream info", "error", err)
 		}
 		select {
 		case <-t.C:

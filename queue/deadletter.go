@@ -175,7 +175,9 @@ type Filter struct {
 	Namespace string
 	// ErrorCode matches the HSS error_code exactly.
 	ErrorCode string
-	// Reason matches DeadLetter.Reason exactly (e.g. not_in_swr).
+	// Reason matches why the job was parked exactly (ReasonRejected,
+	// ReasonMalformed, ...): after SWR catches up, an operator redrives
+	// the images given up as not in SWR and nothing else.
 	Reason string
 	// OlderThan keeps records dead-lettered more than this long ago.
 	OlderThan time.Duration
@@ -222,7 +224,7 @@ func (d *DeadLetters) Purge(ctx context.Context, f Filter, dryRun bool) ([]uint6
 		return nil
 	})
 	if !dryRun && len(seqs) > 0 {
-		d.q.log.Info("dead letters purged", "count", len(seqs), "namespace", f.Namespace, "error_code", f.ErrorCode)
+		d.q.log.Info("dead letters purged", "count", len(seqs), "namespace", f.Namespace, "error_code", f.ErrorCode, "reason", f.Reason)
 	}
 	return seqs, err
 }

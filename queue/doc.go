@@ -41,7 +41,9 @@
 // pack: everything waiting for the permit's target, deficit round robin
 // across namespaces) → Scanner.Scan → record accepted ids, Ack; or Nak
 // with backoff, bisect, or Term + dead letter; per item for a Partial
-// (deferred: NakWithDelay; given up: Term + dead letter).
+// (deferred: NakWithDelay; given up: Term + dead letter). A
+// PermitScanner's permit travels with its call (WithPermit on Scan's ctx),
+// so the scanner can give back a permit no HSS call used.
 //
 // Dependencies: queue imports scanjob, nats.go (jetstream) and the
 // Prometheus client. It must not import handlers, hssclient, scanner or

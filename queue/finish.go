@@ -19,6 +19,7 @@ const maxDeferral = time.Hour
 // one place where messages of a call are settled (cloudevents sdk-go
 // Message.Finish style); each branch says why.
 func (b *batcher) finish(c *call, err error) {
+	defer b.traceFinish(c, err)()
 	b.inflight--
 	if p, ok := errors.AsType[*Partial](err); ok {
 		// The scanner settled some items itself: those are deferred or

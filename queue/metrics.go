@@ -21,6 +21,11 @@ type Metrics struct {
 	pending       prometheus.Gauge
 	ackPending    prometheus.Gauge
 	held          prometheus.Gauge
+	// streamBytes and streamMaxBytes are the job stream's size and its
+	// limit (stream info), so an alert can fire before a full stream
+	// turns webhooks into 503s.
+	streamBytes    prometheus.Gauge
+	streamMaxBytes prometheus.Gauge
 	// The accepted set (accepted.go).
 	alreadyAccepted prometheus.Counter
 	uncheckedJobs   prometheus.Counter
@@ -92,6 +97,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "consumer_ack_pending", Help: "Jobs delivered and not yet acked or termed, all replicas, retries waiting included (num_ack_pending)."}),
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "consumer_held", Help: "Messages this replica holds in memory (grouped, waiting for a permit, in flight)."}),
+		streamBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "stream_bytes", Help: "Bytes the job stream stores (stream info state.bytes, read every consumer.info_interval)."}),
+		streamMaxBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "stream_max_bytes", Help: "The job stream's max_bytes (queue.stream.max_bytes); -1 when unlimited. When full, webhooks get 503."}),
 		alreadyAccepted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "already_accepted_total", Help: "Delivered jobs acked without an HSS call because HSS accepted a job with the same id within the duplicate window (a retry the stream no longer recognised, e.g. after a NATS restart)."}),
 		uncheckedJobs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -110,6 +119,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.published, m.duplicates, m.publishErrors, m.batches, m.images, m.callItems,
 			m.collapsed, m.deadLetters, m.acceptLatency, m.pending, m.ackPending, m.held,
+			m.streamBytes, m.streamMaxBytes,
 			m.alreadyAccepted, m.uncheckedJobs, m.recordErrors)
 	}
 	return m
@@ -175,6 +185,14 @@ func (m *Metrics) consumerInfo(pending uint64, ackPending int) {
 	if m != nil {
 		m.pending.Set(float64(pending))
 		m.ackPending.Set(float64(ackPending))
+	}
+}
+
+// streamInfo sets the stream fill gauges from one stream info read.
+func (m *Metrics) streamInfo(bytes uint64, maxBytes int64) {
+	if m != nil {
+		m.streamBytes.Set(float64(bytes))
+		m.streamMaxBytes.Set(float64(maxBytes))
 	}
 }
 

@@ -140,7 +140,7 @@ func TestOpenIsIdempotentAndAppliesChangedSettings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("consumer info: %v", err)
 	}
-	if info.Config.AckWait != 6*time.Second || info.Config.MaxDeliver != -1 || info.Config.MaxAckPending != 4*50 {
+	if info.Config.AckWait != 6*time.Second || info.Config.MaxDeliver != -1 || info.Config.MaxAckPending != cfg.WithDefaults().Consumer.MaxAckPending() {
 		t.Errorf("consumer config not updated: ack wait %s, max deliver %d, max ack pending %d",
 			info.Config.AckWait, info.Config.MaxDeliver, info.Config.MaxAckPending)
 	}
@@ -195,13 +195,14 @@ func TestPublishStoresARetriedJobOnce(t *testing.T) {
 	m := NewMetrics(reg)
 	q := openQueue(t, js, natsConfig(), m)
 	job := testJob(targetA, "team.prod", "api", "1.0")
+	job.PushedAt = time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC) // the sender's push time, repeated on a retry
 	firstID := job.ID()
 
 	first, err := q.Publish(t.Context(), job)
 	if err != nil || first.Duplicate || first.Stream != "SCANJOBS" || first.Seq != 1 {
 		t.Fatalf("first publish = %+v, %v", first, err)
 	}
-	job.EventID = "second-delivery" // a registry retry: new event id, same job
+	job.EventID = "second-delivery" // a registry retry: new delivery id, same push time, same job
 	second, err := q.Publish(t.Context(), job)
 	if err != nil || !second.Duplicate || second.Seq != first.Seq {
 		t.Fatalf("second publish = %+v, %v; want a duplicate of seq %d", second, err, first.Seq)
@@ -488,6 +489,8 @@ func TestRejectedAndMalformedJobsLandInTheDeadLetterStream(t *testing.T) {
 		{"by namespace", Filter{Namespace: "team"}, 1},
 		{"by a namespace with no dead letters", Filter{Namespace: "other.ns"}, 0},
 		{"by error code", Filter{ErrorCode: "HSS.1001"}, 1},
+		{"by reason", Filter{Reason: ReasonRejected}, 1},
+		{"by a reason no record has", Filter{Reason: "not_in_swr"}, 0},
 		{"older than an hour", Filter{OlderThan: time.Hour}, 0},
 		{"limited to one", Filter{Limit: 1}, 1},
 	}
@@ -523,4 +526,31 @@ func TestRejectedAndMalformedJobsLandInTheDeadLetterStream(t *testing.T) {
 	if n := streamMsgs(t, q.dlq); n != 0 {
 		t.Errorf("dead-letter stream holds %d records after redrive and purge", n)
 	}
+}
+
+// TestStreamFillGauges: the stream's bytes and its max_bytes reach the
+// gauges the "stream near max bytes" alert divides, while HSS refuses
+// every call and the jobs stay in the stream.
+func TestStreamFillGauges(t *testing.T) {
+	js := natstest.Start(t).JetStream()
+	m := NewMetrics(prometheus.NewRegistry())
+	cfg := natsConfig()
+	cfg.Stream.MaxBytes = 1 << 20
+	q := openQueue(t, js, cfg, m)
+	var jobs []scanjob.Job
+	for i := range 5 {
+		jobs = append(jobs, testJob(targetA, "team", "app", fmt.Sprint(i)))
+	}
+	publishAll(t, q, jobs)
+	info, err := q.stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeScanner{scan: func(context.Context, scanjob.Target, []scanjob.Job) error {
+		return &verdictError{Verdict{Class: Retry, Status: 503}}
+	}}
+	runConsumer(t, q, s)
+	natstest.Eventually(t, patience, "the stream fill gauges", func() bool {
+		return testutil.ToFloat64(m.streamBytes) == float64(info.State.Bytes) && testutil.ToFloat64(m.streamMaxBytes) == 1<<20
+	})
 }

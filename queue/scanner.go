@@ -32,6 +32,40 @@ type Scanner interface {
 	Judge(err error) Verdict
 }
 
+// PermitScanner is a Scanner that can give back a permit no HSS call used
+// (HSS allows 5 calls a minute per API: a permit taken for a batch whose
+// images HSS does not know yet must not be lost). The consumer then takes
+// its permits with AcquirePermit instead of Acquire and ends each with
+// Permit.Release instead of the release func, and the Scan made under a
+// permit gets it in its ctx (PermitFrom), so the Scanner knows whose
+// permit a Scan that calls nobody leaves unused. A permit released without
+// a Scan (nothing was left to pack) is unused too.
+type PermitScanner interface {
+	Scanner
+	// AcquirePermit is Acquire, returning the permit.
+	AcquirePermit(ctx context.Context) (Permit, error)
+}
+
+// Permit is one call permit of a PermitScanner.
+type Permit interface {
+	// Release ends the permit once its Scan returned, or when no Scan
+	// was made under it. Call it once.
+	Release()
+}
+
+type permitKey struct{}
+
+// WithPermit returns ctx carrying p, the permit a Scan runs under.
+func WithPermit(ctx context.Context, p Permit) context.Context {
+	return context.WithValue(ctx, permitKey{}, p)
+}
+
+// PermitFrom is the permit ctx carries (WithPermit), or nil.
+func PermitFrom(ctx context.Context) Permit {
+	p, _ := ctx.Value(permitKey{}).(Permit)
+	return p
+}
+
 // Class is what an HSS call's outcome means for its messages.
 type Class int
 

@@ -85,6 +85,19 @@
 // 429 sooner (DefaultIncreaseAfter). TestRecoveryAfterA429 checks both
 // curves.
 //
+// Refunds. Take is Wait returning the Permit (Taker): a permit no call
+// used (the scanner found none of a batch's images in HSS yet) is given
+// back with Permit.Refund, which moves TAT back by one interval (less when
+// part of it has passed), never before now, and not at all once the rate
+// was cut or changed since; the shared limiter does it by compare-and-set
+// like any other write. The state after a refund is never more permissive
+// than the history without the unused grant, so the calls made stay
+// spaced as the GCRA spaces them (state.go's refund has the argument).
+// A caller already waiting for a later slot (reserved while the unused
+// permit was out) is woken and moves its slot back by as much; on the
+// shared limiter only the refunding replica's waiters are woken, the
+// others keep their slots (the slow side).
+//
 // MemoryStore (memory.go) is the shared state kept in this process's
 // memory: several Shared limiters on one MemoryStore are replicas on one
 // key, which lets callers test many replicas on a fake clock

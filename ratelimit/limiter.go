@@ -92,3 +92,39 @@ func buildOptions(opts []Option) options {
 	o.log = o.log.With("component", "ratelimit")
 	return o
 }
+
+// Taker is a Limiter whose permits can be given back: Take is Wait that
+// returns the permit. The scanner takes a batch-scan permit before it
+// knows whether the call will be made (the presence check may find none
+// of the images in HSS); at 5 calls a minute an unused permit must not be
+// lost. Adaptive and Shared implement it.
+type Taker interface {
+	Limiter
+	// Take blocks as Wait does and returns the permit granted.
+	Take(ctx context.Context) (Permit, error)
+}
+
+// Permit is one call a Taker granted. The zero Permit refunds nothing.
+type Permit struct {
+	owner refunder
+	slot  slot
+}
+
+type refunder interface {
+	refund(ctx context.Context, g slot) error
+}
+
+// Refund gives the permit back when no call was made under it: the
+// limiter's next slot moves one interval earlier (less when part of the
+// interval has already passed), never before now, and only if the rate
+// was not cut or changed since the permit was granted (state.go's refund
+// says why no sliding minute then holds more calls than the quota). Call
+// it at most once, promptly, and only for a permit whose call was not
+// sent. The error is only for logging: a refund that fails leaves the
+// slot spent, which errs on the slow side.
+func (p Permit) Refund(ctx context.Context) error {
+	if p.owner == nil {
+		return nil
+	}
+	return p.owner.refund(ctx, p.slot)
+}

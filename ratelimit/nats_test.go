@@ -198,3 +198,66 @@ func TestSharedFailsClosedWhileNATSIsDown(t *testing.T) {
 		t.Fatalf("wait after NATS came back: %v", err)
 	}
 }
+
+// An unused permit goes back into the shared key by compare-and-set: at
+// one call a minute, a second replica cannot get a permit within a second
+// until the first refunds its own, then it can; a refund after a cut
+// gives back nothing.
+func TestSharedRefundOverNATS(t *testing.T) {
+	ns := natstest.Start(t)
+	kvc := KVConfig{Bucket: "LIMITS_REFUND", Key: "hss_batch_scan"}
+	cfg := Config{CallsPerMinute: 1, FloorPerMinute: 0.5}
+	a := openShared(t, connect(ns), cfg, kvc, WithLogger(testLogger(t)))
+	b := openShared(t, connect(ns), cfg, kvc, WithLogger(testLogger(t)))
+	soon := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		return b.Wait(ctx)
+	}
+
+	p, err := a.Take(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := soon(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second replica within a second of a spent permit: %v, want a deadline error", err)
+	}
+	if err := p.Refund(t.Context()); err != nil {
+		t.Fatalf("refund: %v", err)
+	}
+	if got := a.Stats().Refunds; got != 1 {
+		t.Errorf("refunds %d, want 1", got)
+	}
+	if err := soon(); err != nil {
+		t.Fatalf("second replica after the refund: %v", err)
+	}
+
+	// b's permit is spent now; a takes the next one after a cut: its
+	// refund would reprice, so it is dropped.
+	if err := b.Feedback(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := connect(ns).KeyValue(t.Context(), kvc.Bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := kv.Get(t.Context(), kvc.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st state
+	if err := json.Unmarshal(before.Value(), &st); err != nil {
+		t.Fatal(err)
+	}
+	stale := Permit{owner: a, slot: slot{tat: st.TAT, gen: st.Gen - 1}}
+	if err := stale.Refund(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := kv.Get(t.Context(), kvc.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Revision() != before.Revision() {
+		t.Errorf("a refund priced before the cut wrote the key: revision %d, was %d", after.Revision(), before.Revision())
+	}
+}

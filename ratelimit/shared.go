@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,19 +41,24 @@ type Shared struct {
 	clock func() time.Time
 	sync  clockSync
 
-	rate         atomic.Uint64 // math.Float64bits of the last rate seen
-	down         atomic.Bool   // the store failed and has not answered since
-	noServerTime atomic.Bool   // the server does not stamp stream info
+	rate       atomic.Uint64 // math.Float64bits of the last rate seen
+	wakeMu     sync.Mutex
+	refundedCh chan struct{} // closed by a refund of this replica
 
-	permits, conflicts, storeErrors atomic.Uint64
+	down         atomic.Bool // the store failed and has not answered since
+	noServerTime atomic.Bool // the server does not stamp stream info
+
+	permits, refunds, conflicts, storeErrors atomic.Uint64
 }
 
-var _ Limiter = (*Shared)(nil)
+var _ Taker = (*Shared)(nil)
 
 // Stats are counters and clock figures for metrics and logs.
 type Stats struct {
 	// Permits is the number of Waits that granted a call.
 	Permits uint64
+	// Refunds is the number of unused permits given back (Permit.Refund).
+	Refunds uint64
 	// Conflicts is the number of compare-and-set writes another replica
 	// won (each was retried).
 	Conflicts uint64
@@ -103,11 +109,17 @@ func newShared(ctx context.Context, st store, cfg Config, kvc KVConfig, o option
 // compare-and-set (a Get and an Update: two round trips when no other
 // replica writes in between) and sleeps until the slot.
 func (s *Shared) Wait(ctx context.Context) error {
+	_, err := s.Take(ctx)
+	return err
+}
+
+// Take implements Taker: Wait, returning the permit.
+func (s *Shared) Take(ctx context.Context) (Permit, error) {
 	var b backoff
 	var lastErr error
 	for {
 		if err := ctx.Err(); err != nil {
-			return s.waitErr(err, lastErr)
+			return Permit{}, s.waitErr(err, lastErr)
 		}
 		res, err := s.reserve(ctx)
 		switch {
@@ -115,21 +127,21 @@ func (s *Shared) Wait(ctx context.Context) error {
 		case errors.Is(err, errConflict):
 			s.conflicts.Add(1)
 			if err := b.conflict(ctx); err != nil {
-				return s.waitErr(ctx.Err(), lastErr)
+				return Permit{}, s.waitErr(ctx.Err(), lastErr)
 			}
 			continue
 		case errors.Is(err, ErrUnavailable):
 			if ctx.Err() != nil { // our own cancellation, not an outage
-				return s.waitErr(ctx.Err(), lastErr)
+				return Permit{}, s.waitErr(ctx.Err(), lastErr)
 			}
 			lastErr = err
 			s.storeFailed(err)
 			if err := b.failure(ctx); err != nil {
-				return s.waitErr(ctx.Err(), lastErr)
+				return Permit{}, s.waitErr(ctx.Err(), lastErr)
 			}
 			continue
 		default: // the slot is past ctx's deadline
-			return err
+			return Permit{}, err
 		}
 		lastErr = nil
 		s.storeAnswered()
@@ -137,11 +149,11 @@ func (s *Shared) Wait(ctx context.Context) error {
 		d := res.at.Sub(s.serverNow())
 		if d <= 0 {
 			s.permits.Add(1)
-			return nil
+			return Permit{owner: s, slot: res.slot}, nil
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := s.sleepUntil(ctx, &res); err != nil {
 			s.release(ctx, res)
-			return err
+			return Permit{}, err
 		}
 		if s.cutSince(ctx, res.gen) {
 			// A 429 arrived while we slept: the slot was priced at the
@@ -149,7 +161,7 @@ func (s *Shared) Wait(ctx context.Context) error {
 			continue
 		}
 		s.permits.Add(1)
-		return nil
+		return Permit{owner: s, slot: res.slot}, nil
 	}
 }
 
@@ -159,6 +171,9 @@ type reservation struct {
 	gen  uint64
 	rev  uint64 // revision our write created
 	prev state  // the state before it, to give the slot back
+	slot slot   // for a refund of the permit (Permit.Refund)
+	// refunded is the state's Refunded when the slot was last priced.
+	refunded time.Duration
 }
 
 // reserve takes the next slot: read, one GCRA step, compare-and-set.
@@ -186,7 +201,7 @@ func (s *Shared) reserve(caller context.Context) (reservation, error) {
 		return reservation{}, err
 	}
 	s.seen(next)
-	return reservation{at: at, gen: next.Gen, rev: newRev, prev: cur}, nil
+	return reservation{at: at, gen: next.Gen, rev: newRev, prev: cur, slot: slotOf(next), refunded: next.Refunded}, nil
 }
 
 // release gives a slot back when its Wait was cancelled, if nobody has
@@ -203,6 +218,95 @@ func (s *Shared) release(ctx context.Context, res reservation) {
 			s.log.Debug("give back cancelled rate limit slot", "error", err)
 		}
 	}()
+}
+
+// sleepUntil sleeps until res's slot or ctx is done. A refund made by this
+// replica meanwhile wakes it: it reads the state and moves its slot back
+// by the time refunded since it was priced (state.refund says why that
+// is safe). Refunds of other replicas are seen when the slot comes: it is
+// not earlier then, which errs on the slow side.
+func (s *Shared) sleepUntil(ctx context.Context, res *reservation) error {
+	for {
+		d := res.at.Sub(s.serverNow())
+		if d <= 0 {
+			return nil
+		}
+		wake := s.wake()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for rate limit: %w", ctx.Err())
+		case <-wake:
+			t.Stop()
+		}
+		lctx, cancel := context.WithTimeout(ctx, s.kvc.Timeout)
+		cur, _, err := s.load(lctx)
+		cancel()
+		if err != nil {
+			continue // the slot stands
+		}
+		if shift := cur.Refunded - res.refunded; shift > 0 && cur.Gen == res.slot.gen && cur.Rate == res.slot.rate {
+			res.at, res.slot.tat, res.refunded = res.at.Add(-shift), res.slot.tat.Add(-shift), cur.Refunded
+		}
+	}
+}
+
+// wake is the channel this replica's next refund closes.
+func (s *Shared) wake() chan struct{} {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.refundedCh == nil {
+		s.refundedCh = make(chan struct{})
+	}
+	return s.refundedCh
+}
+
+func (s *Shared) wakeAll() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.refundedCh != nil {
+		close(s.refundedCh)
+		s.refundedCh = nil
+	}
+}
+
+// refund gives back an unused permit (Permit.Refund) by compare-and-set
+// on the server's clock, retrying conflicts (another replica took a slot
+// meanwhile: the refund is computed again on its state) until ctx or the
+// store's timeout ends.
+func (s *Shared) refund(ctx context.Context, g slot) error {
+	ctx, cancel := context.WithTimeout(ctx, s.kvc.Timeout)
+	defer cancel()
+	var b backoff
+	for {
+		cur, rev, err := s.load(ctx)
+		if err != nil {
+			return fmt.Errorf("refund rate limit permit: %w", err)
+		}
+		next, ok := s.cfg.refund(cur, g, s.serverNow())
+		if !ok {
+			return nil
+		}
+		_, err = s.write(ctx, next, rev)
+		switch {
+		case err == nil:
+			s.seen(next)
+			s.refunds.Add(1)
+			s.wakeAll()
+			return nil
+		case errors.Is(err, errConflict):
+			s.conflicts.Add(1)
+			if err := b.conflict(ctx); err != nil {
+				return fmt.Errorf("refund rate limit permit: %w", err)
+			}
+		default:
+			s.storeErrors.Add(1)
+			return fmt.Errorf("refund rate limit permit: %w", err)
+		}
+	}
 }
 
 // cutSince reports whether the rate was cut after a reservation of
@@ -281,7 +385,7 @@ func (s *Shared) Rate() float64 { return math.Float64frombits(s.rate.Load()) }
 // Stats returns the counters and the clock estimate.
 func (s *Shared) Stats() Stats {
 	off, unc := s.sync.offset()
-	return Stats{Permits: s.permits.Load(), Conflicts: s.conflicts.Load(), StoreErrors: s.storeErrors.Load(),
+	return Stats{Permits: s.permits.Load(), Refunds: s.refunds.Load(), Conflicts: s.conflicts.Load(), StoreErrors: s.storeErrors.Load(),
 		ClockOffset: off, ClockUncertainty: unc}
 }
 

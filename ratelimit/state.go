@@ -23,6 +23,11 @@ type state struct {
 	// Gen counts the cuts. A reservation taken under an older Gen was
 	// priced at a rate the gateway has since refused, so it is taken again.
 	Gen uint64 `json:"gen,omitzero"`
+	// Refunded is the total time refunds moved TAT back. A waiter whose
+	// slot was reserved before a refund moves its slot back as much (its
+	// reservation came after the refunded grant, which it need not wait
+	// for now): refund says why that is safe.
+	Refunded time.Duration `json:"refunded,omitzero"`
 }
 
 // interval is the time between calls at perMinute: a minute divided
@@ -131,5 +136,61 @@ func (c Config) succeeded(s state) (state, bool) {
 		s.TAT = s.TAT.Add(c.interval(r) - c.interval(old))
 	}
 	s.Rate = c.stored(r)
+	return s, true
+}
+
+// slot is what a granted permit remembers of its reservation, so that an
+// unused permit can be given back (refund): the TAT its reservation left,
+// and the generation and stored rate it was priced at.
+type slot struct {
+	tat  time.Time
+	gen  uint64
+	rate float64
+}
+
+func slotOf(next state) slot { return slot{tat: next.TAT, gen: next.Gen, rate: next.Rate} }
+
+// refund gives back the permit of slot g, which no call used, at now: TAT
+// moves back by one interval, or by less (g.tat - now) when the slot's
+// interval has partly run out, and never below now.
+//
+// Why that never lets a sliding minute hold more calls than the quota:
+// the state after the refund is never more permissive than the state the
+// same history would have reached without the unused grant, and the calls
+// made are that history's calls, which the GCRA (with its margin) already
+// spaces. Without the grant, every reservation since would have found the
+// TAT one interval t earlier, unless it was then behind the clock (an
+// idle limiter: the reservation starts from now), which shrinks the
+// difference to what was left of the interval at that moment. Every
+// reservation since the grant came at some time n ≤ now with the TAT at
+// least g.tat, so the difference is at least min(t, g.tat - now): moving
+// TAT back by that much and not below now stays at or behind the state
+// without the grant. A cut (a new generation) or a rate change since the
+// grant repriced the TAT, and the refund is dropped (erring slow, as
+// right after a 429 it should).
+//
+// A reservation still waiting for its slot was made after the refunded
+// grant (slots are handed out in order), so without the grant its slot
+// would have been earlier by at least as much as TAT moves back: it may
+// move its slot back by the same amount (Refunded), never before now.
+// Otherwise a waiter that reserved while the unused permit's call was
+// being prepared would still wait for it.
+func (c Config) refund(s state, g slot, now time.Time) (state, bool) {
+	if s.Gen != g.gen || s.Rate != g.rate {
+		return s, false
+	}
+	back := min(c.interval(c.current(s)), g.tat.Sub(now))
+	if back <= 0 {
+		return s, false
+	}
+	tat := s.TAT.Add(-back)
+	if tat.Before(now) {
+		tat = now
+	}
+	if !tat.Before(s.TAT) {
+		return s, false
+	}
+	s.Refunded += s.TAT.Sub(tat)
+	s.TAT = tat
 	return s, true
 }

@@ -67,16 +67,18 @@ type Job struct {
 	InstanceURL string `json:"instance_url,omitempty" validate:"max=256"`
 	// Target is where HSS scans it.
 	Target Target `json:"target"`
-	// EventID is the sender's delivery or event id, for tracing.
+	// EventID is the sender's delivery or event id, for tracing; it enters
+	// ID only for a job with neither digest nor push time (ID says why).
 	EventID string `json:"event_id,omitempty" validate:"max=256"`
 	// RequestID is the request id of the webhook that brought the job (its
 	// X-Request-Id as handlers/requestid.go kept or made it), so the result
-	// of the scan can name the delivery that asked for it. Like EventID it
-	// is left out of ID: it changes between retries.
+	// of the scan can name the delivery that asked for it. It is left out
+	// of ID: it changes between retries.
 	RequestID string `json:"request_id,omitempty" validate:"max=128"`
 	// PushedAt is when the registry says the push happened (zero if it did
 	// not say); AcceptedAt is when the bridge stored the job. Both feed the
-	// push-to-scan latency metric.
+	// push-to-scan latency metric. PushedAt also enters ID when there is no
+	// digest, to tell a new push of a tag from a retry of the same one.
 	PushedAt   time.Time `json:"pushed_at,omitzero"`
 	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 }
@@ -114,15 +116,28 @@ func refPart(s string, limit int) string {
 // ID is a stable hash of what makes two jobs the same push: the receiver,
 // the target, the repository, the tag and the digest. The queue uses it as
 // Nats-Msg-Id, so a registry that retries a delivery (distribution retries
-// the same event until it gets a 2xx) produces one stored job. Times and
-// event ids are left out on purpose: they change between retries of some
-// senders.
+// the same event until it gets a 2xx) produces one stored job within the
+// stream's duplicate window.
+//
+// A digest tells two pushes of one tag apart. Without one (Docker Hub,
+// Quay, Nexus and others send none) the id also takes what the sender says
+// of this push, so that re-pushing a moving tag such as latest within the
+// window is scanned again: the push time when there is one, else the event
+// id. The push time comes first because it belongs to the push, while some
+// event ids belong to the delivery (Nexus's X-Nexus-Webhook-Delivery, a
+// generic sender's per-request id) and could differ on a retry; a sender's
+// retry of one event repeats its time. A body with neither (Quay's) keeps
+// the id of repository and tag, so a re-push within the window is one job
+// (docs/registries/README.md, "What identifies a push"). With a digest,
+// times and event ids are left out: they change between retries of some
+// senders, and the digest already says which push it is.
 //
 // The hash input is built in a stack buffer and hashed at once, and only
 // the id itself is allocated: it is computed for every job the intake
-// stores. TestIDIsUnchanged holds it to the input it always had, every
-// field followed by a 0 byte and the target as Key writes it, since a
-// changed id would let a retried delivery be stored twice.
+// stores. TestIDIsUnchanged holds it to the input it always had for a job
+// with a digest or without time and event id, every field followed by a 0
+// byte and the target as Key writes it, since a changed id would let a
+// retried delivery be stored twice across an upgrade.
 func (j Job) ID() string {
 	var buf [512]byte
 	t := &j.Target
@@ -137,10 +152,32 @@ func (j Job) ID() string {
 	for _, s := range [...]string{j.Namespace, j.Image, j.Tag, j.Digest, j.InstanceID} {
 		b = append(append(b, 0), s...)
 	}
-	sum := sha256.Sum256(append(b, 0))
+	b = append(b, 0)
+	if j.Digest == "" {
+		b = j.appendPushIdentity(b)
+	}
+	sum := sha256.Sum256(b)
 	var id [32]byte
 	hex.Encode(id[:], sum[:16])
 	return string(id[:])
+}
+
+// appendPushIdentity appends what tells this push of a tag from another
+// when there is no digest: "t" and the push time in Unix seconds and nanoseconds (any year, unlike
+// UnixNano), or
+// "e" and the event id, each ending in a 0 byte; nothing when the job has
+// neither. The letter keeps a time from ever hashing like an event id.
+func (j Job) appendPushIdentity(b []byte) []byte {
+	switch {
+	case !j.PushedAt.IsZero():
+		b = strconv.AppendInt(append(b, 't'), j.PushedAt.Unix(), 10)
+		b = strconv.AppendInt(append(b, '.'), int64(j.PushedAt.Nanosecond()), 10)
+	case j.EventID != "":
+		b = append(append(b, 'e'), j.EventID...)
+	default:
+		return b
+	}
+	return append(b, 0)
 }
 
 // ItemKey names the HSS item a job becomes. Jobs with the same ItemKey in

@@ -3,9 +3,11 @@ package scanjob
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func validJob() Job {
@@ -54,22 +56,60 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestIDIsStableAndDiscriminating: a redelivery of one push is one job id,
+// and a new push of the same tag is a new one, with or without a digest
+// (issue 12, moving tags: a re-pushed latest on Docker Hub, Quay or Nexus
+// payloads is scanned again, a retried delivery is not).
 func TestIDIsStableAndDiscriminating(t *testing.T) {
-	a := validJob()
-	b := validJob()
-	b.EventID = "another-delivery"
-	if a.ID() != b.ID() {
-		t.Fatal("a retried delivery with a new event id must keep the job id")
+	pushed := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	noDigest := func(at time.Time, event string) func(*Job) {
+		return func(j *Job) { j.PushedAt, j.EventID = at, event }
 	}
-	c := validJob()
-	c.Digest = "sha256:abc"
-	if a.ID() == c.ID() {
-		t.Fatal("a re-push with a new digest must get a new job id")
+	withDigest := func(d string, at time.Time, event string) func(*Job) {
+		return func(j *Job) { j.Digest, j.PushedAt, j.EventID = d, at, event }
 	}
-	d := validJob()
-	d.Target.ProjectID = "other"
-	if a.ID() == d.ID() {
-		t.Fatal("the same image for another HSS project must get a new job id")
+	tests := []struct {
+		name string
+		a, b func(*Job)
+		same bool
+	}{
+		{"a redelivered event without digest (same push time and event id, new request) is one job",
+			noDigest(pushed, "ev-1"), func(j *Job) {
+				noDigest(pushed, "ev-1")(j)
+				j.RequestID, j.AcceptedAt = "another-request", pushed.Add(time.Hour)
+			}, true},
+		{"a redelivery whose push time is given in another zone is one job",
+			noDigest(pushed, ""), noDigest(pushed.In(time.FixedZone("UTC+8", 8*3600)), ""), true},
+		{"a second push of latest without digest at another time is a new job (Docker Hub pushed_at, Nexus timestamp)",
+			noDigest(pushed, ""), noDigest(pushed.Add(time.Second), ""), false},
+		{"a second push within the same second but another nanosecond is a new job",
+			noDigest(pushed, ""), noDigest(pushed.Add(1), ""), false},
+		{"a second push without digest or time but with another event id is a new job (CloudEvents id)",
+			noDigest(time.Time{}, "ev-1"), noDigest(time.Time{}, "ev-2"), false},
+		{"without digest the push time decides: a new delivery id on a retry of the same event is one job (Nexus)",
+			noDigest(pushed, "delivery-1"), noDigest(pushed, "delivery-2"), true},
+		{"without digest, time or event id a re-push is one job (Quay says nothing of the push)",
+			noDigest(time.Time{}, ""), func(j *Job) { j.RequestID = "another-request" }, true},
+		{"an event id that reads like a time is not the time",
+			noDigest(time.Unix(5, 0), ""), noDigest(time.Time{}, "5.0"), false},
+		{"with a digest, time and event id are left out: a retry is one job",
+			withDigest(digest256, pushed, "ev-1"), withDigest(digest256, pushed.Add(time.Minute), "ev-2"), true},
+		{"a re-push with a new digest is a new job",
+			withDigest(digest256, pushed, "ev-1"), withDigest("sha256:"+strings.Repeat("b", 64), pushed, "ev-1"), false},
+		{"the same image for another HSS project is a new job",
+			noDigest(pushed, ""), func(j *Job) { noDigest(pushed, "")(j); j.Target.ProjectID = "other" }, false},
+		{"a push time that UnixNano cannot hold still tells pushes apart",
+			noDigest(time.Date(5000, 1, 1, 0, 0, 0, 0, time.UTC), ""), noDigest(time.Date(5000, 1, 1, 0, 0, 1, 0, time.UTC), ""), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := validJob(), validJob()
+			tt.a(&a)
+			tt.b(&b)
+			if same := a.ID() == b.ID(); same != tt.same {
+				t.Fatalf("same id = %v, want %v\n  a %+v\n  b %+v", same, tt.same, a, b)
+			}
+		})
 	}
 }
 
@@ -129,11 +169,15 @@ func idAsItWas(j Job) string {
 }
 
 // TestIDIsUnchanged: a new way of computing the id gives the ids the old
-// one gave, for short and long fields alike (past the stack buffer).
+// one gave, for short and long fields alike (past the stack buffer), for
+// every job whose id the push time and event id do not enter: one with a
+// digest, or with neither.
 func TestIDIsUnchanged(t *testing.T) {
 	long := validJob()
 	long.Receiver, long.Digest, long.InstanceID = strings.Repeat("r", 300), digest256, strings.Repeat("i", 300)
-	for _, j := range []Job{validJob(), {}, long} {
+	withDigest := validJob()
+	withDigest.Digest, withDigest.PushedAt, withDigest.EventID = digest256, time.Unix(1700000000, 5), "ev-1"
+	for _, j := range []Job{validJob(), {}, long, withDigest} {
 		if got, want := j.ID(), idAsItWas(j); got != want {
 			t.Fatalf("ID() = %s, was %s for %+v", got, want, j)
 		}
@@ -158,5 +202,26 @@ func BenchmarkID(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = j.ID()
+	}
+}
+
+// TestIDSurvivesTheQueue: the consumer reads the job back from its JSON,
+// and a job without digest takes its push time into its id, so the id of
+// the decoded job must be the id it was published under, whatever zone and
+// clock reading the time had.
+func TestIDSurvivesTheQueue(t *testing.T) {
+	j := validJob()
+	j.PushedAt = time.Now().In(time.FixedZone("UTC+8", 8*3600)) // with a monotonic reading
+	j.EventID = "ev-1"
+	b, err := j.AppendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Job
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.ID() != j.ID() {
+		t.Fatalf("id after the queue %s, before %s (pushed_at %v, then %v)", back.ID(), j.ID(), j.PushedAt, back.PushedAt)
 	}
 }

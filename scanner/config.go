@@ -73,6 +73,12 @@ type Config struct {
 	// unknown to HSS. instance_image (SWR Enterprise) cannot be
 	// synchronised by this API and is never asked for.
 	SyncInterval time.Duration `koanf:"sync_interval" validate:"min=1000000000"`
+	// API picks the HSS APIs of the image lifecycle (Catalog): swr-v5
+	// (ListSwrImageRepository, RunImageSynchronize, BatchScanSwrImage) or
+	// tasks (ListRegistryImages, CreateImageSynchronizeTask,
+	// CreateManualImageScanTask, ListImageScanTask), the successors of
+	// the three HSS's docs mark deprecated.
+	API string `koanf:"api" validate:"oneof=swr-v5 tasks"`
 	// Watch is how a requested scan is followed to its result.
 	Watch WatchConfig `koanf:"watch"`
 }
@@ -102,6 +108,7 @@ func DefaultConfig() Config {
 		CallTimeout:    hssclient.DefaultCallTimeout,
 		PresenceCheck:  true,
 		SyncInterval:   DefaultSyncInterval,
+		API:            DefaultCatalog,
 		Watch:          DefaultWatchConfig(),
 	}
 }

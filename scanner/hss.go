@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
+	"github.com/scan-bridge/scan-bridge/lifecycle"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/ratelimit"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -58,6 +61,10 @@ type HSS struct {
 	localQuota *Quota
 	// life writes lifecycle transitions (UseLifecycle); zero: none.
 	life lifeWriter
+	// catalog is the HSS APIs of the lifecycle (hss.api, catalog.go).
+	catalog Catalog
+	// sim is the dry run's simulator, nil otherwise.
+	sim *hsstest.Fake
 }
 
 var _ queue.Scanner = (*HSS)(nil)
@@ -77,27 +84,60 @@ func NewHSS(c Config, o Options) (*HSS, error) {
 		auth hssclient.Authenticator
 		hc   *http.Client
 	)
+	var sim *hsstest.Fake
 	if o.DryRun {
 		// The simulator knows the token; the client reaches it through
 		// its transport, so nothing listens and nothing leaves the process.
-		fake := hsstest.New(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root})
+		// It models the lifecycle: a push reaches its SWR after a lag
+		// (HSS.Scan reports each job's push, see dryRunPushed), a sync
+		// or an automatic one makes HSS know it, and a scan takes time,
+		// so the presence gate stays on and a dry run's log shows
+		// accepted, waiting_presence, scan_requested, scanning and
+		// scanned.
+		sim = hsstest.New(hsstest.SimulatorOptions(hsstest.Options{Tokens: []string{"dry-run"}, Logger: root,
+			SyncDelay: dryRunSyncDelay, ScanQueueDelay: dryRunScanQueue, ScanDuration: dryRunScanLength}))
 		var err error
 		if auth, err = hssclient.StaticToken(hssclient.NewSecret("dry-run")); err != nil {
 			return nil, err
 		}
 		c.Endpoint = "http://hss-simulator.invalid"
-		// The simulator learns an image when a scan names it: it has no
-		// registry pushing into its SWR, so a presence check would wait
-		// for images that never come. A dry run checks the scan path.
-		c.PresenceCheck = false
-		hc = &http.Client{Transport: fake.Transport()}
+		hc = &http.Client{Transport: sim.Transport()}
 	} else {
 		var err error
 		if auth, err = c.authenticator(root.With("component", "hss")); err != nil {
 			return nil, err
 		}
 	}
-	return newHSS(c, o, auth, hc)
+	h, err := newHSS(c, o, auth, hc)
+	if err != nil {
+		return nil, err
+	}
+	h.sim = sim
+	return h, nil
+}
+
+// Dry-run simulator timings: a sync takes 5 s, a scan waits 3 s and runs
+// 40 s, long enough for the watcher to see it running, short enough to
+// watch a whole lifecycle in a minute or two.
+const (
+	dryRunSyncDelay  = 5 * time.Second
+	dryRunScanQueue  = 3 * time.Second
+	dryRunScanLength = 40 * time.Second
+)
+
+// dryRunPushed reports the jobs' pushes to the simulator, as the registry
+// would have replicated them: each at the time its webhook was accepted
+// (the simulator adds its replication lag). Reporting one again changes
+// nothing, so a redelivered job does no harm.
+func (h *HSS) dryRunPushed(items []scanjob.Job) {
+	for _, j := range items {
+		at := j.AcceptedAt
+		if at.IsZero() {
+			at = time.Now()
+		}
+		h.sim.Pushed(hsstest.Target{Region: j.Target.Region, ProjectID: j.Target.ProjectID}, string(j.Target.ImageType),
+			hsstest.Ref{Namespace: j.Namespace, Image: j.Image, Tag: j.Tag}, j.Digest, at)
+	}
 }
 
 // newHSS builds an HSS that authenticates with auth and sends through hc
@@ -125,6 +165,9 @@ func newHSS(c Config, o Options, auth hssclient.Authenticator, hc *http.Client) 
 	}
 	h.metrics.rate(h.Rate)
 	h.life = lifeWriter{h: h}
+	if h.catalog, err = newCatalog(c.API, hssCalls{h}, h.log); err != nil {
+		return nil, err
+	}
 	if c.PresenceCheck {
 		if h.localQuota, err = NewLocalQuota(c.rateConfig(), root); err != nil {
 			return nil, fmt.Errorf("hss presence rate limit: %w", err)
@@ -154,6 +197,7 @@ func (h *HSS) UseSharedLimit(ctx context.Context, js jetstream.JetStream, replic
 	if kv.Replicas == 0 {
 		kv.Replicas = replicas
 	}
+	kv.Key = QuotaKey(kv.Key, h.catalog.ScanAPI())
 	shared, err := ratelimit.OpenShared(ctx, js, h.cfg.rateConfig(), kv, ratelimit.WithLogger(h.root))
 	if err != nil {
 		return fmt.Errorf("shared hss rate limit: %w", err)
@@ -166,8 +210,28 @@ func (h *HSS) UseSharedLimit(ctx context.Context, js jetstream.JetStream, replic
 // less after 429s.
 func (h *HSS) Rate() float64 { return h.limiter.Rate() }
 
-// Acquire implements queue.Scanner: a call slot, then a rate permit.
+// Acquire implements queue.Scanner: a call slot, then a rate permit. The
+// caller does not say whether it used the permit, so it is never given
+// back (AcquirePermit is the consumer's way).
 func (h *HSS) Acquire(ctx context.Context) (func(), error) {
+	p, err := h.AcquirePermit(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hp := p.(*hssPermit)
+	hp.used.Store(true)
+	return hp.Release, nil
+}
+
+var _ queue.PermitScanner = (*HSS)(nil)
+
+// AcquirePermit implements queue.PermitScanner: Acquire, with a permit
+// that is given back to the limiter when it is released without a
+// batch-scan made under it (the presence gate found none of the call's
+// images in HSS, the list failed, or the consumer packed nothing): at 5
+// calls a minute an unused permit would otherwise hold up the next
+// pushes for 12 s.
+func (h *HSS) AcquirePermit(ctx context.Context) (queue.Permit, error) {
 	start := time.Now()
 	defer func() { h.metrics.wait.Observe(time.Since(start).Seconds()) }()
 	select {
@@ -175,33 +239,72 @@ func (h *HSS) Acquire(ctx context.Context) (func(), error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	if err := h.limiter.Wait(ctx); err != nil {
+	var lp ratelimit.Permit
+	var err error
+	if t, ok := h.limiter.(ratelimit.Taker); ok {
+		lp, err = t.Take(ctx)
+	} else {
+		err = h.limiter.Wait(ctx)
+	}
+	if err != nil {
 		<-h.slots
 		return nil, err
 	}
-	return func() { <-h.slots }, nil
+	return &hssPermit{h: h, lim: lp}, nil
+}
+
+// hssPermit is one call slot and rate permit of h.
+type hssPermit struct {
+	h    *HSS
+	lim  ratelimit.Permit
+	used atomic.Bool // a batch-scan was sent under it
+	once sync.Once
+}
+
+// Release implements queue.Permit: it frees the call slot and refunds
+// the rate permit when no batch-scan was sent under it.
+func (p *hssPermit) Release() {
+	p.once.Do(func() {
+		<-p.h.slots
+		if p.used.Load() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), refundTimeout)
+		defer cancel()
+		if err := p.lim.Refund(ctx); err != nil {
+			p.h.log.Warn("unused batch-scan permit not given back", "error", err)
+			return
+		}
+		p.h.log.Debug("unused batch-scan permit given back")
+	})
+}
+
+// markSent records that a batch-scan goes out under the permit ctx
+// carries (queue.WithPermit), so that its release does not refund it.
+func (h *HSS) markSent(ctx context.Context) {
+	if p, ok := queue.PermitFrom(ctx).(*hssPermit); ok && p.h == h {
+		p.used.Store(true)
+	}
 }
 
 // Scan implements queue.Scanner: one targeted batch scan of the items.
 // With hss.presence_check, only of the items HSS knows; the others are
-// deferred or given up through a *queue.Partial (presence_hss.go).
+// deferred or given up through a *queue.Partial (presence_hss.go). With
+// UseLifecycle, the accepted scan's records move to scan_requested before
+// Scan returns, so a job is acked only after its record is stored.
 func (h *HSS) Scan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
+	if h.sim != nil {
+		h.dryRunPushed(items)
+	}
 	if h.presence != nil {
 		return h.scanPresent(ctx, t, items)
 	}
-	return h.batchScan(ctx, t, items)
-}
-
-// batchScan is one batch-scan call of the items, with rate feedback.
-func (h *HSS) batchScan(ctx context.Context, t scanjob.Target, items []scanjob.Job) error {
-	infos := make([]hssclient.ImageInfo, len(items))
-	for i, j := range items {
-		infos[i] = hssclient.ImageInfo{Namespace: j.Namespace, ImageName: j.Image, ImageVersion: j.Tag,
-			InstanceID: j.InstanceID, InstanceURL: j.InstanceURL}
+	start := time.Now()
+	reqID, err := h.scanVia(ctx, t, items)
+	if err == nil {
+		h.life.scanRequested(ctx, items, start, lifecycle.Answer{API: hssAPIName(h.catalog.ScanAPI()),
+			Status: http.StatusOK, RequestID: reqID, At: time.Now().UTC()})
 	}
-	req := hssclient.TargetedScan(hssclient.ImageType(t.ImageType), infos...)
-	err := h.client.BatchScan(ctx, hssTarget(t), req)
-	h.feedback(ctx, err)
 	return err
 }
 
@@ -213,7 +316,7 @@ func (h *HSS) Send(ctx context.Context, t hssclient.Target, req hssclient.BatchS
 		return err
 	}
 	defer release()
-	err = h.client.BatchScan(ctx, t, req)
+	err = h.tracedBatchScan(ctx, t, req)
 	h.feedback(ctx, err)
 	return err
 }

@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "HSS calls by API (batch-scan, swr-repository, synchronize, ...), result (ok, throttled, auth, rejected, failed), HTTP status and class."},
 			[]string{"api", "result", "status", "class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "scanbridge_hss_call_duration_seconds",
-			Help: "HSS batch-scan latency (HTTP exchange only).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"class"}),
+			Help: "HSS scan call latency: batch-scan, or scan task with hss.api tasks (HTTP exchange only).", Buckets: prometheus.ExponentialBuckets(0.01, 2, 12)}, []string{"class"}),
 		images: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scanbridge_hss_images_total",
 			Help: "Images sent to HSS by call class."}, []string{"class"}),
 		wait: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scanbridge_hss_rate_limit_wait_seconds",
@@ -52,11 +52,12 @@ func (m *metrics) rate(f func() float64) {
 
 // ObserveCall implements hssclient.Observer: every call of every API
 // counts in scanbridge_hss_calls_total and tells the AuthHealth whether
-// HSS accepted the credentials; latency and images are batch-scan's.
+// HSS accepted the credentials; latency and images are the scan calls'
+// (batch-scan, or a scan task with hss.api tasks).
 func (m *metrics) ObserveCall(c hssclient.Call) {
 	api := apiOf(c.API)
 	m.call(api, callResult(c.Class, c.Status), c.Status, c.Class)
-	if api == APIBatchScan {
+	if api == APIBatchScan || api == APIScanTasks {
 		class := strings.ToLower(c.Class.String())
 		m.duration.WithLabelValues(class).Observe(c.Duration.Seconds())
 		m.images.WithLabelValues(class).Add(float64(c.Images))

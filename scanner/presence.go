@@ -255,6 +255,7 @@ func (g *presenceGate) split(ctx context.Context, t scanjob.Target, items []scan
 	}
 	now := time.Now()
 	if tp.listedAt.IsZero() || now.Sub(tp.listedAt) >= g.cfg.ListInterval {
+		ctx := withWaiting(ctx, unknown)
 		n, err := g.check(ctx, t, tp, unknown, now)
 		out.Checks = n
 		if err != nil && ctx.Err() != nil {
@@ -357,7 +358,7 @@ func (g *presenceGate) deferOrGiveUp(out *presenceSplit, tp *targetPresence, j s
 				"is it replicated into SWR as %s/%s:%s?", j.Ref(), timeout, j.Receiver, j.Namespace, j.Image, j.Tag)}
 		return
 	}
-	delay := g.backoff(now.Sub(j.AcceptedAt))
+	delay := untilTick(now, g.backoff(now.Sub(j.AcceptedAt)))
 	if left := deadline.Sub(now); delay > left {
 		// The next look is the first check after the deadline.
 		delay = max(left, 0) + g.cfg.ListInterval
@@ -365,12 +366,35 @@ func (g *presenceGate) deferOrGiveUp(out *presenceSplit, tp *targetPresence, j s
 	out.Deferred[j.ItemKey()] = queue.Deferral{Delay: delay, Reason: reason}
 }
 
-// backoff is a deferred item's delay for a job of this age: the age, at
-// least BackoffBase, at most BackoffCap. A job checked on time doubles its
-// delay each time (15s, 30s, 1m, ...), with no counter to keep: the age
-// survives restarts and redeliveries.
+// backoff is a deferred item's step for a job of this age: BackoffBase
+// doubled while it stays within the age, at most BackoffCap (15s, 30s,
+// 1m, ... 5m). No counter to keep: the age survives restarts and
+// redeliveries.
 func (g *presenceGate) backoff(age time.Duration) time.Duration {
-	return min(max(age, g.cfg.BackoffBase), g.cfg.BackoffCap)
+	d := g.cfg.BackoffBase
+	for d*2 <= age && d < g.cfg.BackoffCap {
+		d *= 2
+	}
+	return min(d, g.cfg.BackoffCap)
+}
+
+// untilTick is the wait from now to the next wall-clock multiple of step,
+// at least half a step. Why: every deferred item comes back on a common
+// grid (a multiple of its step, which is BackoffBase times a power of
+// two), so the items of a target that wait come back together and are
+// looked at in one call. The permit for a call is taken before the call
+// is packed (queue.Scanner.Acquire), so a call whose items are all still
+// unknown spends a batch-scan permit for nothing; items returning one by
+// one would spend one each.
+func untilTick(now time.Time, step time.Duration) time.Duration {
+	if step <= 0 {
+		return 0
+	}
+	d := step - time.Duration(now.UnixNano()%int64(step))
+	if d < step/2 {
+		d += step
+	}
+	return d
 }
 
 func (g *presenceGate) timeout(receiver string) time.Duration {

@@ -14,22 +14,14 @@ import (
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
-// hssPresence is the gate's view of HSS through h: ListSwrImageRepository
-// and RunImageSynchronize, each under its own budget of the quota
+// hssPresence is the gate's view of HSS through h's catalog (hss.api):
+// the list and the sync, each under its own budget of the quota
 // scheduler at push priority.
 type hssPresence struct{ h *HSS }
 
 func (p hssPresence) listPage(ctx context.Context, t scanjob.Target, since time.Time, offset, limit int) ([]presenceRow, int, error) {
-	release, err := p.h.quota().Wait(ctx, APISwrRepository, PriorityPush)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer release()
-	page, err := p.h.client.ListSwrImageRepository(ctx, hssTarget(t), hssclient.ListImagesRequest{
-		ImageType: hssclient.ImageType(t.ImageType), StartLatestUpdateTime: hssclient.Millis(since),
-		Offset: offset, Limit: limit,
-	})
-	p.h.quotaFeedback(ctx, APISwrRepository, err)
+	page, err := p.h.catalog.List(ctx, hssTarget(t), ListQuery{ImageType: hssclient.ImageType(t.ImageType),
+		UpdatedSince: since, Offset: offset, Limit: limit}, p.h.gateCall(ctx))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -42,14 +34,7 @@ func (p hssPresence) listPage(ctx context.Context, t scanjob.Target, since time.
 }
 
 func (p hssPresence) sync(ctx context.Context, t scanjob.Target) error {
-	release, err := p.h.quota().Wait(ctx, APISynchronize, PriorityPush)
-	if err != nil {
-		return err
-	}
-	defer release()
-	err = p.h.client.RunImageSynchronize(ctx, hssTarget(t), hssclient.ImageType(t.ImageType))
-	p.h.quotaFeedback(ctx, APISynchronize, err)
-	return err
+	return p.h.catalog.Sync(ctx, hssTarget(t), hssclient.ImageType(t.ImageType), p.h.gateCall(ctx))
 }
 
 // quota is the scheduler the list and sync calls wait on: the one
@@ -60,22 +45,6 @@ func (h *HSS) quota() *Quota {
 		return ql.q
 	}
 	return h.localQuota
-}
-
-func (h *HSS) quotaFeedback(ctx context.Context, api API, err error) {
-	var apiErr *hssclient.APIError
-	throttled := errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests
-	if err == nil || throttled {
-		h.quota().Feedback(ctx, api, throttled)
-	}
-}
-
-// isNotFound reports whether HSS answered 400 HSS.0011 (requested
-// resource not found): how HSS may refuse a scan of an image it does not
-// know.
-func isNotFound(err error) bool {
-	var apiErr *hssclient.APIError
-	return errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusBadRequest && apiErr.ErrorCode == "HSS.0011"
 }
 
 // scanPresent is Scan with the presence gate: the items HSS knows are
@@ -93,16 +62,16 @@ func (h *HSS) scanPresent(ctx context.Context, t scanjob.Target, items []scanjob
 	var answer lifecycle.Answer
 	if len(split.Known) > 0 {
 		start := time.Now()
-		err := h.batchScan(ctx, t, split.Known)
+		reqID, err := h.scanVia(ctx, t, split.Known)
 		v := h.Judge(err)
-		answer = lifecycle.Answer{API: hssclient.APIBatchScan, Status: v.Status, Code: v.Code, Message: v.Message,
+		answer = lifecycle.Answer{API: hssAPIName(h.catalog.ScanAPI()), Status: v.Status, Code: v.Code, Message: v.Message,
 			RequestID: v.RequestID, At: time.Now().UTC()}
 		switch {
 		case err == nil:
-			answer.Status = http.StatusOK
+			answer.Status, answer.RequestID = http.StatusOK, reqID
 			requested = split.Known
 			h.life.scanRequested(ctx, requested, start, answer)
-		case isNotFound(err):
+		case hssclient.IsNotFound(err):
 			// The gate took an image for known that HSS does not know:
 			// forget the target, list afresh at the next look. Never
 			// bisected, never dead-lettered for this alone.
@@ -192,9 +161,12 @@ var errLifeSkip = errors.New("lifecycle step skipped")
 // begin makes sure a lifecycle is under way for j: created, or restarted
 // when the last one finished (a new push of a scanned tag).
 func (w lifeWriter) begin(ctx context.Context, j scanjob.Job) (string, error) {
-	rec, _, err := w.store.Begin(ctx, lifecycle.NewRecord(j))
+	rec, started, err := w.store.Begin(ctx, lifecycle.NewRecord(j))
 	if err != nil {
 		return "", err
+	}
+	if started {
+		w.h.log.InfoContext(ctx, "image accepted", "image", j.Ref(), "job_id", j.ID())
 	}
 	return rec.Key, nil
 }
@@ -206,14 +178,21 @@ func (w lifeWriter) move(ctx context.Context, j scanjob.Job, state lifecycle.Sta
 	if err != nil {
 		return err
 	}
+	moved := false
 	_, err = w.store.Update(ctx, key, func(r *lifecycle.Record) error {
 		if r.State.Terminal() || !lifecycle.Allowed(r.State, state) {
 			return errLifeSkip
 		}
+		moved = r.State != state
 		r.SetState(state, note)
 		fn(r)
 		return nil
 	})
+	if err == nil && moved {
+		// One line per image and state entered, as the watcher logs
+		// scanning and the end: the log tells each image's way.
+		w.h.log.InfoContext(ctx, "image "+string(state), "image", j.Ref(), "job_id", j.ID())
+	}
 	return err
 }
 
@@ -279,7 +258,7 @@ func (w lifeWriter) givenUp(ctx context.Context, items []scanjob.Job, split pres
 			r.Reason = lifecycle.ReasonNotInSWR
 			r.PresenceChecks++
 			if g.Verdict.Code != "" {
-				r.LastAnswer = lifecycle.Answer{API: hssclient.APIBatchScan, Status: g.Verdict.Status, Code: g.Verdict.Code,
+				r.LastAnswer = lifecycle.Answer{API: hssAPIName(w.h.catalog.ScanAPI()), Status: g.Verdict.Status, Code: g.Verdict.Code,
 					Message: g.Verdict.Message, RequestID: g.Verdict.RequestID, At: time.Now().UTC()}
 			}
 		}

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/lifecycle"
@@ -28,6 +31,7 @@ type presenceEnv struct {
 	h     *HSS
 	q     *queue.Queue
 	store *lifecycle.Store
+	js    jetstream.JetStream
 }
 
 // startPresence runs it with short timers: lists at most every 100ms,
@@ -75,7 +79,7 @@ func startPresence(t *testing.T, opts hsstest.Options, timeout time.Duration) *p
 		}
 		<-done
 	})
-	return &presenceEnv{t: t, fake: fake, h: h, q: q, store: store}
+	return &presenceEnv{t: t, fake: fake, h: h, q: q, store: store, js: js}
 }
 
 func (e *presenceEnv) job(namespace, image string) scanjob.Job {
@@ -89,6 +93,22 @@ func (e *presenceEnv) push(j scanjob.Job, at time.Time) {
 	e.fake.PushToSWR(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID},
 		string(j.Target.ImageType), j.Namespace, j.Image, j.Tag, "", at)
 	e.publish(j)
+}
+
+// syncKnown makes HSS learn what is in SWR now (a sync done by someone
+// else) and waits until it knows n images.
+func (e *presenceEnv) syncKnown(n int) {
+	e.t.Helper()
+	e.fake.Synchronize(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID}, string(testTarget.ImageType))
+	natstest.Eventually(e.t, patience, "HSS to know the images in SWR", func() bool {
+		known := 0
+		for _, im := range e.fake.Catalog() {
+			if im.Known {
+				known++
+			}
+		}
+		return known >= n
+	})
 }
 
 func (e *presenceEnv) publish(j scanjob.Job) {
@@ -159,15 +179,22 @@ func TestAnImageThatAppearsLaterIsScannedOnce(t *testing.T) {
 			e := startPresence(t, hsstest.Options{UnknownImages: mode.m}, time.Minute)
 			late, now := e.job("team", "late"), e.job("team", "now")
 			e.push(now, time.Now().Add(-time.Second))
-			e.fake.Synchronize(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID}, string(testTarget.ImageType))
-			time.Sleep(400 * time.Millisecond) // HSS knows "now"
+			e.syncKnown(1)
 			e.push(late, time.Now().Add(1500*time.Millisecond))
 
 			natstest.Eventually(t, patience, "both images scanned", func() bool { return e.scans(late) > 0 && e.scans(now) > 0 })
 			natstest.Eventually(t, patience, "the scan_requested records", func() bool {
 				return e.record(late).State == lifecycle.ScanRequested && e.record(now).State == lifecycle.ScanRequested
 			})
-			time.Sleep(500 * time.Millisecond) // room for a second scan, if one were coming
+			// Every job acked: nothing is left that could be scanned again.
+			natstest.Eventually(t, patience, "the job stream to empty", func() bool {
+				st, err := e.js.Stream(t.Context(), queue.DefaultStreamName)
+				if err != nil {
+					return false
+				}
+				info, err := st.Info(t.Context())
+				return err == nil && info.State.Msgs == 0
+			})
 			for _, j := range []scanjob.Job{late, now} {
 				if n := e.scans(j); n != 1 {
 					t.Errorf("%s scanned %d times, want once", j.Image, n)
@@ -182,6 +209,11 @@ func TestAnImageThatAppearsLaterIsScannedOnce(t *testing.T) {
 			r := e.record(late)
 			if r.PresenceChecks < 1 || r.ScanAttempts != 1 || r.ScanRequestedAt.IsZero() || r.SyncRequestedAt.IsZero() {
 				t.Errorf("record of the late image = %+v", r)
+			}
+			for _, it := range e.fake.Items() {
+				if it.ImageName == late.Image && it.Time.Before(r.ScanRequestedAt) {
+					t.Errorf("scan_requested_at %s is after HSS took the scan at %s; want the call's start", r.ScanRequestedAt, it.Time)
+				}
 			}
 			if syncs := e.fake.Calls(hsstest.APIRunImageSynchronize).Calls; syncs < 1 {
 				t.Errorf("%d syncs, want the gate to have asked for one", syncs)
@@ -217,8 +249,7 @@ func TestAnHSS0011CostsNoBisection(t *testing.T) {
 		e.fake.PushToSWR(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID},
 			string(testTarget.ImageType), j.Namespace, j.Image, j.Tag, "", time.Now().Add(-time.Second))
 	}
-	e.fake.Synchronize(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID}, string(testTarget.ImageType))
-	time.Sleep(400 * time.Millisecond)
+	e.syncKnown(4)
 	// The first scan is refused as if HSS did not know an image the list
 	// showed.
 	e.fake.FailNext(1, 400, "HSS.0011")
@@ -261,8 +292,7 @@ func TestWaitingImagesOfManyNamespacesCostOneListCall(t *testing.T) {
 		e.fake.PushToSWR(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID},
 			string(testTarget.ImageType), j.Namespace, j.Image, j.Tag, "", time.Now().Add(-time.Second))
 	}
-	e.fake.Synchronize(hsstest.Target{Region: testTarget.Region, ProjectID: testTarget.ProjectID}, string(testTarget.ImageType))
-	time.Sleep(400 * time.Millisecond)
+	e.syncKnown(100)
 	for _, j := range jobs {
 		e.publish(j)
 	}
@@ -276,5 +306,27 @@ func TestWaitingImagesOfManyNamespacesCostOneListCall(t *testing.T) {
 	})
 	if lists := e.fake.Calls(hsstest.APIListSwrImageRepository).Calls; lists != 1 {
 		t.Errorf("%d list calls for 100 namespaces, want 1", lists)
+	}
+}
+
+// TestPresenceCheckOffIsTodaysPath: with hss.presence_check false every
+// item goes to batch-scan as it comes, and an unknown image fails the call
+// as before (no list, no Partial).
+func TestPresenceCheckOffIsTodaysPath(t *testing.T) {
+	fake := tokenFake(hsstest.Options{UnknownImages: hsstest.UnknownImage400})
+	c := DefaultConfig()
+	c.PresenceCheck = false
+	h := newTestHSS(t, fake, c, testLogger(t))
+	j := scanjob.Job{Receiver: "r", Registry: "harbor", Namespace: "team", Image: "unknown", Tag: "1", Target: testTarget,
+		AcceptedAt: time.Now()}
+	err := h.Scan(t.Context(), testTarget, []scanjob.Job{j})
+	if _, partial := errors.AsType[*queue.Partial](err); partial || !hssclient.IsNotFound(err) {
+		t.Fatalf("Scan = %v, want the plain HSS.0011 error", err)
+	}
+	if v := h.Judge(err); v.Class != queue.Permanent {
+		t.Errorf("Judge = %+v, want Permanent (bisect and dead-letter, as before)", v)
+	}
+	if n := fake.Calls(hsstest.APIListSwrImageRepository).Calls; n != 0 {
+		t.Errorf("%d list calls with the gate off", n)
 	}
 }

@@ -90,6 +90,11 @@ var ErrNoBudget = errors.New("no rate budget for this HSS API")
 // wrote after is undone), and the pump ends: an idle quota runs no
 // goroutine.
 //
+// The priority is per replica: a shared budget hands slots out in the
+// order the replicas' pumps reserve them, so a watch poll another replica
+// reserved first still goes first. Only the lease holder watches, so a
+// push waits at most one extra interval for it.
+//
 // The limiters are ratelimit's: the same GCRA with its 2 % margin, so no
 // sliding minute holds more than the quota, and the same AIMD response to
 // 429s, per API. Shared (OpenSharedQuota), each API's state is one key of
@@ -178,29 +183,38 @@ func limiterLogger(log *slog.Logger, api API) *slog.Logger {
 // watch calls, each kind first come first served. release is to be called
 // when the call has ended; it is safe to call more than once.
 func (q *Quota) Wait(ctx context.Context, api API, p Priority) (release func(), err error) {
+	if _, err := q.Take(ctx, api, p); err != nil {
+		return nil, err
+	}
+	return func() {}, nil
+}
+
+// Take is Wait returning the permit, so that a caller who then makes no
+// call (the presence gate found none of a batch's images) gives it back
+// with Permit.Refund rather than spend a fifth of the API's minute.
+func (q *Quota) Take(ctx context.Context, api API, p Priority) (ratelimit.Permit, error) {
 	l, ok := q.lanes[api]
 	if !ok {
-		return nil, fmt.Errorf("wait for hss %s: %w", api, ErrNoBudget)
+		return ratelimit.Permit{}, fmt.Errorf("wait for hss %s: %w", api, ErrNoBudget)
 	}
 	if p < 0 || p >= numPriorities {
 		p = PriorityWatch
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("wait for hss %s rate limit: %w", api, err)
+		return ratelimit.Permit{}, fmt.Errorf("wait for hss %s rate limit: %w", api, err)
 	}
-	w := &waiter{granted: make(chan struct{}, 1)}
+	w := &waiter{granted: make(chan ratelimit.Permit, 1)}
 	l.enqueue(w, p)
 	select {
-	case <-w.granted:
-		return func() {}, nil
+	case permit := <-w.granted:
+		return permit, nil
 	case <-ctx.Done():
 		if !l.leave(w, p) {
 			// Granted as ctx ended: hand the permit to the next waiter
 			// rather than waste a twelfth of a minute.
-			<-w.granted
-			l.handOn()
+			l.handOn(<-w.granted)
 		}
-		return nil, fmt.Errorf("wait for hss %s rate limit: %w", api, ctx.Err())
+		return ratelimit.Permit{}, fmt.Errorf("wait for hss %s rate limit: %w", api, ctx.Err())
 	}
 }
 
@@ -243,8 +257,12 @@ type quotaLimiter struct {
 }
 
 func (l quotaLimiter) Wait(ctx context.Context) error {
-	_, err := l.q.Wait(ctx, l.api, l.p)
+	_, err := l.q.Take(ctx, l.api, l.p)
 	return err
+}
+
+func (l quotaLimiter) Take(ctx context.Context) (ratelimit.Permit, error) {
+	return l.q.Take(ctx, l.api, l.p)
 }
 
 func (l quotaLimiter) Feedback(ctx context.Context, throttled bool) error {
@@ -268,7 +286,9 @@ type lane struct {
 // cancellation (none of ratelimit's limiters returns one today).
 const pumpRetry = 100 * time.Millisecond
 
-type waiter struct{ granted chan struct{} }
+// waiter is one caller waiting in a lane; granted receives its permit
+// (the zero Permit from a limiter that cannot refund).
+type waiter struct{ granted chan ratelimit.Permit }
 
 func (l *lane) enqueue(w *waiter, p Priority) {
 	l.mu.Lock()
@@ -312,9 +332,9 @@ func (l *lane) empty() bool {
 	return true
 }
 
-// grantNext gives a permit to the first waiter of the highest priority;
+// grantNext gives permit to the first waiter of the highest priority;
 // false when nobody waits. l.mu is held.
-func (l *lane) grantNext() bool {
+func (l *lane) grantNext(permit ratelimit.Permit) bool {
 	for p := range l.queue {
 		if len(l.queue[p]) == 0 {
 			continue
@@ -322,18 +342,40 @@ func (l *lane) grantNext() bool {
 		w := l.queue[p][0]
 		l.queue[p][0] = nil
 		l.queue[p] = l.queue[p][1:]
-		w.granted <- struct{}{}
+		w.granted <- permit
 		return true
 	}
 	return false
 }
 
 // handOn passes on a permit whose caller left after it was granted. With
-// nobody waiting the permit is lost, which errs on the slow side.
-func (l *lane) handOn() {
+// nobody waiting it is refunded.
+func (l *lane) handOn(permit ratelimit.Permit) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.grantNext()
+	handed := l.grantNext(permit)
+	l.mu.Unlock()
+	if !handed {
+		l.refund(permit)
+	}
+}
+
+// refund gives an unused permit back to the limiter.
+func (l *lane) refund(permit ratelimit.Permit) {
+	ctx, cancel := context.WithTimeout(context.Background(), refundTimeout)
+	defer cancel()
+	_ = permit.Refund(ctx) // a lost refund errs on the slow side
+}
+
+// refundTimeout bounds giving a permit back (one compare-and-set).
+const refundTimeout = 5 * time.Second
+
+// take waits on lim for one permit: Take when lim can refund, else Wait
+// and the zero permit.
+func take(ctx context.Context, lim ratelimit.Limiter) (ratelimit.Permit, error) {
+	if t, ok := lim.(ratelimit.Taker); ok {
+		return t.Take(ctx)
+	}
+	return ratelimit.Permit{}, lim.Wait(ctx)
 }
 
 // pump waits on the limiter for one permit at a time while anyone waits
@@ -351,18 +393,17 @@ func (l *lane) pump() {
 		l.cancel = cancel
 		l.mu.Unlock()
 
-		err := l.lim.Wait(ctx)
+		permit, err := take(ctx, l.lim)
 
 		l.mu.Lock()
 		l.cancel = nil
 		cancel()
-		if err == nil {
-			// The permit is spent on someone if anyone is left; if the
-			// last waiter left as it was granted, it is lost (the slow
-			// side).
-			l.grantNext()
-		}
+		unused := err == nil && !l.grantNext(permit)
 		l.mu.Unlock()
+		if unused {
+			// The last waiter left as the permit was granted: give it back.
+			l.refund(permit)
+		}
 		// An error means every waiter left (the wait was cancelled): the
 		// loop ends at the top unless someone came meanwhile. Limiters
 		// fail only on their ctx; should one fail otherwise, do not spin.

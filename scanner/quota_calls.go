@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
+	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
 // CallRecord is one finished HSS call, for Quota.Record: what it asked for
@@ -155,4 +156,28 @@ func apiOf(op string) API {
 		return APIRegistryImages
 	}
 	return APIBatchScan
+}
+
+// gateCall is how the presence gate's list and sync calls are made: under
+// the quota at push priority, logged with the waiting jobs ctx names.
+func (h *HSS) gateCall(ctx context.Context) Call {
+	jobs := waitingOf(ctx)
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID()
+	}
+	return Call{Quota: h.quota(), Priority: PriorityPush, Images: len(jobs), JobIDs: ids, Log: true}
+}
+
+type waitingKey struct{}
+
+// withWaiting returns ctx naming the jobs a presence check or sync is made
+// for, for its log line.
+func withWaiting(ctx context.Context, jobs []scanjob.Job) context.Context {
+	return context.WithValue(ctx, waitingKey{}, jobs)
+}
+
+func waitingOf(ctx context.Context) []scanjob.Job {
+	jobs, _ := ctx.Value(waitingKey{}).([]scanjob.Job)
+	return jobs
 }

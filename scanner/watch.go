@@ -9,6 +9,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/lifecycle"
 	"github.com/scan-bridge/scan-bridge/scanjob"
@@ -21,8 +23,10 @@ import (
 //
 // One round:
 //
-//  1. Read the records in scan_requested and scanning from the lifecycle
-//     store (the KV bucket every replica shares).
+//  1. Take the records in scan_requested and scanning from the lifecycle
+//     store (the KV bucket every replica shares): in Run, from one KV
+//     watch of the bucket kept while the lease is held (watch_index.go),
+//     so finished records, kept for days, are not re-read every round.
 //  2. Give up the ones whose first scan request is older than
 //     hss.watch.scan_timeout: given_up with reason scan_timeout, one
 //     result event (lifecycle's Finish) and a dead-letter record.
@@ -68,14 +72,19 @@ import (
 // Only one replica watches at a time (Lease): the others would spend the
 // same list budget on the same answers.
 type Watcher struct {
-	cfg    WatchConfig
-	quota  *Quota
-	list   imageLister
-	store  watchStore
-	finish finisher
-	resend JobResender
-	dead   DeadLetterer
-	log    *slog.Logger
+	cfg   WatchConfig
+	quota *Quota
+	// cat is the catalog the watcher lists through (hss.api).
+	cat   Catalog
+	store watchStore
+	// records, when set, is the lifecycle bucket: Run keeps the watched
+	// records in memory from one watch of it (watch_index.go) instead of
+	// reading the bucket every round.
+	records jetstream.KeyValue
+	finish  finisher
+	resend  JobResender
+	dead    DeadLetterer
+	log     *slog.Logger
 
 	// page is where the next round starts reading each group's rows when
 	// the last round stopped at max_pages (row order is undocumented, so
@@ -83,6 +92,10 @@ type Watcher struct {
 	page map[groupKey]int
 	// progressAt is when each group's rows in progress were last asked for.
 	progressAt map[groupKey]time.Time
+	// taskAt is when each group's scan tasks were last read (failFast),
+	// at most every taskEvery (0: progressEvery).
+	taskAt    map[groupKey]time.Time
+	taskEvery time.Duration
 }
 
 // progressEvery spaces the queries for rows in progress (scan_status
@@ -122,13 +135,19 @@ type DeadLetterer interface {
 // WatcherDeps are what a Watcher works with. Dead may be nil (no
 // dead-letter record for a given-up image; its event still says why).
 type WatcherDeps struct {
-	Quota  *Quota
-	Client imageLister
-	Store  watchStore
-	Finish finisher
-	Resend JobResender
-	Dead   DeadLetterer
-	Logger *slog.Logger
+	Quota *Quota
+	// Catalog is the HSS APIs the push path uses (HSS.Catalog). Nil:
+	// Client, listed through ListSwrImageRepository (hss.api swr-v5).
+	Catalog Catalog
+	Client  imageLister
+	Store   watchStore
+	// Records is the lifecycle bucket (optional, recommended): Run then
+	// follows it with one KV watch rather than reading it every round.
+	Records jetstream.KeyValue
+	Finish  finisher
+	Resend  JobResender
+	Dead    DeadLetterer
+	Logger  *slog.Logger
 }
 
 // NewWatcher returns a watcher with cfg (zero fields take the defaults).
@@ -141,15 +160,18 @@ func NewWatcher(cfg WatchConfig, d WatcherDeps) (*Watcher, error) {
 	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
-	if d.Quota == nil || d.Client == nil || d.Store == nil || d.Finish == nil || d.Resend == nil {
-		return nil, errors.New("watcher: quota, client, store, finish and resend are required")
+	if d.Quota == nil || (d.Catalog == nil && d.Client == nil) || d.Store == nil || d.Finish == nil || d.Resend == nil {
+		return nil, errors.New("watcher: quota, catalog or client, store, finish and resend are required")
+	}
+	if d.Catalog == nil {
+		d.Catalog = swrV5{c: listOnly{d.Client}}
 	}
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, quota: d.Quota, list: d.Client, store: d.Store, finish: d.Finish,
-		resend: d.Resend, dead: d.Dead, log: log.With("component", "watch"), page: map[groupKey]int{}, progressAt: map[groupKey]time.Time{}}, nil
+	return &Watcher{cfg: cfg, quota: d.Quota, cat: d.Catalog, store: d.Store, finish: d.Finish,
+		resend: d.Resend, dead: d.Dead, records: d.Records, log: log.With("component", "watch"), page: map[groupKey]int{}, progressAt: map[groupKey]time.Time{}}, nil
 }
 
 // idleWait is the pause between two reads of the store when nothing is
@@ -159,9 +181,31 @@ const idleWait = 5 * time.Second
 // Run watches until ctx is done. Call it under the lease (Lease.Run).
 func (w *Watcher) Run(ctx context.Context) {
 	w.log.Info("watching requested scans", "rescan_after", w.cfg.RescanAfter.String(), "scan_timeout", w.cfg.ScanTimeout.String())
+	var ix *recordIndex
+	defer func() {
+		if ix != nil {
+			ix.stop()
+		}
+	}()
 	for ctx.Err() == nil {
 		began := time.Now()
-		watched, err := w.Round(ctx)
+		var src pendingSource = w.store
+		if w.records != nil {
+			if ix != nil && ix.ended() {
+				ix.stop()
+				ix = nil
+			}
+			if ix == nil {
+				var err error
+				if ix, err = watchRecords(ctx, w.records, w.log); err != nil {
+					w.log.Warn("watch lifecycle bucket; reading it instead", "error", err)
+				}
+			}
+			if ix != nil {
+				src = ix
+			}
+		}
+		watched, err := w.round(ctx, src)
 		if err != nil && ctx.Err() == nil {
 			w.log.Warn("watch round", "error", err)
 		}
@@ -193,9 +237,18 @@ type watched struct {
 	settled bool // the round changed it
 }
 
-// Round runs one round and returns how many records it watched.
-func (w *Watcher) Round(ctx context.Context) (int, error) {
-	pending, err := w.store.Pending(ctx, 0)
+// pendingSource gives the records in progress: the store (a read of the
+// bucket) or the index (memory).
+type pendingSource interface {
+	Pending(ctx context.Context, limit int) ([]lifecycle.Record, error)
+}
+
+// Round runs one round, reading the records from the store, and returns
+// how many records it watched.
+func (w *Watcher) Round(ctx context.Context) (int, error) { return w.round(ctx, w.store) }
+
+func (w *Watcher) round(ctx context.Context, src pendingSource) (int, error) {
+	pending, err := src.Pending(ctx, 0)
 	if err != nil {
 		return 0, fmt.Errorf("read pending lifecycles: %w", err)
 	}
@@ -233,14 +286,17 @@ func (w *Watcher) Round(ctx context.Context) (int, error) {
 // watchGroup reads one target and image type's recent results and acts on
 // its records.
 func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) error {
-	oldest := recs[0].rec.ScanRequestedAt
+	oldest := requestedAt(recs[0].rec)
 	for _, x := range recs[1:] {
-		if x.rec.ScanRequestedAt.Before(oldest) {
-			oldest = x.rec.ScanRequestedAt
+		if t := requestedAt(x.rec); t.Before(oldest) {
+			oldest = t
 		}
 	}
-	req := hssclient.ListImagesRequest{ImageType: k.imageType, Limit: w.cfg.PageLimit,
-		StartLatestScanTime: hssclient.Millis(oldest.Add(-w.cfg.Skew))}
+	start := oldest.Add(-w.cfg.Skew)
+	if start.Before(time.UnixMilli(0)) {
+		start = time.UnixMilli(0)
+	}
+	req := ListQuery{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScannedSince: start}
 	offset := w.page[k]
 	rows, next, err := w.listPages(ctx, k, req, offset, recs)
 	w.page[k] = next
@@ -248,6 +304,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 	if err != nil {
 		return err
 	}
+	w.failFast(ctx, k, recs, start)
 
 	// Rows in progress: a first scan has no scan time yet, so the time
 	// window cannot show it scanning. Asked for while a record waits
@@ -260,7 +317,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 			continue
 		}
 		unseen = append(unseen, x)
-		if now.Sub(x.rec.ScanRequestedAt) >= w.cfg.RescanAfter {
+		if now.Sub(requestedAt(x.rec)) >= w.cfg.RescanAfter {
 			due = append(due, x)
 		}
 	}
@@ -276,7 +333,7 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 		statuses = append(statuses, hssclient.ScanWaitingForScan)
 	}
 	for _, st := range statuses {
-		r := hssclient.ListImagesRequest{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScanStatus: st}
+		r := ListQuery{ImageType: k.imageType, Limit: w.cfg.PageLimit, ScanStatus: st}
 		rows, _, err := w.listPages(ctx, k, r, 0, unseen)
 		if err != nil {
 			return err
@@ -293,23 +350,16 @@ func (w *Watcher) watchGroup(ctx context.Context, k groupKey, recs []*watched) e
 
 // listPages reads up to max_pages pages of req from offset and returns
 // the rows and where the next round should start (0: from the top).
-func (w *Watcher) listPages(ctx context.Context, k groupKey, req hssclient.ListImagesRequest, offset int, recs []*watched) ([]hssclient.Image, int, error) {
+func (w *Watcher) listPages(ctx context.Context, k groupKey, req ListQuery, offset int, recs []*watched) ([]hssclient.Image, int, error) {
 	ids := make([]string, 0, len(recs))
 	for _, x := range recs {
 		ids = append(ids, x.rec.JobID)
 	}
 	var rows []hssclient.Image
 	for range w.cfg.MaxPages {
-		release, err := w.quota.Wait(ctx, APISwrRepository, PriorityWatch)
-		if err != nil {
-			return rows, offset, err
-		}
 		req.Offset = offset
-		start := time.Now()
-		page, err := w.list.ListSwrImageRepository(ctx, k.target, req)
-		release()
-		w.quota.Record(ctx, CallRecord{API: APISwrRepository, Target: k.target.String(), Images: len(recs),
-			Rows: len(page.Images), JobIDs: ids, Err: err, Duration: time.Since(start)})
+		page, err := w.cat.List(ctx, k.target, req, Call{Quota: w.quota, Priority: PriorityWatch, Images: len(recs),
+			JobIDs: ids, Log: true})
 		if err != nil {
 			return rows, offset, fmt.Errorf("list %s %s: %w", k.target, k.imageType, err)
 		}
@@ -342,7 +392,7 @@ func (w *Watcher) apply(ctx context.Context, recs []*watched, rows []hssclient.I
 		case status.IsTerminal():
 			// A result of this attempt: newer than the request, or after
 			// this attempt was seen scanning.
-			if x.rec.State != lifecycle.Scanning && row.LatestScanTime < x.rec.ScanRequestedAt.UnixMilli() {
+			if x.rec.State != lifecycle.Scanning && row.LatestScanTime < requestedAt(x.rec).UnixMilli() {
 				continue
 			}
 			x.seen = true
@@ -382,8 +432,8 @@ func facts(row hssclient.Image) lifecycle.HSSFacts {
 		ScannedAt: row.ScannedAt()}
 }
 
-func listAnswer() lifecycle.Answer {
-	return lifecycle.Answer{API: hssclient.APIListSwrImageRepository, Status: 200, At: time.Now().UTC()}
+func (w *Watcher) listAnswer() lifecycle.Answer {
+	return lifecycle.Answer{API: hssAPIName(w.cat.ListAPI()), Status: 200, At: time.Now().UTC()}
 }
 
 func (w *Watcher) markScanning(ctx context.Context, x *watched, row hssclient.Image) {
@@ -393,7 +443,7 @@ func (w *Watcher) markScanning(ctx context.Context, x *watched, row hssclient.Im
 		}
 		r.SetState(lifecycle.Scanning, "hss shows "+string(row.ScanStatus))
 		r.HSS = facts(row)
-		r.LastAnswer = listAnswer()
+		r.LastAnswer = w.listAnswer()
 		return nil
 	})
 	if err != nil {
@@ -412,7 +462,7 @@ func (w *Watcher) finishScan(ctx context.Context, x *watched, row hssclient.Imag
 			return // moved on: Finish reports ErrNotTerminal, nothing written
 		}
 		r.HSS = facts(row)
-		r.LastAnswer = listAnswer()
+		r.LastAnswer = w.listAnswer()
 		if row.ScanStatus == hssclient.ScanSuccess {
 			r.SetState(lifecycle.Scanned, "hss scan succeeded")
 			return
@@ -444,7 +494,7 @@ func RescanMsgID(jobID string, requested time.Time) string {
 func (w *Watcher) rescan(ctx context.Context, rec lifecycle.Record) {
 	job := rec.Job()
 	id := cmp.Or(rec.JobID, job.ID())
-	msgID := RescanMsgID(id, rec.ScanRequestedAt)
+	msgID := RescanMsgID(id, requestedAt(rec))
 	// Publish first: if the record change below is lost (a crash), the
 	// next round publishes again under the same id, which the stream
 	// drops. The other order could leave a record waiting for a job that
@@ -500,13 +550,23 @@ func (w *Watcher) giveUp(ctx context.Context, rec lifecycle.Record) {
 	}
 }
 
+// requestedAt is when r's scan was requested: ScanRequestedAt, which the
+// push path stamps, or else the record's last change, so a record written
+// without it is still watched, sent again and timed out.
+func requestedAt(r lifecycle.Record) time.Time {
+	if r.ScanRequestedAt.IsZero() {
+		return r.UpdatedAt
+	}
+	return r.ScanRequestedAt
+}
+
 // firstRequest is when this lifecycle's first scan was requested: the
 // oldest scan_requested entry of its History since it began (AcceptedAt),
 // since ScanRequestedAt moves with every request. With the History cut
 // short (it keeps 16 entries) it is the oldest left, at worst the last
 // request: the timeout then counts from later, never from earlier.
 func firstRequest(r lifecycle.Record) time.Time {
-	first := r.ScanRequestedAt
+	first := requestedAt(r)
 	for _, t := range r.History {
 		if t.State == lifecycle.ScanRequested && !t.At.Before(r.AcceptedAt) && (first.IsZero() || t.At.Before(first)) {
 			first = t.At

@@ -68,7 +68,7 @@ func DefaultWatchConfig() WatchConfig {
 func (c WatchConfig) Check() error {
 	var errs []error
 	if c.ScanTimeout <= c.RescanAfter {
-		errs = append(errs, fmt.Errorf("hss.watch.scan_timeout %s must be longer than hss.watch.rescan_after %s", c.ScanTimeout, c.RescanAfter))
+		errs = append(errs, fmt.Errorf("hss.watch.scan_timeout: %s must be longer than hss.watch.rescan_after (%s)", c.ScanTimeout, c.RescanAfter))
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -382,8 +383,10 @@ func TestOnlyTheLeaseHolderWatches(t *testing.T) {
 		mustNot(t, err)
 		r := &replica{lease: NewLease(rkv, "watch", 600*time.Millisecond, name, nil),
 			lister: &countingLister{c: e.hss.Client()}, done: make(chan struct{})}
+		records, err := e.ns.JetStream().KeyValue(t.Context(), lifecycle.DefaultBucket)
+		mustNot(t, err)
 		w, err := NewWatcher(WatchConfig{Interval: 50 * time.Millisecond, RescanAfter: time.Hour, ScanTimeout: 2 * time.Hour},
-			WatcherDeps{Quota: e.quota, Client: r.lister, Store: e.store, Finish: e.pub,
+			WatcherDeps{Quota: e.quota, Client: r.lister, Store: e.store, Records: records, Finish: e.pub,
 				Resend: NewJobStream(e.js, e.q.Config().Stream)})
 		mustNot(t, err)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -493,4 +496,113 @@ func TestAnHSS401MakesTheBridgeNotReady(t *testing.T) {
 		t.Errorf("not ready after a successful call: %v", err)
 	}
 	_ = rec
+}
+
+func TestOneListCallAnswersForImagesAcrossNamespaces(t *testing.T) {
+	e := newWatchEnv(t, hsstest.Options{ScanDuration: 300 * time.Millisecond})
+	var keys []string
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		for _, tag := range []string{"v1", "v2"} {
+			e.fake.PushToSWR(e.hssTgt, "private_image", ns, "app", tag, "", time.Now().Add(-time.Second))
+		}
+	}
+	e.fake.Synchronize(e.hssTgt, "private_image")
+	requested := time.Now()
+	var infos []hssclient.ImageInfo
+	for _, ns := range []string{"team-a", "team-b", "team-c"} {
+		for _, tag := range []string{"v1", "v2"} {
+			infos = append(infos, hssclient.ImageInfo{Namespace: ns, ImageName: "app", ImageVersion: tag})
+			j := scanjob.Job{Receiver: "harbor", Namespace: ns, Image: "app", Tag: tag, Target: testTarget, AcceptedAt: requested}
+			r := lifecycle.NewRecord(j)
+			r.State, r.ScanRequestedAt, r.ScanAttempts = lifecycle.ScanRequested, requested, 1
+			rec, err := e.store.Create(t.Context(), r)
+			mustNot(t, err)
+			keys = append(keys, rec.Key)
+		}
+	}
+	mustNot(t, e.hss.Send(t.Context(), hssTarget(testTarget), hssclient.TargetedScan(hssclient.PrivateImage, infos...)))
+	// Let every scan end, then one round must finish all six with one call.
+	natstest.Eventually(t, 10*time.Second, "every scan done at HSS", func() bool {
+		page, err := e.hss.Client().ListSwrImageRepository(t.Context(), hssTarget(testTarget), hssclient.ListImagesRequest{
+			ImageType: hssclient.PrivateImage, ScanStatus: hssclient.ScanSuccess, Limit: 200})
+		return err == nil && len(page.Images) == 6
+	})
+	w := e.watcher(WatchConfig{})
+	before := e.counted.calls.Load()
+	_, err := w.Round(t.Context())
+	mustNot(t, err)
+	if n := e.counted.calls.Load() - before; n != 1 {
+		t.Errorf("%d list calls for 6 images in 3 namespaces, want 1", n)
+	}
+	for _, k := range keys {
+		if rec, _, _ := e.store.Get(t.Context(), k); rec.State != lifecycle.Scanned {
+			t.Errorf("%s: %s, want scanned", k, rec.State)
+		}
+	}
+	evs := e.drainEvents()
+	seen := map[string]int{}
+	for _, ev := range evs {
+		seen[ev.Data.Key]++
+	}
+	if len(evs) != 6 || len(seen) != 6 {
+		t.Errorf("%d events for %d images, want one per image (6)", len(evs), len(seen))
+	}
+}
+
+// TestWatcherRunFollowsTheBucket runs the watcher as serve does: records
+// from one watch of the lifecycle bucket, rounds until ctx ends.
+func TestWatcherRunFollowsTheBucket(t *testing.T) {
+	e := newWatchEnv(t, hsstest.Options{ScanDuration: 300 * time.Millisecond})
+	e.inSWR("v1")
+	e.inSWR("v2")
+	a := e.requestScan("v1", time.Now())
+	records, err := e.js.KeyValue(t.Context(), lifecycle.DefaultBucket)
+	mustNot(t, err)
+	w, err := NewWatcher(WatchConfig{Interval: 50 * time.Millisecond, RescanAfter: time.Hour, ScanTimeout: 2 * time.Hour},
+		WatcherDeps{Quota: e.quota, Client: e.counted, Store: e.store, Records: records, Finish: e.pub,
+			Resend: NewJobStream(e.js, e.q.Config().Stream)})
+	mustNot(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	scanned := func(key string) func() bool {
+		return func() bool {
+			r, _, err := e.store.Get(t.Context(), key)
+			return err == nil && r.State == lifecycle.Scanned
+		}
+	}
+	natstest.Eventually(t, 20*time.Second, "v1 scanned", scanned(a.Key))
+	// A record written while the watcher runs reaches it through the watch.
+	b := e.requestScan("v2", time.Now())
+	natstest.Eventually(t, 20*time.Second, "v2 scanned", scanned(b.Key))
+	if evs := e.drainEvents(); len(evs) != 2 {
+		t.Errorf("%d result events for 2 images, want 2", len(evs))
+	}
+}
+
+func TestWatchConfigCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*WatchConfig)
+		wantErr bool
+	}{
+		{"defaults", func(*WatchConfig) {}, false},
+		{"timeout after rescan", func(c *WatchConfig) { c.RescanAfter, c.ScanTimeout = 5*time.Minute, 6*time.Minute }, false},
+		{"timeout equal to rescan", func(c *WatchConfig) { c.RescanAfter, c.ScanTimeout = 10*time.Minute, 10*time.Minute }, true},
+		{"timeout before rescan", func(c *WatchConfig) { c.ScanTimeout = 5 * time.Minute }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultWatchConfig()
+			tt.mutate(&c)
+			err := c.Check()
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Check() = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "hss.watch.scan_timeout") {
+				t.Errorf("error %q does not name the setting", err)
+			}
+		})
+	}
 }

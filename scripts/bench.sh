@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # Intake benchmark: the bare reference handler (Echo → js.Publish → 202,
-# nothing else), the bridge built from the work tree and, for a before/after
-# comparison, the bridge built from another revision (BASE=rev), measured in
-# interleaved rounds against one standalone nats-server on loopback.
+# nothing else), the bridge built from the work tree, Benthos running
+# http_server → nats_jetstream (built from scripts/benthos, see its
+# README.md) and, for a before/after comparison, the bridge built from
+# another revision (BASE=rev), measured in interleaved rounds against one
+# standalone nats-server on loopback.
 #
 #   scripts/bench.sh [-n ROUNDS] [-d DURATION] [-r RATE] [-c CONCURRENCY]
 #   BASE=main~3 scripts/bench.sh        # also the bridge as it was at main~3
+#   BENTHOS=0 scripts/bench.sh          # without Benthos
+#
+# BENTHOS=1 requires Benthos (the run stops if scripts/benthos does not
+# build); unset, Benthos runs when it builds and is left out with a note
+# when it does not (its modules cannot be fetched, say). The first build
+# takes minutes; later ones come from Go's build cache.
 #
 # Each round runs every contender, in a rotating order, first at the highest
 # rate it sustains (CONCURRENCY requests in flight) and then at a fixed
 # RATE req/s. Per contender it prints the median over the rounds of: 2xx per
 # second at saturation, server CPU µs per request (utime+stime of its
 # process from /proc, over the saturation run), p99 at RATE, and peak RSS
-# (VmHWM). Ratios are against the reference handler of the same run.
+# (VmHWM). Ratios are against the reference handler of the same run; with
+# Benthos a last row gives the bridge's figures divided by Benthos's.
 # Bounded: ROUNDS × contenders × 2 runs of DURATION each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +45,24 @@ if [[ -n "${BASE:-}" ]]; then
 	base_tree="$work/base-src"
 	git worktree add -q --detach "$base_tree" "$BASE"
 	(cd "$base_tree" && go build -o "$work/bridge-base" ./cmd/bridge)
+fi
+benthos=${BENTHOS:-auto}
+case $benthos in
+0 | 1 | auto) ;;
+*) echo "BENTHOS=$benthos: use 1 (require Benthos), 0 (leave it out) or leave it unset (when it builds)" >&2; exit 2 ;;
+esac
+if [[ $benthos != 0 ]]; then
+	echo "-- building Benthos (scripts/benthos)"
+	if (cd scripts/benthos && go build -o "$work/benthos" .) 2>"$work/benthos-build.log"; then
+		benthos=1
+	elif [[ $benthos == 1 ]]; then
+		echo "BENTHOS=1 but scripts/benthos does not build:" >&2
+		tail -n 20 "$work/benthos-build.log" >&2
+		exit 1
+	else
+		echo "   left out: scripts/benthos does not build here ($(tail -n 1 "$work/benthos-build.log"))"
+		benthos=0
+	fi
 fi
 
 "$work/loadtest" nats -port 14222 -dir "$work/nats" &
@@ -93,12 +120,44 @@ if [[ -n "${BASE:-}" ]]; then
 	start_bridge base "$work/bridge-base" 18083
 	contenders+=(base)
 fi
+# Benthos as the issue measured it: http_server on a port and path of its
+# own, each request one message, nats_jetstream publishing it to its own
+# stream and answering 200 once the stream acknowledged. Its service-wide
+# HTTP server (PORT+1000) only answers the readiness check; metrics are the
+# core engine's default, none.
+if [[ $benthos == 1 ]]; then
+	"$work/benthos" create-stream -nats nats://127.0.0.1:14222 -name BENTHOS -subjects 'benthos.>'
+	cat >"$work/benthos.yaml" <<YAML
+http: {address: 127.0.0.1:19084}
+logger: {level: WARN}
+input:
+  http_server: {address: 127.0.0.1:18084, path: /webhooks/load, allowed_verbs: [POST]}
+output:
+  nats_jetstream: {urls: [nats://127.0.0.1:14222], subject: benthos.jobs}
+YAML
+	"$work/benthos" -c "$work/benthos.yaml" 2>"$work/benthos.log" >&2 &
+	pid[benthos]=$!
+	pids+=("$!")
+	url[benthos]=http://127.0.0.1:18084/webhooks/load
+	ready=0
+	for _ in $(seq 400); do curl -sf http://127.0.0.1:19084/ready >/dev/null && ready=1 && break; sleep 0.05; done
+	if ((!ready)); then
+		echo "benthos not ready in 20s:"
+		tail -n 20 "$work/benthos.log"
+		exit 1
+	fi
+	contenders+=(benthos)
+fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
+# Every request says Accept-Encoding: identity, as wrk's do (the issue's
+# figures): Go's client otherwise asks for gzip, and Benthos's http_server
+# then makes a gzip writer for each (empty) answer, which alone cuts its
+# rate several times over; Echo answers the same either way.
 drive() { # NAME RATE
 	"$work/loadtest" -url "${url[$1]}" -label "$1" -concurrency "$conc" -rate "$2" -duration "$dur" \
-		-H "Authorization: $secret"
+		-H "Authorization: $secret" -H "Accept-Encoding: identity"
 }
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 to_ms() { # a Go duration → milliseconds
@@ -139,7 +198,13 @@ printf '| median of %d rounds | 2xx/s | × ref | CPU µs/req | × ref | p99 at %
 echo '|---|---|---|---|---|---|---|---|'
 for c in "${contenders[@]}"; do
 	rps=$(col "$c" 2) us=$(col "$c" 3) p99=$(col "$c" 4)
-	rss=$(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/${pid[$c]}/status")
+	rss=$(awk '/VmHWM/ {print $2}' "/proc/${pid[$c]}/status")
+	echo "$c $rps $us $p99 $rss" >>"$work/medians"
 	awk -v c="$c" -v rps="$rps" -v us="$us" -v p99="$p99" -v rss="$rss" -v r1="$ref_rps" -v u1="$ref_us" -v q1="$ref_p99" \
-		'BEGIN {printf "| %s | %.0f | %.2f | %.1f | %.2f | %.2f ms | %.2f | %s |\n", c, rps, rps / r1, us, us / u1, p99, p99 / q1, rss}'
+		'BEGIN {printf "| %s | %.0f | %.2f | %.1f | %.2f | %.2f ms | %.2f | %.1f MiB |\n", c, rps, rps / r1, us, us / u1, p99, p99 / q1, rss / 1024}'
 done
+if [[ $benthos == 1 ]]; then
+	awk '{v[$1, 2] = $2; v[$1, 3] = $3; v[$1, 4] = $4; v[$1, 5] = $5}
+		function r(k) { return v["benthos", k] ? sprintf("%.2f×", v["bridge", k] / v["benthos", k]) : "n/a" }
+		END {printf "| bridge ÷ benthos | %s | | %s | | %s | | %s |\n", r(2), r(3), r(4), r(5)}' "$work/medians"
+fi

@@ -59,6 +59,7 @@ func newDLQCmd() *cobra.Command {
 type filterFlags struct {
 	namespace string
 	errorCode string
+	reason    string
 	olderThan time.Duration
 	limit     int
 }
@@ -66,6 +67,7 @@ type filterFlags struct {
 func (f *filterFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.namespace, "namespace", "", "only this namespace (exact)")
 	fl.StringVar(&f.errorCode, "error-code", "", "only this HSS error_code (exact)")
+	fl.StringVar(&f.reason, "reason", "", "only records parked for this reason (exact), e.g. rejected or not_in_swr")
 	fl.DurationVar(&f.olderThan, "older-than", 0, "only records dead-lettered longer ago than this, e.g. 72h")
 	fl.IntVar(&f.limit, "limit", 0, "stop after this many records, oldest first (0: all)")
 }
@@ -77,7 +79,7 @@ func (f filterFlags) filter() (queue.Filter, error) {
 	if f.limit < 0 {
 		return queue.Filter{}, fmt.Errorf("--limit %d: want 0 (all) or more", f.limit)
 	}
-	return queue.Filter{Namespace: f.namespace, ErrorCode: f.errorCode, OlderThan: f.olderThan, Limit: f.limit}, nil
+	return queue.Filter{Namespace: f.namespace, ErrorCode: f.errorCode, Reason: f.reason, OlderThan: f.olderThan, Limit: f.limit}, nil
 }
 
 // actFlags make redrive and purge dry runs unless asked to act.

@@ -58,6 +58,10 @@ func newE2E(t *testing.T, mutate ...func(*config.Config)) *e2eEnv {
 	// Fast but real limits: the rate limiter and the call slots still
 	// run, at a pace that keeps the test short.
 	cfg.HSS.CallsPerMinute, cfg.HSS.Burst = 600, 50
+	// These tests are about the scan path; nothing pushes their images
+	// into the fake's SWR, so the presence gate (scanner/presence.go,
+	// tested in package scanner) would wait for them.
+	cfg.HSS.PresenceCheck = false
 	cfg.Queue.Consumer.Linger = 300 * time.Millisecond
 	cfg.Queue.Consumer.MaxItems = 10
 	cfg.Queue.Consumer.BackoffBase = 100 * time.Millisecond

@@ -475,6 +475,19 @@ func formatCases(oidc oidcToken) []formatCase {
 			ignored: []fixturePost{{file: "pushImage.json", edit: replaceOnce(`"type": "pushImage"`, `"type": "pullImage"`)}},
 		},
 		{
+			// EventGrid webhook targets are documented with a URL only, so
+			// the secret travels in the path (docs/registries/huawei-eventgrid.md).
+			// The fixtures are synthesized: Huawei publishes no SWR event.
+			name: "huawei eventgrid webhook target with its token in the url", format: "huawei-eventgrid",
+			cred: pathToken{secretFor("huawei-eventgrid")},
+			pushes: []fixturePost{
+				{file: "cts-apicall-createtag.json", header: ceStructured, want: []string{"team/api:1.4.2"}},
+				{file: "cts-consoleaction-uploadimage.json", want: []string{"payments/tools/migrator:2026.01.02"}},
+				{file: "batch-events-pushimage-and-deletetag.json", want: []string{"team/web:latest"}},
+			},
+			ignored: []fixturePost{{file: "cts-createnamespace.json"}, {file: "cts-createtag-failed.json"}},
+		},
+		{
 			// The ignored body is single.json without its image_version.
 			name: "internal producer posting normalized jobs with a bearer token", format: "job", cred: tokenIn("Authorization", "Bearer ", "job"),
 			pushes: []fixturePost{
@@ -924,5 +937,104 @@ func TestRegistryDocsReceiversAreValid(t *testing.T) {
 		if !documented[name] {
 			t.Errorf("format %s has no receiver example under docs/registries", name)
 		}
+	}
+}
+
+// TestE2EMovingTagsAreRescanned holds the job id to what identifies a push
+// (docs/registries/README.md, "What identifies a push"; issue 12, moving
+// tags): with the published payloads, a redelivery of the same event is one
+// job, and a second push of the same tag is a new job, told apart by the
+// digest where the payload has one, else by the sender's push time, else by
+// its event id. A payload with none of them (Quay's) stays one job within
+// the duplicate window, as documented.
+func TestE2EMovingTagsAreRescanned(t *testing.T) {
+	type post struct {
+		what   string
+		edit   func(testing.TB, []byte) []byte // nil: the fixture as published
+		header http.Header
+		newJob bool // false: answered as a duplicate of the first post
+	}
+	nexusHook := func(delivery string) http.Header {
+		return hdr("X-Nexus-Webhook-Id", "rm:repository:component", "X-Nexus-Webhook-Delivery", delivery)
+	}
+	cases := []struct {
+		format string
+		cred   sender
+		file   string
+		header http.Header
+		ns     string
+		posts  []post
+	}{
+		{format: "dockerhub", cred: pathToken{secretFor("dockerhub")}, file: "push.json", posts: []post{
+			{what: "the same call again", newJob: false},
+			{what: "latest pushed again (new pushed_at, still no digest)", newJob: true,
+				edit: replaceOnce(`"pushed_at": 1417566161`, `"pushed_at": 1417566222`)},
+		}},
+		{format: "nexus", cred: bodyHMAC{"X-Nexus-Webhook-Signature", "", "sha1", secretFor("nexus")}, file: "component-created-docker.json",
+			header: nexusHook("d-1"), ns: "nexus", posts: []post{
+				{what: "the same event under a new delivery id", header: nexusHook("d-2"), newJob: false},
+				{what: "the tag pushed again (new timestamp, no digest)", header: nexusHook("d-3"), newJob: true,
+					edit: replaceOnce(`"timestamp" : "2024-03-07T10:21:44.305+0000"`, `"timestamp" : "2024-03-07T10:29:01.000+0000"`)},
+			}},
+		{format: "quay", cred: pathToken{secretFor("quay")}, file: "repo_push-list.json", posts: []post{
+			{what: "the same notification again", newJob: false},
+		}},
+		{format: "distribution", cred: tokenIn("Authorization", "Bearer ", "distribution"), file: "oci-image-push-tagged.json", posts: []post{
+			{what: "the same event at another time (digest unchanged) is one job", newJob: false,
+				edit: replaceOnce(`"timestamp": "2025-05-14T09:21:07.123456789Z"`, `"timestamp": "2025-05-14T09:25:00Z"`)},
+			{what: "the tag pushed again with new content (new digest)", newJob: true,
+				edit: replaceOnce(`"digest": "sha256:c8b76bb7d941476d7c595c0c25480a9103b74426e827a57931b85781b1aff585"`,
+					`"digest": "sha256:d8b76bb7d941476d7c595c0c25480a9103b74426e827a57931b85781b1aff585"`)},
+		}},
+		{format: "huawei-eventgrid", cred: pathToken{secretFor("huawei-eventgrid")}, file: "cts-consoleaction-uploadimage.json", posts: []post{
+			{what: "the same event redelivered by EG", newJob: false},
+			{what: "the tag pushed again (new event id and time, no digest)", newJob: true,
+				edit: func(tb testing.TB, b []byte) []byte {
+					b = replaceOnce(`"8c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"`, `"8c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e60"`)(tb, b)
+					return replaceOnce(`"2026-01-02T08:00:00Z"`, `"2026-01-02T08:05:00Z"`)(tb, b)
+				}},
+		}},
+	}
+	receivers := make([]handlers.ReceiverConfig, len(cases))
+	for i, tc := range cases {
+		receivers[i] = handlers.ReceiverConfig{Name: tc.format, Format: tc.format, Auth: tc.cred.auth(),
+			DefaultNamespace: tc.ns, Target: scanjob.Target{ProjectID: projectFor(i)}}
+	}
+	e := newE2E(t, func(c *config.Config) { c.Receivers = receivers })
+	for _, tc := range cases {
+		t.Run(tc.format, func(t *testing.T) {
+			first := readFormatFixture(t, tc.format, fixturePost{file: tc.file})
+			jobOf := func(what string, body []byte, h http.Header) handlers.Answer {
+				t.Helper()
+				code, raw := e.postFormat(t, tc.format, body, h, tc.cred.sign)
+				ans := decodeAnswer(t, raw)
+				if code != http.StatusAccepted || len(ans.Jobs) != 1 {
+					t.Fatalf("%s: status %d %s, want 202 with one job", what, code, raw)
+				}
+				return ans
+			}
+			orig := jobOf("the first delivery", first, tc.header)
+			if orig.Jobs[0].Duplicate {
+				t.Fatalf("the first delivery is a duplicate: %+v", orig.Jobs[0])
+			}
+			for _, p := range tc.posts {
+				body := first
+				if p.edit != nil {
+					body = p.edit(t, slices.Clone(first))
+				}
+				h := tc.header
+				if p.header != nil {
+					h = p.header
+				}
+				got := jobOf(p.what, body, h).Jobs[0]
+				tag, _, _ := strings.Cut(got.Image, "@")
+				if want, _, _ := strings.Cut(orig.Jobs[0].Image, "@"); tag != want {
+					t.Fatalf("%s: job %s, want the same tag %s", p.what, got.Image, want)
+				}
+				if newJob := got.ID != orig.Jobs[0].ID && !got.Duplicate; newJob != p.newJob {
+					t.Errorf("%s: new job = %v (id %s, first %s, duplicate %v), want %v", p.what, newJob, got.ID, orig.Jobs[0].ID, got.Duplicate, p.newJob)
+				}
+			}
+		})
 	}
 }

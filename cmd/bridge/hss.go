@@ -17,19 +17,12 @@ import (
 
 // newHSS builds the HSS side of the bridge (package scanner) from the
 // configuration, for serve and for scan alike.
-// A dry run's simulator models the lifecycle (AssumeInSWR, scans that take
-// time), so its log shows accepted, scan_requested, scanning and scanned.
+// A dry run's simulator models the lifecycle (a push reaches its SWR,
+// syncs and scans take time), so its log shows accepted,
+// waiting_presence, scan_requested, scanning and scanned.
 func newHSS(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (*scanner.HSS, error) {
-	ua := "scan-bridge/" + version
-	h, err := scanner.NewHSS(cfg.HSS, scanner.Options{DryRun: cfg.DryRun, Registry: reg, Logger: log,
-		UserAgent: ua, PresenceTimeouts: cfg.PresenceTimeouts()})
-	if err != nil {
-		return nil, err
-	}
-	if err := h.UseLifecycleSimulator(cfg.DryRun, ua); err != nil {
-		return nil, err
-	}
-	return h, nil
+	return scanner.NewHSS(cfg.HSS, scanner.Options{DryRun: cfg.DryRun, Registry: reg, Logger: log,
+		UserAgent: "scan-bridge/" + version, PresenceTimeouts: cfg.PresenceTimeouts()})
 }
 
 // sharedLimitTimeout bounds connecting to the bridge's NATS and opening

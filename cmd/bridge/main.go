@@ -40,7 +40,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newServeCmd(), newScanCmd(), newHealthcheckCmd(), newRouteCmd())
-	root.AddCommand(newDLQCmd())
+	root.AddCommand(newDLQCmd(), newStatusCmd())
 	root.AddCommand(newConfigCmd(), newVersionCmd())
 	return root
 }

@@ -91,6 +91,7 @@ hss:
   secret_key: %s
   calls_per_minute: 600
   burst: 50
+  presence_check: false
 queue:
   consumer:
     linger: 300ms

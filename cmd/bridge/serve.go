@@ -23,6 +23,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/natsconn"
+	"github.com/scan-bridge/scan-bridge/notify"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
@@ -41,20 +42,24 @@ func newServeCmd() *cobra.Command {
 			"in nats.data_dir. Without HSS credentials it refuses to start unless --dry-run\n" +
 			"replaces HSS by the built-in simulator.",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(path, func(c *config.Config) {
+			override := func(c *config.Config) {
 				if cmd.Flags().Changed("listen") {
 					c.HTTP.Listen = listen
 				}
 				if cmd.Flags().Changed("dry-run") {
 					c.DryRun = dryRun
 				}
-			})
+			}
+			cfg, err := loadConfig(path, override)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg, cmd.ErrOrStderr())
+			// Reload (reload.go) reads the same file, variables and flags,
+			// with the checks of bridge config check.
+			reload := func() (config.Config, error) { return config.Check(path, os.Environ, override, hssCredentials) }
+			return serve(ctx, cfg, cmd.ErrOrStderr(), reload)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "", "YAML config file")
@@ -78,17 +83,31 @@ type app struct {
 	adminLn  net.Listener         // nil when admin.listen is empty
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
 	life     *lifecycleParts      // the lifecycle store, results and watcher
+	reloader *reloader            // applies a re-read configuration (reload.go)
+	notify   *notify.Notifier     // the result webhooks (notify.go); nil without any
 	done     chan error           // Run's result
 }
 
 // serve starts the bridge and runs it until ctx is done, then shuts down.
-func serve(ctx context.Context, cfg config.Config, logOut io.Writer) error {
-	log := newLogger(logOut, cfg.Log)
+// Given a source, SIGHUP and changed secret files reload the
+// configuration from it (reload.go).
+func serve(ctx context.Context, cfg config.Config, logOut io.Writer, source ...configSource) error {
+	// Reload (reload.go): from here on SIGHUP reloads rather than ends
+	// the bridge; one sent during start is applied once it runs.
+	hup := catchReloadSignal(source...)
+	defer hup.stop()
+	log, level := newLevelLogger(logOut, cfg.Log)
 	setMemoryLimit(log)
+	stopTracing, err := startTracing(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	a, err := start(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	hup.watch(ctx, a.reloader, level)
 	<-ctx.Done()
 	return a.shutdown()
 }
@@ -152,7 +171,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if err != nil {
 		return a, err
 	}
-	hcfg := handlers.Config{MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxInFlight: cfg.HTTP.MaxInFlight, PublishTimeout: cfg.HTTP.PublishTimeout, Receivers: recvs, Routes: cfg.Routes}
+	hcfg := webhookConfig(cfg, recvs)
 	// The consumer sends only jobs whose target a receiver can produce: a
 	// job on the stream that no receiver made cannot choose the project.
 	a.consumer = a.q.NewConsumer(a.hss.Logged(), queue.AllowTargets(hcfg.Targets()...))
@@ -170,6 +189,7 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	if err != nil {
 		return a, err
 	}
+	a.reloader = newReloader(cfg, srv, hcfg.Targets(), adminTokens, log, reg)
 	if cfg.NATS.Intake.Enabled {
 		if a.intake, err = srv.ServeNATS(a.nc, cfg.NATS.Intake); err != nil {
 			return a, err
@@ -184,7 +204,8 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	a.http = newHTTPServer(srv.NewEcho(), cfg.HTTP, log)
 	if a.adminLn != nil {
 		e := srv.NewAdminEcho()
-		admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Logger: log, Registry: reg})
+		a.reloader.admin = admin.Register(e, admin.Options{Tokens: adminTokens, DeadLetters: a.q.DeadLetters(), Images: a.life.store,
+			Logger: log, Registry: reg})
 		if cfg.Debug.PProf {
 			registerPProf(e)
 			log.Warn("pprof is on: /debug/pprof on the admin listener shows request contents", "admin_listen", a.adminLn.Addr().String())
@@ -192,6 +213,11 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 		a.admin = newHTTPServer(e, cfg.HTTP, log)
 	} else if len(adminTokens) > 0 || cfg.Debug.PProf {
 		log.Warn("admin.listen is empty: the admin API and pprof are configured but not served")
+	}
+
+	// Result webhooks (notify.go): started last, nothing after can fail.
+	if a.notify, err = startNotify(octx, cfg, js, a.life, reg, log); err != nil {
+		return a, err
 	}
 
 	go func() { a.done <- a.consumer.Run(context.WithoutCancel(ctx)) }()
@@ -237,6 +263,7 @@ func (a *app) shutdown() error {
 	}
 	hcancel()
 	a.life.shutdown()
+	shutdownNotify(a.notify, a.cfg.HTTP.ShutdownGrace) // before NATS drains
 	if err := a.consumer.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("consumer shutdown: %w", err))
 	}

@@ -64,23 +64,27 @@ func openLifecycle(ctx context.Context, cfg config.Config, js jetstream.JetStrea
 	replicas := q.Config().Stream.Replicas
 	p := &lifecycleParts{quota: quota}
 	err := natsconn.RetryJetStream(ctx, log, "open lifecycle store", func(ctx context.Context) (err error) {
-		if p.store, err = lifecycle.Open(ctx, js, lifecycle.Config{Replicas: replicas}); err != nil {
+		if p.store, err = lifecycle.Open(ctx, js, cfg.Lifecycle.Store(replicas)); err != nil {
 			return err
 		}
-		p.pub, err = lifecycle.OpenPublisher(ctx, js, p.store, lifecycle.ResultsConfig{Replicas: replicas}, reg, log)
+		p.pub, err = lifecycle.OpenPublisher(ctx, js, p.store, cfg.Lifecycle.ResultStream(replicas), reg, log)
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	h.UseLifecycle(p.store, p.pub)
-	if err := lifecycle.RegisterStateMetrics(reg, p.store, 0); err != nil {
+	if err := lifecycle.RegisterStateMetrics(reg, p.store, cfg.Lifecycle.MetricsCache); err != nil {
 		return nil, nil, fmt.Errorf("lifecycle metrics: %w", err)
 	}
 	if !cfg.HSS.Watch.Enabled {
 		return p, nil, nil
 	}
-	w, err := scanner.NewWatcher(cfg.HSS.Watch, scanner.WatcherDeps{Quota: quota, Client: h.Client(), Store: p.store,
+	records, err := js.KeyValue(ctx, p.store.Config().Bucket)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lifecycle bucket: %w", err)
+	}
+	w, err := scanner.NewWatcher(cfg.HSS.Watch, scanner.WatcherDeps{Quota: quota, Catalog: h.Catalog(), Store: p.store, Records: records,
 		Finish: p.pub, Resend: scanner.NewJobStream(js, q.Config().Stream), Dead: deadLetterJob{q}, Logger: log})
 	if err != nil {
 		return nil, nil, err

@@ -63,16 +63,30 @@ type cloudEvent struct {
 	DataBase64  string          `json:"data_base64"`
 }
 
+// binaryEvent reads a binary-mode CloudEvent: the attributes in ce-*
+// headers, the body as its data. ok is false when the request is not in
+// binary mode (no ce-specversion).
+func binaryEvent(body []byte, header http.Header) (ev cloudEvent, ok bool, err error) {
+	sv := header.Get("Ce-Specversion")
+	if sv == "" {
+		return cloudEvent{}, false, nil
+	}
+	ev = cloudEvent{
+		SpecVersion: sv, ID: header.Get("Ce-Id"), Source: header.Get("Ce-Source"),
+		Type: header.Get("Ce-Type"), Subject: header.Get("Ce-Subject"), Time: header.Get("Ce-Time"),
+		Data: json.RawMessage(bytes.TrimSpace(body)),
+	}
+	if ev.Type == "" {
+		return ev, true, errors.New("binary mode without ce-type")
+	}
+	return ev, true, nil
+}
+
 func decodeCloudEvents(body []byte, header http.Header) (Result, error) {
 	var b resultBuilder
-	if sv := header.Get("Ce-Specversion"); sv != "" {
-		ev := cloudEvent{
-			SpecVersion: sv, ID: header.Get("Ce-Id"), Source: header.Get("Ce-Source"),
-			Type: header.Get("Ce-Type"), Subject: header.Get("Ce-Subject"), Time: header.Get("Ce-Time"),
-			Data: json.RawMessage(bytes.TrimSpace(body)),
-		}
-		if ev.Type == "" {
-			return Result{}, errors.New("binary mode without ce-type")
+	if ev, ok, err := binaryEvent(body, header); ok {
+		if err != nil {
+			return Result{}, err
 		}
 		if err := addCloudEvent(&b, &ev); err != nil {
 			return Result{}, err

@@ -124,6 +124,18 @@ func (f *Fake) PushToSWR(t Target, imageType, namespace, imageName, tag, digest 
 	im.swrDigest, im.swrUpdatedAt = digest, at
 }
 
+// Pushed is the registry's side of the simulator: the push of a tag that
+// a registry reported at `at` (the bridge's dry run calls it for each job
+// it takes, with the time the webhook was accepted) reaches SWR
+// Options.ReplicationDelay later, and HSS learns it as any SWR image: after
+// a sync that completes then or later, or Options.AutoSyncAfter past it.
+// So a dry run's presence check, sync and scan meet an HSS that learns
+// images the way HSS does, not from the scans that name them. Reporting
+// the same push again changes nothing.
+func (f *Fake) Pushed(t Target, imageType string, ref Ref, digest string, at time.Time) {
+	f.PushToSWR(t, imageType, ref.Namespace, ref.Image, ref.Tag, digest, at.Add(f.opts.ReplicationDelay))
+}
+
 // FailScan makes every later scan of ref (any target or type) end in
 // failure with scan_failed_desc desc. download_failed and
 // image_oversized (or image_over_sized) end with that scan_status, any
@@ -178,14 +190,16 @@ func (f *Fake) advance(now time.Time) {
 		}
 	}
 	f.cat.syncs = kept
-	// Every sighting due by now, in time order (images in a stable order
+	// Every sighting due by now, in time order (images in name order
 	// within one time), so ids follow the order HSS learned the images.
+	// Only the sightings are sorted: a call costs one pass over the
+	// catalog.
 	type sighting struct {
 		at time.Time
 		im *image
 	}
 	var due []sighting
-	for _, im := range f.sortedImages() {
+	for _, im := range f.cat.images {
 		for _, s := range done {
 			if s.region == im.key.region && s.project == im.key.project && s.imageType == im.key.imageType {
 				due = append(due, sighting{s.at, im})
@@ -197,7 +211,9 @@ func (f *Fake) advance(now time.Time) {
 			}
 		}
 	}
-	slices.SortStableFunc(due, func(a, b sighting) int { return a.at.Compare(b.at) })
+	slices.SortFunc(due, func(a, b sighting) int {
+		return cmp.Or(a.at.Compare(b.at), compareKeys(a.im.key, b.im.key))
+	})
 	for _, s := range due {
 		f.learn(s.im, s.at)
 	}
@@ -226,24 +242,31 @@ func (f *Fake) sortedImages() []*image {
 	for _, im := range f.cat.images {
 		out = append(out, im)
 	}
-	slices.SortFunc(out, func(a, b *image) int {
-		return cmp.Or(cmp.Compare(a.key.region, b.key.region), cmp.Compare(a.key.project, b.key.project),
-			cmp.Compare(a.key.imageType, b.key.imageType), cmp.Compare(a.key.Namespace, b.key.Namespace),
-			cmp.Compare(a.key.Image, b.key.Image), cmp.Compare(a.key.Tag, b.key.Tag))
-	})
+	slices.SortFunc(out, func(a, b *image) int { return compareKeys(a.key, b.key) })
 	return out
 }
+
+func compareKeys(a, b imageKey) int {
+	return cmp.Or(cmp.Compare(a.region, b.region), cmp.Compare(a.project, b.project),
+		cmp.Compare(a.imageType, b.imageType), cmp.Compare(a.Namespace, b.Namespace),
+		cmp.Compare(a.Image, b.Image), cmp.Compare(a.Tag, b.Tag))
+}
+
+// maxAssumed bounds the catalog that AssumeInSWR grows, so a long dry run
+// holds a bounded number of images; beyond it, newly named images stay
+// unknown (PushToSWR is not bounded: tests control it).
+const maxAssumed = 100_000
 
 // lookup finds the image a scan names, adding it to SWR at now under
 // AssumeInSWR. It returns nil when HSS does not know it. f.mu must be
 // held, and advance(now) done.
 func (f *Fake) lookup(k imageKey, now time.Time) *image {
 	im := f.cat.images[k]
-	if im == nil && f.opts.AssumeInSWR {
+	if im == nil && f.opts.AssumeInSWR && len(f.cat.images) < maxAssumed {
+		// In SWR from now; HSS cannot know it yet: an automatic sync is
+		// due AutoSyncAfter (> 0) later, a requested one completes later.
 		im = &image{key: k, inSWRAt: now, swrUpdatedAt: now, swrDigest: syntheticDigest(k.Ref)}
 		f.cat.images[k] = im
-		// An automatic sync may already be due (AutoSyncAfter 0 is "never").
-		f.advance(now)
 	}
 	if im == nil || im.id == 0 || im.knownAt.After(now) {
 		return nil
@@ -323,4 +346,46 @@ func (f *Fake) Synchronize(t Target, imageType string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requestSync(t.Region, t.ProjectID, imageType, f.opts.Now())
+}
+
+// SimulatorAutoSync is how long after an image reaches the simulator's
+// SWR (Pushed, or a scan naming it) its HSS learns it without a sync
+// (SimulatorOptions).
+const SimulatorAutoSync = 10 * time.Second
+
+// SimulatorReplication is the simulator's replication lag (Pushed).
+const SimulatorReplication = 2 * time.Second
+
+// SimulatorOptions returns o set up for the --dry-run simulator: a push
+// reported with Pushed reaches SWR SimulatorReplication later, unless o
+// sets ReplicationDelay; every image a scan names exists in SWR
+// (AssumeInSWR, for scans asked for by hand); and HSS learns an SWR image
+// SimulatorAutoSync later without a sync, unless o already sets
+// AutoSyncAfter. Scan timing and the unknown-image mode keep o's values
+// (defaults: 5s waiting, 60s scanning, silent 200). Throttling is left as
+// o sets it: the bridge paces itself.
+func SimulatorOptions(o Options) Options {
+	o.AssumeInSWR = true
+	if o.ReplicationDelay == 0 {
+		o.ReplicationDelay = SimulatorReplication
+	}
+	if o.AutoSyncAfter == 0 {
+		o.AutoSyncAfter = SimulatorAutoSync
+	}
+	return o
+}
+
+// SetInstance names the SWR Enterprise Edition instance of an
+// instance_image tag pushed with PushToSWR, which the lists then show in
+// instance_id, instance_name and instance_url (and filter on instance_id).
+// It reports whether the tag is in the catalog.
+func (f *Fake) SetInstance(t Target, ref Ref, instanceID, instanceURL string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.cat.images[imageKey{region: t.Region, project: t.ProjectID, imageType: "instance_image", Ref: ref}]
+	if im == nil {
+		return false
+	}
+	im.instanceID, im.instanceURL = instanceID, instanceURL
+	return true
 }

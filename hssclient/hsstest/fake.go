@@ -64,13 +64,18 @@ type Options struct {
 	// negative duration means none.
 	SyncDelay, AutoSyncAfter, ScanQueueDelay, ScanDuration time.Duration
 	// AssumeInSWR makes every image a scan names exist in SWR from that
-	// moment (the simulator's mode, where nothing calls PushToSWR).
+	// moment (the simulator's mode for scans asked for by hand, where
+	// nothing calls PushToSWR or Pushed).
 	AssumeInSWR bool
+	// ReplicationDelay is how long after a push reported with Pushed the
+	// tag appears in SWR: the registry's replication lag (0: at once;
+	// SimulatorOptions sets SimulatorReplication).
+	ReplicationDelay time.Duration
 	// UnknownImages is how a scan naming an image HSS does not know is
 	// answered (default UnknownImageSilent200).
 	UnknownImages UnknownMode
 	// Now is the fake's clock (default time.Now). Skew, token expiry,
-	// throttling windows, fault windows and records use it.
+	// throttling windows, fault windows, records, syncs and scans use it.
 	Now func() time.Time
 	// Logger gets one line per accepted or refused request (default:
 	// discard). The simulator logs with it.
@@ -112,9 +117,10 @@ type Refusal struct {
 	Reason    string
 }
 
-// Fake is a strict, in-memory HSS batch-scan API with its IAM token
-// endpoint. It is an http.Handler; NewServer serves it on loopback and
-// Transport calls it in process. It is safe for concurrent use.
+// Fake is a strict, in-memory HSS with its image APIs, its image catalog
+// and its IAM token endpoint. It is an http.Handler; NewServer serves it
+// on loopback and Transport calls it in process. It is safe for
+// concurrent use: one mutex guards all its state.
 type Fake struct {
 	opts Options
 	log  *slog.Logger
@@ -133,6 +139,7 @@ type Fake struct {
 	cat       *catalog
 	stats     map[string]*APIStats
 	tasks     []*task
+	taskSeq   int
 	syncFails []syncFailure
 }
 
@@ -206,9 +213,9 @@ func (s *Server) Close() {
 // Client returns an HTTP client for the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
-// ServeHTTP routes the batch-scan API and the IAM token endpoint; any
-// other request is answered 404 APIG.0101, as the gateway answers for an
-// API that does not exist.
+// ServeHTTP routes the image APIs (the API* constants) and the IAM token
+// endpoint; any other method or path is answered 404 APIG.0101, as the
+// gateway answers for an API that does not exist.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	closed := f.closed
@@ -247,7 +254,7 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(data) > maxBody {
-		f.refuse(w, r, http.StatusBadRequest, "HSS.0002", "Failed to parse the request.", "body unreadable or over 16 MiB")
+		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, "HSS.0002", "Failed to parse the request.", "body unreadable or over 16 MiB")
 		return
 	}
 	now := f.opts.Now()
@@ -255,7 +262,7 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 	f.count(APIBatchScan, func(s *APIStats) { s.Calls++ })
 	identity, fail := f.authenticate(r, data, project, now)
 	if fail != nil {
-		f.refuse(w, r, http.StatusUnauthorized, fail.code, fail.msg, fail.msg)
+		f.refuseAPI(w, r, APIBatchScan, http.StatusUnauthorized, fail.code, fail.msg, fail.msg)
 		return
 	}
 	if f.throttled(w, r, APIBatchScan, identity, now) {
@@ -279,7 +286,7 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 		if bad.code == "HSS.0002" {
 			msg = "Failed to parse the request."
 		}
-		f.refuse(w, r, http.StatusBadRequest, bad.code, msg+" "+bad.reason, bad.reason)
+		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, bad.code, msg+" "+bad.reason, bad.reason)
 		return
 	}
 
@@ -291,13 +298,15 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 		Body:     body,
 	}
 	if f.applyFault(w, r, req) {
+		f.count(APIBatchScan, func(s *APIStats) { s.Refused++ })
 		return
 	}
 
 	f.mu.Lock()
-	if unknown := f.scanImages(req, now); len(unknown) > 0 && f.opts.UnknownImages == UnknownImage400 {
+	unknown := f.scanImages(req, now)
+	if len(unknown) > 0 && f.opts.UnknownImages == UnknownImage400 {
 		f.mu.Unlock()
-		f.refuse(w, r, http.StatusBadRequest, "HSS.0011", "Requested resource not found.",
+		f.refuseAPI(w, r, APIBatchScan, http.StatusBadRequest, "HSS.0011", "Requested resource not found.",
 			fmt.Sprintf("%d images unknown to HSS, first %s", len(unknown), unknown[0]))
 		return
 	}
@@ -307,7 +316,8 @@ func (f *Fake) serveBatchScan(w http.ResponseWriter, r *http.Request, project st
 	f.mu.Unlock()
 	f.log.Info("hss batch-scan accepted", "request_id", id, "region", req.Target.Region,
 		"project_id", project, "enterprise_project_id", ep, "image_type", deref(body.ImageType),
-		"images", len(req.items()), "operate_all", body.OperateAll != nil && *body.OperateAll, "identity", identity)
+		"images", len(req.items()), "unknown_to_hss", len(unknown), "operate_all", body.OperateAll != nil && *body.OperateAll,
+		"identity", identity)
 	w.Header().Set("X-Request-Id", id)
 	w.WriteHeader(http.StatusOK)
 }

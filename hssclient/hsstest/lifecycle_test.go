@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -286,6 +287,8 @@ func TestUnknownImages(t *testing.T) {
 				case tt.wantStatus != 200 && (!errors.As(err, &ae) || ae.StatusCode != tt.wantStatus ||
 					ae.ErrorCode != tt.wantCode || ae.ErrorMsg != "Requested resource not found."):
 					t.Fatalf("scan: %v, want %d %s", err, tt.wantStatus, tt.wantCode)
+				case hssclient.IsNotFound(err) != (tt.wantStatus == 400):
+					t.Fatalf("IsNotFound(%v) = %v", err, hssclient.IsNotFound(err))
 				}
 				want := "ns/known:1=waiting_for_scan"
 				if tt.wantStatus != 200 {
@@ -433,6 +436,15 @@ func TestEachAPIIsThrottledOnItsOwn(t *testing.T) {
 		if status != 429 {
 			t.Fatalf("same identity by raw request: %d", status)
 		}
+		tokenHeader := jsonHeader(true)
+		tokenHeader.Set("X-Auth-Token", token)
+		req := httptest.NewRequest("GET", "/v5/"+project+"/image/swr-repository?image_type=private_image", nil)
+		req.Header = tokenHeader
+		rec := httptest.NewRecorder()
+		fake.ServeHTTP(rec, req)
+		if rec.Code != 200 {
+			t.Fatalf("another identity (a token) was throttled: %d %s", rec.Code, rec.Body)
+		}
 		time.Sleep(10 * time.Second) // the first list leaves the window
 		if err := listOnce(); err != nil {
 			t.Fatalf("a minute after the first list: %v", err)
@@ -441,7 +453,7 @@ func TestEachAPIIsThrottledOnItsOwn(t *testing.T) {
 			t.Fatal("the window holds 5 again; a further call must be throttled")
 		}
 		got := fake.Calls(hsstest.APIListSwrImageRepository)
-		if got.Calls != 9 || got.Throttled != 3 || got.Refused != 0 {
+		if got.Calls != 10 || got.Throttled != 3 || got.Refused != 0 {
 			t.Fatalf("list counters %+v", got)
 		}
 		if got := fake.Calls(hsstest.APIRunImageSynchronize); got.Calls != 1 || got.Throttled != 0 {
@@ -463,6 +475,158 @@ func TestAPerAPILimitOverridesTheDefault(t *testing.T) {
 		var ae *hssclient.APIError
 		if err1, err2, err3 := scan(), scan(), scan(); err1 != nil || err2 != nil || !errors.As(err3, &ae) || ae.ErrorCode != "APIGW.0308" {
 			t.Fatalf("scans: %v %v %v", err1, err2, err3)
+		}
+	})
+}
+
+func TestTheTaskAPIsAreStrict(t *testing.T) {
+	const scanTask, syncTask, tasks, registry = "/image/image-scan/tasks", "/image/image-sync/tasks", "/image/tasks", "/image/registries/images"
+	item := `{"namespace":"ns","image_name":"i","image_version":"1","registry_type":"SwrPrivate"}`
+	tests := []struct {
+		name          string
+		method, path  string
+		query         string
+		header        http.Header
+		body          string
+		wantStatus    int
+		wantErrorCode string
+	}{
+		{"scan task baseline", "POST", scanTask, "global_image_type=registry", jsonHeader(true), `{"is_all":false,"image_info":[` + item + `]}`, 200, ""},
+		{"scan task: is_all with a query", "POST", scanTask, "", jsonHeader(true), `{"is_all":true,"query_info":{"image_type":"private_image","namespace":"ns","local_image_type":"swr_image"}}`, 200, ""},
+		{"scan task: no images", "POST", scanTask, "", jsonHeader(true), `{"is_all":false,"image_info":[]}`, 400, "HSS.0001"},
+		{"scan task: rate over 1000", "POST", scanTask, "", jsonHeader(true), `{"rate_limit":1001,"image_info":[` + item + `]}`, 400, "HSS.0001"},
+		{"scan task: an unknown registry type", "POST", scanTask, "", jsonHeader(true), `{"image_info":[{"namespace":"a","image_name":"b","image_version":"c","registry_type":"Quay"}]}`, 400, "HSS.0001"},
+		{"scan task: an unknown item field", "POST", scanTask, "", jsonHeader(true), `{"image_info":[{"tag":"c"}]}`, 400, "HSS.0002"},
+		{"scan task: global_image_type local_image", "POST", scanTask, "global_image_type=local_image", jsonHeader(true), `{"image_info":[` + item + `]}`, 400, "HSS.0001"},
+		{"scan task: no region", "POST", scanTask, "", jsonHeader(false), `{"image_info":[` + item + `]}`, 400, "HSS.0001"},
+		{"sync task baseline", "POST", syncTask, "", jsonHeader(true), `{"sync_all_registries":true}`, 200, ""},
+		{"sync task: a list", "POST", syncTask, "", jsonHeader(true), `{"sync_all_registries":false,"registry_info":[{"registry_id":"r","registry_type":"Harbor"}]}`, 200, ""},
+		{"sync task: sync_all_registries missing", "POST", syncTask, "", jsonHeader(true), `{"registry_info":[{"registry_type":"SwrPrivate"}]}`, 400, "HSS.0001"},
+		{"sync task: an empty list", "POST", syncTask, "", jsonHeader(true), `{"sync_all_registries":false}`, 400, "HSS.0001"},
+		{"sync task: a string for the bool", "POST", syncTask, "", jsonHeader(true), `{"sync_all_registries":"true"}`, 400, "HSS.0002"},
+		{"task list baseline", "GET", tasks, "type=image_scan&limit=200", jsonHeader(false), "", 200, ""},
+		{"task list: a region header the model has not", "GET", tasks, "type=image_scan", jsonHeader(true), "", 400, "HSS.0001"},
+		{"task list: no type", "GET", tasks, "task_type=manual", jsonHeader(false), "", 400, "HSS.0001"},
+		{"task list: a numeric task_status", "GET", tasks, "type=image_scan&task_status=100", jsonHeader(false), "", 400, "HSS.0001"},
+		{"task list: create_time past 2099", "GET", tasks, "type=image_scan&create_time=4070880000001", jsonHeader(false), "", 400, "HSS.0001"},
+		{"registry images baseline", "GET", registry, "", jsonHeader(false), "", 200, ""},
+		{"registry images: limit 1", "GET", registry, "limit=1&image_type=harbor", jsonHeader(false), "", 200, ""},
+		{"registry images: limit 0", "GET", registry, "limit=0", jsonHeader(false), "", 400, "HSS.0001"},
+		{"registry images: a region header", "GET", registry, "", jsonHeader(true), "", 400, "HSS.0001"},
+		{"registry images: local images", "GET", registry, "image_type=local_image", jsonHeader(false), "", 400, "HSS.0001"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fake, _ := inProcess(t, hsstest.Options{})
+				status, doc := raw(t, fake, tt.method, tt.path, tt.query, tt.header, tt.body)
+				if status != tt.wantStatus || (tt.wantErrorCode != "" && doc["error_code"] != tt.wantErrorCode) {
+					t.Fatalf("answer %d %v, want %d %s", status, doc, tt.wantStatus, tt.wantErrorCode)
+				}
+			})
+		})
+	}
+}
+
+func TestUnknownImagesInScanTasks(t *testing.T) {
+	for _, mode := range []hsstest.UnknownMode{hsstest.UnknownImage400, hsstest.UnknownImageSilent200} {
+		synctest.Test(t, func(t *testing.T) {
+			fake, c := inProcess(t, hsstest.Options{UnknownImages: mode, SyncDelay: -1})
+			fake.PushToSWR(fakeTgt, "private_image", "ns", "known", "1", "sha256:k", time.Now())
+			mustSync(t, c)
+			known := list(t, c, hssclient.ListImagesRequest{}).Images[0]
+			for _, tt := range []struct {
+				name  string
+				items []hssclient.ScanTaskImage
+				ok    bool
+			}{
+				{"by id", []hssclient.ScanTaskImage{hssclient.ScanTaskImageOf(known)}, true},
+				{"by name", []hssclient.ScanTaskImage{{Namespace: "ns", ImageName: "known", ImageVersion: "1", RegistryType: hssclient.RegistrySwrPrivate}}, true},
+				{"an id HSS never gave", []hssclient.ScanTaskImage{{ID: 99, Namespace: "ns", ImageName: "known", ImageVersion: "1", RegistryType: hssclient.RegistrySwrPrivate}}, false},
+				{"the right name in the wrong registry", []hssclient.ScanTaskImage{{Namespace: "ns", ImageName: "known", ImageVersion: "1", RegistryType: hssclient.RegistrySwrShared}}, false},
+				{"a Harbor image", []hssclient.ScanTaskImage{{Namespace: "ns", ImageName: "known", ImageVersion: "1", RegistryType: hssclient.RegistryHarbor}}, false},
+			} {
+				err := c.CreateManualImageScanTask(t.Context(), tgt, hssclient.ScanTaskRequest{Images: tt.items})
+				var ae *hssclient.APIError
+				switch {
+				case tt.ok || mode == hsstest.UnknownImageSilent200:
+					if err != nil {
+						t.Errorf("mode %d, %s: %v", mode, tt.name, err)
+					}
+				case !errors.As(err, &ae) || ae.ErrorCode != "HSS.0011":
+					t.Errorf("mode %d, %s: %v, want 400 HSS.0011", mode, tt.name, err)
+				}
+			}
+		})
+	}
+}
+
+func TestFaultsCanTargetTheNewAPIs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake, c := inProcess(t, hsstest.Options{})
+		fake.Inject(hsstest.Fault{Times: 1, Status: http.StatusServiceUnavailable, APIs: []string{hsstest.APIListSwrImageRepository}})
+		fake.FailNext(5, http.StatusInternalServerError, "") // batch-scan only, as before
+		if _, err := c.ListSwrImageRepository(t.Context(), tgt, hssclient.ListImagesRequest{ImageType: hssclient.PrivateImage}); hssclient.Classify(err) != hssclient.ClassRetry {
+			t.Fatalf("first list: %v, want the injected 503", err)
+		}
+		if _, err := c.ListSwrImageRepository(t.Context(), tgt, hssclient.ListImagesRequest{ImageType: hssclient.PrivateImage}); err != nil {
+			t.Fatalf("second list: %v", err)
+		}
+		mustSync(t, c)
+		if got := fake.Calls(hsstest.APIListSwrImageRepository); got.Calls != 2 || got.Refused != 1 {
+			t.Fatalf("list counters %+v", got)
+		}
+	})
+}
+
+// TestTheSimulatorShowsTheWholeLifecycle: without any push, a dry run's
+// first scan of an image scans nothing, HSS learns the image
+// SimulatorAutoSync later, and the next scan runs to its result.
+func TestTheSimulatorShowsTheWholeLifecycle(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		opts := hsstest.SimulatorOptions(hsstest.Options{})
+		if !opts.AssumeInSWR || opts.AutoSyncAfter != hsstest.SimulatorAutoSync {
+			t.Fatalf("SimulatorOptions = %+v", opts)
+		}
+		_, c := inProcess(t, opts)
+		scan := func() {
+			t.Helper()
+			if err := c.BatchScan(t.Context(), tgt, hssclient.TargetedScan(hssclient.SharedImage, hssclient.ImageInfo{Namespace: "ns", ImageName: "app", ImageVersion: "v1"})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shared := hssclient.ListImagesRequest{ImageType: hssclient.SharedImage}
+		scan()
+		if p := list(t, c, shared); p.Total != 0 {
+			t.Fatalf("known at once: %s", tags(p))
+		}
+		time.Sleep(hsstest.SimulatorAutoSync)
+		if p := list(t, c, shared); tags(p) != "ns/app:v1=unscan" {
+			t.Fatalf("after the automatic sync: %s", tags(p))
+		}
+		scan()
+		time.Sleep(5*time.Second + time.Minute)
+		if p := list(t, c, shared); tags(p) != "ns/app:v1=success" || p.Images[0].DomainName == "" {
+			t.Fatalf("after the default scan timing: %+v", p)
+		}
+	})
+}
+
+func TestInstanceImagesCarryTheirInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake, c := inProcess(t, hsstest.Options{AutoSyncAfter: time.Second})
+		ref := hsstest.Ref{Namespace: "ns", Image: "app", Tag: "1"}
+		fake.PushToSWR(fakeTgt, "instance_image", ref.Namespace, ref.Image, ref.Tag, "sha256:e", time.Now())
+		if !fake.SetInstance(fakeTgt, ref, "inst-1", "https://inst-1.example") || fake.SetInstance(fakeTgt, hsstest.Ref{Namespace: "x"}, "i", "") {
+			t.Fatal("SetInstance found the wrong tags")
+		}
+		time.Sleep(time.Second)
+		p := list(t, c, hssclient.ListImagesRequest{ImageType: hssclient.InstanceImage, InstanceID: "inst-1"})
+		if p.Total != 1 || p.Images[0].InstanceID != "inst-1" || p.Images[0].InstanceURL != "https://inst-1.example" {
+			t.Fatalf("instance images: %+v", p)
+		}
+		if p := list(t, c, hssclient.ListImagesRequest{ImageType: hssclient.InstanceImage, InstanceID: "inst-2"}); p.Total != 0 {
+			t.Fatalf("another instance: %+v", p)
 		}
 	})
 }

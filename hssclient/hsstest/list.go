@@ -197,9 +197,13 @@ func (f *Fake) listSwrImages(c apiCall) answer {
 	defer f.mu.Unlock()
 	sel := f.selectImages(c.target.Region, c.target.ProjectID, c.query.Get("image_type"), c.query, c.now)
 	rows := make([]swrRow, 0, len(sel))
+	statuses := map[string]int{}
 	for _, s := range page(sel, c.query) {
 		rows = append(rows, s.row())
+		statuses[s.st.status]++
 	}
+	// What the page shows, so a dry run's log tells each image's progress.
+	f.log.Info("hss image list", "image_type", c.query.Get("image_type"), "total", len(sel), "rows", len(rows), "statuses", statuses)
 	return answer{doc: map[string]any{"total_num": len(sel), "data_list": rows}, items: len(rows)}
 }
 

@@ -31,10 +31,18 @@ type task struct {
 
 // addTask records a task. f.mu must be held.
 func (f *Fake) addTask(c apiCall, t *task) {
-	t.id = "hsstest-task-" + strconv.Itoa(len(f.tasks)+1)
+	f.taskSeq++
+	t.id = "hsstest-task-" + strconv.Itoa(f.taskSeq)
 	t.target = c.target
+	if len(f.tasks) >= maxTasks {
+		f.tasks = slices.Delete(f.tasks, 0, len(f.tasks)-maxTasks+1)
+	}
 	f.tasks = append(f.tasks, t)
 }
+
+// maxTasks is the tasks kept, newest: ListImageScanTask documents at most
+// 1000.
+const maxTasks = 1000
 
 // scanTaskBody is CreateManualImageScanTaskReqInfo, pointers telling absent
 // fields from empty ones.
@@ -247,6 +255,9 @@ func (f *Fake) createScanTask(c apiCall) answer {
 		t.images, t.runs = append(t.images, im), append(t.runs, im.cur)
 	}
 	f.addTask(c, t)
+	if len(unknown) > 0 {
+		f.log.Info("hss scan task skips images unknown to HSS", "task_id", t.id, "unknown", len(unknown), "first", unknown[0])
+	}
 	n := 0
 	if body.ImageInfo != nil {
 		n = len(*body.ImageInfo)

@@ -31,6 +31,8 @@ var rules = []rule{
 	{pkg: "admin", not: []string{"handlers", "hssclient", "cmd/bridge"}},
 	{pkg: "natsconn", leaf: true},
 	{pkg: "lifecycle", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "cmd/bridge"}},
+	{pkg: "notify", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "config", "cmd/bridge"}},
+	{pkg: "tracing", leaf: true},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
 	{pkg: "internal/natstest", leaf: true},

@@ -87,8 +87,8 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	if alerts < 9 {
-		t.Errorf("%d alerts, want the 9 docs/operations.md describes", alerts)
+	if alerts < 12 {
+		t.Errorf("%d alerts, want the 12 docs/operations.md describes", alerts)
 	}
 	names, err := RuleMetrics(data)
 	if err != nil {
@@ -124,6 +124,8 @@ func TestDashboard(t *testing.T) {
 		"scanbridge_hss_calls_total", "scanbridge_queue_call_items_sum", "scanbridge_hss_rate_limit_per_minute",
 		"scanbridge_queue_consumer_pending", "scanbridge_queue_consumer_ack_pending", "scanbridge_queue_consumer_held",
 		"scanbridge_queue_accept_latency_seconds_bucket", "scanbridge_queue_dead_letters_total",
+		"scanbridge_images", "scanbridge_push_to_scanned_seconds_bucket", "scanbridge_oldest_unscanned_image_age_seconds",
+		"scanbridge_hss_quota_per_minute", "scanbridge_queue_stream_bytes", "scanbridge_queue_stream_max_bytes",
 	} {
 		if !slices.Contains(names, want) {
 			t.Errorf("the dashboard shows no %s", want)

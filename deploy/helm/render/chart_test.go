@@ -227,6 +227,17 @@ func TestChart(t *testing.T) {
 			},
 		},
 		{
+			name:    "a scan SLO of 4 hours",
+			values:  existingNATS + "prometheusRule: {oldestUnscannedImageSLOSeconds: 14400}\n",
+			secrets: []string{"scan-bridge-secrets", "scan-bridge-nats"},
+			check: func(o *objects, c bridgeConfig) error {
+				if e := oldestUnscannedExpr(o.rules[0].Spec.Groups); e != "max(scanbridge_oldest_unscanned_image_age_seconds) > 14400" {
+					return fmt.Errorf("ScanBridgeOldestUnscannedImage expr %q, want the SLO 14400", e)
+				}
+				return nil
+			},
+		},
+		{
 			name:    "the bundled NATS chart",
 			values:  "nats:\n  enabled: true\n",
 			secrets: []string{"scan-bridge-secrets", "scan-bridge-nats"},
@@ -366,6 +377,7 @@ func TestChartRefuses(t *testing.T) {
 		{"the HSS secret key inline", existingNATS + "config: {hss: {region: x, secret_key: s3cret}}", "config.hss.secret_key"},
 		{"a memory limit GOMEMLIMIT cannot be computed from", existingNATS + "resources: {limits: {memory: 1.5Gi}}", "resources.limits.memory"},
 		{"no receiver", existingNATS + "receivers: []", "receivers"},
+		{"a scan SLO of no time", existingNATS + "prometheusRule: {oldestUnscannedImageSLOSeconds: 0}", "prometheusRule.oldestUnscannedImageSLOSeconds"},
 	}
 	for _, c := range cases {
 		vals, err := ReadValues([]byte(c.values))
@@ -686,8 +698,29 @@ func listenPort(listen string) (int32, error) {
 	return n, nil
 }
 
-// sameGroups: the PrometheusRule holds files/alerts.yaml's groups as they are.
+// sloExpr is ScanBridgeOldestUnscannedImage's expression with the scan
+// SLO the values set (prometheusRule.oldestUnscannedImageSLOSeconds).
+var sloExpr = regexp.MustCompile(`^max\(scanbridge_oldest_unscanned_image_age_seconds\) > ([0-9]+)$`)
+
+// oldestUnscannedExpr is the expression of ScanBridgeOldestUnscannedImage
+// in rendered groups ("" when there is none).
+func oldestUnscannedExpr(groups []map[string]any) string {
+	for _, g := range groups {
+		rules, _ := g["rules"].([]any)
+		for _, r := range rules {
+			if m, ok := r.(map[string]any); ok && m["alert"] == "ScanBridgeOldestUnscannedImage" {
+				e, _ := m["expr"].(string)
+				return e
+			}
+		}
+	}
+	return ""
+}
+
+// sameGroups: the PrometheusRule holds files/alerts.yaml's groups as they
+// are, but for the scan SLO the values may set (compared as the file's).
 func sameGroups(groups []map[string]any) error {
+	groups = withFileSLO(groups)
 	data, err := os.ReadFile(filepath.Join(chartDir, "files", "alerts.yaml"))
 	if err != nil {
 		return err
@@ -704,6 +737,9 @@ func sameGroups(groups []map[string]any) error {
 	}
 	a, _ := json.Marshal(f.Groups)
 	b, _ := json.Marshal(groups)
+	if oldestUnscannedExpr(f.Groups) == "" {
+		return fmt.Errorf("files/alerts.yaml has no ScanBridgeOldestUnscannedImage")
+	}
 	if !bytes.Equal(a, b) || len(f.Groups) == 0 {
 		return fmt.Errorf("the PrometheusRule's groups differ from files/alerts.yaml")
 	}
@@ -760,6 +796,27 @@ func keyPaths(prefix string, v any) []string {
 	case []any:
 		for _, e := range x {
 			out = append(out, keyPaths(prefix, e)...)
+		}
+	}
+	return out
+}
+
+// withFileSLO is a copy of rendered groups with the scan SLO of
+// ScanBridgeOldestUnscannedImage put back to the file's 7200.
+func withFileSLO(groups []map[string]any) []map[string]any {
+	var out []map[string]any
+	b, _ := json.Marshal(groups)
+	if err := json.Unmarshal(b, &out); err != nil {
+		return groups
+	}
+	for _, g := range out {
+		rules, _ := g["rules"].([]any)
+		for _, r := range rules {
+			if m, ok := r.(map[string]any); ok && m["alert"] == "ScanBridgeOldestUnscannedImage" {
+				if e, _ := m["expr"].(string); sloExpr.MatchString(e) {
+					m["expr"] = sloExpr.ReplaceAllString(e, "max(scanbridge_oldest_unscanned_image_age_seconds) > 7200")
+				}
+			}
 		}
 	}
 	return out
