@@ -110,6 +110,12 @@ func laneSubject(prefix string, job scanjob.Job) (string, error) {
 	return s + "." + EscapeToken(string(job.Lane)), nil
 }
 
+// Subject is the subject job is stored on in a job stream whose subjects
+// start with prefix (laneSubject): for a part that puts a job back into the
+// stream under a message id of its own (the watcher's rescans, a
+// schedule's), so it lands where the consumers read its lane.
+func Subject(prefix string, job scanjob.Job) (string, error) { return laneSubject(prefix, job) }
+
 // namespaceFilter matches every image type of one namespace under prefix.
 func namespaceFilter(prefix, namespace string) string {
 	return prefix + ".*." + EscapeToken(namespace)

@@ -45,7 +45,10 @@ func (s JobStream) Resend(ctx context.Context, job scanjob.Job, msgID string) er
 	if err != nil {
 		return fmt.Errorf("resend %s: encode: %w", msgID, err)
 	}
-	subject := s.stream.SubjectPrefix + "." + queue.EscapeToken(string(job.Target.ImageType)) + "." + queue.EscapeToken(job.Namespace)
+	subject, err := queue.Subject(s.stream.SubjectPrefix, job)
+	if err != nil {
+		return fmt.Errorf("resend %s: %w", msgID, err)
+	}
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
 		jetstream.MsgIDHeader:          {msgID},
 		jetstream.ExpectedStreamHeader: {s.stream.Name},

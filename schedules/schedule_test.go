@@ -10,14 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/hssclient/hsstest"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/lifecycle"
+	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/scanjob"
+	"github.com/scan-bridge/scan-bridge/scanner"
 )
 
 // noKV is a KeyValue for tests that never reach the bucket.
@@ -173,20 +174,6 @@ func TestAFailedFullScanIsRecorded(t *testing.T) {
 	}
 }
 
-// streamResender stores jobs in a test job stream as scanner.JobStream
-// does (subject, JSON body, Nats-Msg-Id).
-type streamResender struct{ js jetstream.JetStream }
-
-func (s streamResender) Resend(ctx context.Context, j scanjob.Job, msgID string) error {
-	body, err := j.AppendJSON(nil)
-	if err != nil {
-		return err
-	}
-	_, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: "jobs." + string(j.Target.ImageType) + "." + j.Namespace, Data: body,
-		Header: nats.Header{jetstream.MsgIDHeader: {msgID}}})
-	return err
-}
-
 func TestRescanSendsOnlyOldScansJobsUnderTheScheduleMsgID(t *testing.T) {
 	srv := natstest.Start(t)
 	js := srv.JetStream()
@@ -231,7 +218,7 @@ func TestRescanSendsOnlyOldScansJobsUnderTheScheduleMsgID(t *testing.T) {
 	}
 	c := Config{Name: "monthly-rescan", Cron: "0 4 * * *", Action: ActionRescanOlderThan,
 		Rescan: Rescan{Age: 30 * day, Namespaces: []string{"team-*"}}}
-	s, err := New(c, Deps{KV: openKV(t, js), Records: store, Resender: streamResender{js}, Replica: "r",
+	s, err := New(c, Deps{KV: openKV(t, js), Records: store, Resender: scanner.NewJobStream(js, queue.StreamConfig{Name: "JOBS", SubjectPrefix: "jobs"}), Replica: "r",
 		Now: func() time.Time { return fire.Add(time.Second) }})
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +249,12 @@ func TestRescanSendsOnlyOldScansJobsUnderTheScheduleMsgID(t *testing.T) {
 		if j.RequestID != "schedule-monthly-rescan-"+fmt.Sprint(fire.Unix()) || !j.AcceptedAt.Equal(fire.Add(time.Second)) {
 			t.Errorf("job %s: request id %q, accepted at %s: want the schedule's and the run's", j.Image, j.RequestID, j.AcceptedAt)
 		}
+		// The schedule lane, on its own subject token, so the background
+		// consumer reads it after the pushes (the real resender,
+		// scanner.JobStream, through queue.Subject).
+		if j.Lane != scanjob.LaneSchedule || !strings.HasSuffix(m.Subject(), ".schedule") {
+			t.Errorf("job %s: lane %q on %s, want the schedule lane and its subject", j.Image, j.Lane, m.Subject())
+		}
 	}
 	if fmt.Sprint(got) != fmt.Sprint(wantIDs) {
 		t.Fatalf("message ids\n got %v\nwant %v", got, wantIDs)
@@ -275,7 +268,7 @@ func TestRescanSendsOnlyOldScansJobsUnderTheScheduleMsgID(t *testing.T) {
 
 	// A limit keeps the oldest scans.
 	c.Name, c.Rescan.Limit = "limited", 1
-	s2, err := New(c, Deps{KV: s.d.KV, Records: store, Resender: streamResender{js}, Replica: "r"})
+	s2, err := New(c, Deps{KV: s.d.KV, Records: store, Resender: scanner.NewJobStream(js, queue.StreamConfig{Name: "JOBS", SubjectPrefix: "jobs"}), Replica: "r"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -578,6 +578,13 @@ func (p *Poller) enqueue(ctx context.Context, push formats.Push, dryRun, sweepCo
 			// The request id of a polled job names the round, as a
 			// webhook's names its delivery; it is no part of the id.
 			ej.Job.RequestID = fmt.Sprintf("poll-%s-%d", p.cfg.Name, rep.Started.Unix())
+			if p.cfg.SweepFor != "" {
+				// A sweep re-finds what webhooks should have announced:
+				// it takes only the quota pushes leave free. A source of
+				// its own is the only signal of its pushes and stays in
+				// the push lane (docs/scheduling.md, "Lanes").
+				ej.Job.Lane = scanjob.LaneSweep
+			}
 			pctx, cancel := context.WithTimeout(ctx, publishTimeout)
 			dup, err := p.d.Publisher.Publish(pctx, ej.Job)
 			cancel()

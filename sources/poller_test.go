@@ -3,9 +3,11 @@ package sources
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -237,6 +239,39 @@ func streamMessages(t *testing.T, r *rig) uint64 {
 	return info.State.Msgs
 }
 
+// lanes reads every job in the stream: tag → lane, and whether the
+// subject carries the lane (queue.Subject) when it is a background one.
+func lanes(t *testing.T, r *rig) map[string]scanjob.Lane {
+	t.Helper()
+	ctx := context.Background()
+	// A work-queue stream: read the messages by sequence, not through a
+	// consumer that would take them.
+	s, err := r.js.Stream(ctx, r.q.Config().Stream.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]scanjob.Lane{}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var j scanjob.Job
+		if err := json.Unmarshal(m.Data, &j); err != nil {
+			t.Fatal(err)
+		}
+		if j.Lane.Background() && !strings.HasSuffix(m.Subject, "."+string(j.Lane)) {
+			t.Errorf("job %s of lane %s stored on %s", j.Ref(), j.Lane, m.Subject)
+		}
+		out[j.Tag] = j.Lane
+	}
+	return out
+}
+
 func TestGlobsAndRoutesSelect(t *testing.T) {
 	r := newRig(t)
 	r.reg.push(t, "team/app:1")
@@ -345,6 +380,11 @@ func TestSweepCountsOnlyWhatNoWebhookAnnounced(t *testing.T) {
 	}
 	if n := streamMessages(t, r); n != 4 {
 		t.Fatalf("stream holds %d jobs; the announced push must be one job", n)
+	}
+	// The sweep's jobs take the sweep lane; the webhook's stays a push.
+	want := map[string]scanjob.Lane{"1": scanjob.LaneSweep, "announced": "", "known": scanjob.LaneSweep, "lost": scanjob.LaneSweep}
+	if got := lanes(t, r); !maps.Equal(got, want) {
+		t.Errorf("lanes by tag %v, want %v", got, want)
 	}
 }
 
