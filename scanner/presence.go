@@ -149,6 +149,16 @@ type targetPresence struct {
 	// its deadline, did not find it (a check cut at MaxPages may have
 	// left it on an unread page).
 	completeAt time.Time
+	// A window with more rows than one check reads (MaxPages) is read
+	// over several checks, as one pass: nextOffset is where the next
+	// check goes on (0: a new pass), passSince the window start of the
+	// pass and passStart when its first check started, which is what a
+	// complete pass sets completeAt to (rows added to pages it had read
+	// already are seen by the next pass, so only the pass's start is
+	// safe to give up against).
+	nextOffset int
+	passSince  time.Time
+	passStart  time.Time
 	syncedAt   time.Time
 	// syncFailed remembers that the last sync was refused, for the reason.
 	syncFailed bool
@@ -286,8 +296,12 @@ func (g *presenceGate) split(ctx context.Context, t scanjob.Target, items []scan
 
 // check lists the images of t updated since the oldest unknown item was
 // accepted (minus the skew), at most MaxPages pages, and learns them. It
-// sets listedAt for a check whose pages all answered, completeAt when they
-// were all the rows of the window.
+// stops early once every unknown item is found. A window larger than
+// MaxPages pages is read over several checks, each going on where the
+// last stopped (one pass), so no row stays unread however many images
+// wait; a pass starts again at the first page when an older item widens
+// the window. It sets listedAt for a check whose pages all answered, and
+// completeAt, to when its pass began, when the pass read every row.
 func (g *presenceGate) check(ctx context.Context, t scanjob.Target, tp *targetPresence, unknown []scanjob.Job, now time.Time) (int, error) {
 	since := unknown[0].AcceptedAt
 	for _, j := range unknown[1:] {
@@ -296,32 +310,48 @@ func (g *presenceGate) check(ctx context.Context, t scanjob.Target, tp *targetPr
 		}
 	}
 	since = since.Add(-g.cfg.Skew)
-	calls, complete := 0, false
-	for page := 0; page < g.cfg.MaxPages; page++ {
+	if tp.nextOffset == 0 || since.Before(tp.passSince) {
+		tp.nextOffset, tp.passSince, tp.passStart = 0, since, now
+	}
+	since = tp.passSince
+	calls := 0
+	for range g.cfg.MaxPages {
 		calls++
-		rows, total, err := g.hss.listPage(ctx, t, since, page*g.cfg.PageSize, g.cfg.PageSize)
+		offset := tp.nextOffset
+		rows, total, err := g.hss.listPage(ctx, t, since, offset, g.cfg.PageSize)
 		if err != nil {
 			g.log.Warn("presence check failed", "target", t.Key(), "waiting", len(unknown), "error", err)
 			return calls, err
 		}
 		tp.learn(rows, g.cfg.MaxKnown)
-		if len(rows) < g.cfg.PageSize || (page+1)*g.cfg.PageSize >= total {
-			complete = true
+		tp.nextOffset = offset + g.cfg.PageSize
+		if len(rows) < g.cfg.PageSize || tp.nextOffset >= total {
+			// The pass read every row of its window.
+			tp.completeAt, tp.nextOffset = tp.passStart, 0
 			break
 		}
-		if page+1 == g.cfg.MaxPages {
-			// More rows than one check reads: the rest waits for the
-			// next check, which starts again at the first page (HSS
-			// documents no row order).
-			g.log.Info("presence check stopped at its page bound", "target", t.Key(), "rows", total,
-				"read", (page+1)*g.cfg.PageSize)
+		if allKnown(tp, unknown) {
+			// Nothing left to look for: the next check starts a new pass.
+			tp.nextOffset = 0
+			break
 		}
 	}
-	tp.listedAt = now
-	if complete {
-		tp.completeAt = now
+	if tp.nextOffset > 0 {
+		g.log.Info("presence check stopped at its page bound; the next one goes on", "target", t.Key(),
+			"next_offset", tp.nextOffset)
 	}
+	tp.listedAt = now
 	return calls, nil
+}
+
+// allKnown says whether tp knows every job of jobs.
+func allKnown(tp *targetPresence, jobs []scanjob.Job) bool {
+	for _, j := range jobs {
+		if !tp.knows(j) {
+			return false
+		}
+	}
+	return true
 }
 
 // maybeSync asks HSS to re-read the SWR image list of t's image type,

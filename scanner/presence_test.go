@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -275,7 +276,7 @@ func TestPresenceGateMatchesRowsExactly(t *testing.T) {
 }
 
 func TestPresenceGateDoesNotGiveUpOnWhatItCouldNotRead(t *testing.T) {
-	t.Run("a list cut at its page bound", func(t *testing.T) {
+	t.Run("a list cut at its page bound goes on at the next check", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			cat := &fakeCatalog{}
 			g := newPresenceGate(presenceConfig{PageSize: 10, MaxPages: 2,
@@ -283,17 +284,29 @@ func TestPresenceGateDoesNotGiveUpOnWhatItCouldNotRead(t *testing.T) {
 			for i := range 25 { // more rows than one check reads
 				cat.add(presenceRow{Namespace: "busy", Name: "img", Version: fmt.Sprint(i)}, time.Now())
 			}
-			j := presenceJob("team", "app", "1")
-			for range 20 {
-				s, err := g.split(t.Context(), presenceTarget, []scanjob.Job{j})
+			late := presenceJob("team", "late", "1") // on the third page
+			cat.add(presenceRow{Namespace: "team", Name: "late", Version: "1"}, time.Now())
+			absent := presenceJob("team", "app", "1")
+			accepted := time.Now()
+			found := false
+			for range 40 {
+				s, err := g.split(t.Context(), presenceTarget, []scanjob.Job{late, absent})
 				if err != nil {
 					t.Fatal(err)
 				}
+				found = found || slices.ContainsFunc(s.Known, func(j scanjob.Job) bool { return j.Image == "late" })
 				if len(s.GivenUp) > 0 {
-					t.Fatal("given up after checks that did not read every row")
+					if since := time.Since(accepted); since < time.Minute {
+						t.Fatalf("given up %s after it was accepted, before its presence_timeout", since)
+					}
+					if !found {
+						t.Fatal("the image on the third page was never found")
+					}
+					return
 				}
-				time.Sleep(s.Deferred[j.ItemKey()].Delay)
+				time.Sleep(s.Deferred[absent.ItemKey()].Delay)
 			}
+			t.Fatal("an image HSS never listed was not given up once every row had been read after its deadline")
 		})
 	})
 	t.Run("a list that fails", func(t *testing.T) {

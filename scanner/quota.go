@@ -280,7 +280,20 @@ type lane struct {
 	queue   [numPriorities][]*waiter
 	pumping bool
 	cancel  context.CancelFunc // the pump's current wait, nil between waits
+	// passedOver counts the permits that went to a higher priority in a
+	// row while a lower one waited (aging: see grantNext).
+	passedOver int
 }
+
+// maxPassedOver is how many permits in a row the push path may take while
+// a watch poll waits. Strict priority starved the watcher: a backlog of
+// deferred images brings its presence checks back at every list permit,
+// and the watcher, which finishes scans (and so ends the backlog), got
+// none for a quarter of an hour (scripts/lifecycle-run, scenario A). So
+// one permit in maxPassedOver+1 goes to the oldest lower-priority waiter:
+// pushes keep four fifths of a contended budget, and a watch round waits
+// at most five permits.
+const maxPassedOver = 4
 
 // pumpRetry spaces the pump's waits after a limiter error that was not a
 // cancellation (none of ratelimit's limiters returns one today).
@@ -332,20 +345,39 @@ func (l *lane) empty() bool {
 	return true
 }
 
-// grantNext gives permit to the first waiter of the highest priority;
-// false when nobody waits. l.mu is held.
+// grantNext gives permit to the first waiter of the highest priority,
+// unless lower priorities have waited through maxPassedOver grants: then
+// to the first waiter of the lowest priority that waits. False when nobody
+// waits. l.mu is held.
 func (l *lane) grantNext(permit ratelimit.Permit) bool {
+	first, last := -1, -1
 	for p := range l.queue {
-		if len(l.queue[p]) == 0 {
-			continue
+		if len(l.queue[p]) > 0 {
+			if first < 0 {
+				first = p
+			}
+			last = p
 		}
+	}
+	if first < 0 {
+		return false
+	}
+	p := first
+	switch {
+	case last == first:
+		l.passedOver = 0
+	case l.passedOver >= maxPassedOver:
+		p, l.passedOver = last, 0
+	default:
+		l.passedOver++
+	}
+	{
 		w := l.queue[p][0]
 		l.queue[p][0] = nil
 		l.queue[p] = l.queue[p][1:]
 		w.granted <- permit
 		return true
 	}
-	return false
 }
 
 // handOn passes on a permit whose caller left after it was granted. With

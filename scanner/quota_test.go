@@ -3,6 +3,7 @@ package scanner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -168,6 +169,44 @@ func TestQuotaServesPushesBeforeWatches(t *testing.T) {
 		want := []string{"push1", "push2", "watch1", "watch2", "watch3"}
 		if !slices.Equal(order, want) {
 			t.Errorf("permits went to %v, want %v", order, want)
+		}
+	})
+}
+
+// A push path that always has a call waiting does not starve the watch:
+// after maxPassedOver permits in a row went to pushes while a watch
+// waited, the next one is the watch's.
+func TestQuotaDoesNotStarveWatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		q, err := NewLocalQuota(ratelimit.Config{}, nil)
+		mustNot(t, err)
+		ctx := t.Context()
+		release, err := q.Wait(ctx, APISwrRepository, PriorityPush)
+		mustNot(t, err)
+		release()
+
+		var mu sync.Mutex
+		var order []string
+		var wg sync.WaitGroup
+		start := func(name string, p Priority) {
+			wg.Go(func() {
+				if _, err := q.Wait(ctx, APISwrRepository, p); err != nil {
+					t.Errorf("%s: %v", name, err)
+					return
+				}
+				mu.Lock()
+				order = append(order, name)
+				mu.Unlock()
+			})
+			synctest.Wait()
+		}
+		start("watch", PriorityWatch)
+		for i := range 2 * maxPassedOver {
+			start(fmt.Sprint("push", i+1), PriorityPush)
+		}
+		wg.Wait()
+		if i := slices.Index(order, "watch"); i != maxPassedOver {
+			t.Errorf("permits went to %v: the watch was served after %d pushes, want %d", order, i, maxPassedOver)
 		}
 	})
 }
