@@ -54,7 +54,7 @@ func (noAccepted) Seen(_ context.Context, ids []string) (map[string]bool, error)
 func (noAccepted) Record(context.Context, []string) error { return nil }
 
 // kvParallel is how many KV requests one Seen or Record has out at once:
-// enough to look up a full fetch (MaxHeld, 1000 by default) in tens of
+// enough to look up a full fetch (MaxHeld, 2000 by default) in tens of
 // round trips, few enough not to flood a server that is struggling.
 const kvParallel = 32
 

@@ -154,15 +154,16 @@ type ConsumerConfig struct {
 	// MaxHeld is how many messages one replica holds in memory at most
 	// (grouped, ready, in flight, being dead-lettered). Fetches are sized to
 	// the free room, so a backlog of any size stays in the stream, not in
-	// RAM. Default MaxItemsPerCall, also the least (or a call could never
-	// be full): HSS takes a call per target every 12 s at its quota of 5
-	// a minute, and a fetch refills the room from the stream in well under
-	// a second once a call is acknowledged, so a second call's worth in
-	// memory would make no call fuller; it cost about 7 KB a message (peak
-	// RSS under scripts/bench.sh 63 MiB at 2000, 49 MiB at 1000). A
-	// deployment whose receivers feed several HSS targets with backlogs at
-	// once shares the room between them: give it targets ×
-	// max_items_per_call. Pushes and the background lanes (sweep,
+	// RAM. Default 2 × MaxItemsPerCall; at least MaxItemsPerCall (or a
+	// call could never be full). Twice, because the room holds the calls in
+	// flight until HSS answers: with one call's worth, a slow HSS call (up
+	// to hss.call_timeout) keeps the next call from being packed, and
+	// hss.max_concurrent (2) would be one (faults/crash_test.go, "SIGKILL
+	// while HSS calls are in flight", caught it). A call's worth costs
+	// about 7 KB a message (peak RSS under scripts/bench.sh 63 MiB at
+	// 2000, 49 MiB at 1000). A deployment whose receivers feed several
+	// HSS targets with backlogs at once shares the room between them:
+	// give it targets × max_items_per_call more. Pushes and the background lanes (sweep,
 	// schedule, redrive) have a room of MaxHeld each, with a durable each
 	// (jetstreamBackgroundConsumer): a background backlog filling the
 	// pushes' room would keep a push in the stream for a call or more. So
@@ -232,7 +233,7 @@ func (c Config) WithDefaults() Config {
 	k.BackoffJitter = cmp.Or(k.BackoffJitter, DefaultBackoffJitter)
 	k.Heartbeat = cmp.Or(k.Heartbeat, DefaultHeartbeat)
 	k.CallTimeout = cmp.Or(k.CallTimeout, DefaultCallTimeout)
-	k.MaxHeld = cmp.Or(k.MaxHeld, k.MaxItemsPerCall)
+	k.MaxHeld = cmp.Or(k.MaxHeld, 2*k.MaxItemsPerCall)
 	k.InfoInterval = cmp.Or(k.InfoInterval, DefaultInfoInterval)
 	return c
 }

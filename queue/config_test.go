@@ -34,9 +34,9 @@ func TestConfigDefaults(t *testing.T) {
 		{"max items per call", k.MaxItemsPerCall, 1000},
 		{"linger", k.Linger, 5 * time.Second},
 		{"packing", k.Packing, "quota"},
-		{"max held", k.MaxHeld, 1000},
+		{"max held", k.MaxHeld, 2000},
 		{"ack wait", k.AckWait(), 30 * time.Second},
-		{"max ack pending", k.MaxAckPending(), 4000},
+		{"max ack pending", k.MaxAckPending(), 8000},
 		{"max deliver", k.MaxDeliver(), -1},
 	}
 	for _, c := range checks {

@@ -562,7 +562,8 @@ func TestStreamFillGauges(t *testing.T) {
 func TestAPushOvertakesASweepBacklogInTheStream(t *testing.T) {
 	js := natstest.Start(t).JetStream()
 	cfg := natsConfig()
-	cfg.Consumer.MaxItems, cfg.Consumer.MaxItemsPerCall = 100, 1000 // max_held 1000 by default
+	cfg.Consumer.MaxItems, cfg.Consumer.MaxItemsPerCall = 100, 1000
+	cfg.Consumer.MaxHeld = 1000 // one call's worth: the held count below is exact
 	q := openQueue(t, js, cfg, nil)
 
 	sweep := make([]scanjob.Job, 10000)
