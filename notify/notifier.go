@@ -235,8 +235,12 @@ func (n *Notifier) handle(h *hook, msg jetstream.Msg) {
 	if body != "" {
 		log = log.With("response", body)
 	}
+	// Each attempt is counted before its message is settled: the count
+	// is what the endpoint answered, and whoever sees the message settled
+	// (a test, the next replica) sees it counted.
 	switch act {
 	case ack:
+		n.deliveries.WithLabelValues(h.cfg.Name, "delivered").Inc()
 		// DoubleAck waits for the server's word, so a delivered event is
 		// not sent again after a restart.
 		actx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
@@ -244,15 +248,14 @@ func (n *Notifier) handle(h *hook, msg jetstream.Msg) {
 		if err := msg.DoubleAck(actx); err != nil {
 			log.Warn("delivered, but the acknowledgement failed: the event may be sent again (same webhook-id)", "ack_error", err)
 		}
-		n.deliveries.WithLabelValues(h.cfg.Name, "delivered").Inc()
 		log.Debug("result delivered", "seconds", time.Since(began).Seconds())
 	case retry:
-		_ = msg.NakWithDelay(delay)
 		n.deliveries.WithLabelValues(h.cfg.Name, "retry").Inc()
+		_ = msg.NakWithDelay(delay)
 		log.Warn("result delivery failed; retrying", "retry_in", delay.Round(time.Second).String())
 	case giveUp:
-		_ = msg.Term()
 		n.deliveries.WithLabelValues(h.cfg.Name, "given_up").Inc()
+		_ = msg.Term()
 		log.Error("result delivery given up", "reason", reason, "age", time.Since(meta.Timestamp).Round(time.Second).String())
 	}
 }
