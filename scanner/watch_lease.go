@@ -65,12 +65,15 @@ func NewLease(kv jetstream.KeyValue, key string, ttl time.Duration, holder strin
 		log = slog.New(slog.DiscardHandler)
 	}
 	if holder == "" {
-		holder = defaultHolder()
+		holder = ReplicaName()
 	}
 	return &Lease{kv: kv, key: key, ttl: ttl, holder: holder, log: log.With("lease", key, "holder", holder)}
 }
 
-func defaultHolder() string {
+// ReplicaName names this process among the replicas (a lease holder, a
+// schedule's claim): the host name and a random suffix, so two processes
+// on one host differ.
+func ReplicaName() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])

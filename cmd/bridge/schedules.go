@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/natsconn"
+	"github.com/scan-bridge/scan-bridge/scanner"
 	"github.com/scan-bridge/scan-bridge/schedules"
 )
 
@@ -61,7 +60,7 @@ func startSchedules(ctx context.Context, cfg config.Config, js jetstream.JetStre
 		return nil, err
 	}
 	m := schedules.NewMetrics(reg)
-	replica := replicaName()
+	replica := scanner.ReplicaName()
 	var scheds []*schedules.Schedule
 	for _, c := range cfg.FilledSchedules() {
 		s, err := schedules.New(c, schedules.Deps{KV: kv, Scanner: d.scanner, Records: d.records, Resender: d.resender,
@@ -92,20 +91,9 @@ func (s *scheduleParts) shutdown() {
 	s.wg.Wait()
 }
 
-// replicaName names this process in the schedules' claims: the host
-// name and a random suffix, as the watcher's lease holder.
-func replicaName() string {
-	host, _ := os.Hostname()
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return host + "-" + hex.EncodeToString(b[:])
-}
-
 type schedulesOptions struct {
-	config  string
-	natsURL string
-	asJSON  bool
-	fires   int
+	natsFlags
+	fires int
 }
 
 func newSchedulesCmd() *cobra.Command {
@@ -117,10 +105,7 @@ func newSchedulesCmd() *cobra.Command {
 			"each schedule's next fire times, and its last run as the running bridge keeps it\n" +
 			"on its NATS.",
 	}
-	fl := cmd.PersistentFlags()
-	fl.StringVarP(&o.config, "config", "c", "", "the bridge's YAML config file")
-	fl.StringVar(&o.natsURL, "nats-url", "", "NATS URL (default nats.url, else nats://<nats.listen>)")
-	fl.BoolVar(&o.asJSON, "json", false, "JSON instead of text")
+	o.register(cmd.PersistentFlags(), "JSON instead of text")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Show each schedule, its next fire times and its last run",

@@ -109,10 +109,8 @@ func (s *sourceParts) shutdown() {
 }
 
 type sourcesOptions struct {
-	config  string
-	natsURL string
-	asJSON  bool
-	dryRun  bool
+	natsFlags
+	dryRun bool
 }
 
 func newSourcesCmd() *cobra.Command {
@@ -124,10 +122,7 @@ func newSourcesCmd() *cobra.Command {
 			"as the running bridge keeps them on its NATS: the replica holding each source's\n" +
 			"lease, its last round and its checkpoint; and runs one round of a source now.",
 	}
-	fl := cmd.PersistentFlags()
-	fl.StringVarP(&o.config, "config", "c", "", "the bridge's YAML config file")
-	fl.StringVar(&o.natsURL, "nats-url", "", "NATS URL (default nats.url, else nats://<nats.listen>)")
-	fl.BoolVar(&o.asJSON, "json", false, "JSON instead of text")
+	o.register(cmd.PersistentFlags(), "JSON instead of text")
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Show each source, its lease holder, last round and checkpoint size",

@@ -26,11 +26,9 @@ import (
 // nothing: it opens the lifecycle bucket without creating it.
 
 type statusOptions struct {
-	config  string
-	natsURL string
+	natsFlags
 	bucket  string
 	pending bool
-	asJSON  bool
 	limit   int
 }
 
@@ -112,11 +110,9 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVarP(&o.config, "config", "c", "", "the bridge's YAML config file")
-	fl.StringVar(&o.natsURL, "nats-url", "", "NATS URL (default nats.url, else nats://<nats.listen>)")
+	o.register(fl, "one JSON record per line instead of text")
 	fl.StringVar(&o.bucket, "bucket", "", "the lifecycle KV bucket (default lifecycle.bucket of -c, else "+lifecycle.DefaultBucket+")")
 	fl.BoolVar(&o.pending, "pending", false, "list every image whose lifecycle has not ended, oldest first")
-	fl.BoolVar(&o.asJSON, "json", false, "one JSON record per line instead of text")
 	fl.IntVar(&o.limit, "limit", lifecycle.DefaultLimit, fmt.Sprintf("show at most this many images (at most %d)", lifecycle.MaxLimit))
 	return cmd
 }
