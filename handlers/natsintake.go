@@ -96,11 +96,20 @@ func (s *Server) ServeNATS(nc *nats.Conn, cfg NATSIntakeConfig) (*NATSIntake, er
 	in := &NATSIntake{sem: make(chan struct{}, cfg.MaxInFlight), stop: cancel}
 	prefix := cfg.SubjectPrefix + "."
 	sub, err := nc.QueueSubscribe(prefix+"*", cfg.QueueGroup, func(m *nats.Msg) {
+		name := strings.TrimPrefix(m.Subject, prefix)
+		if s.refusedAtOnce(name, m) {
+			// Answered here, without a slot: a flood of oversized
+			// messages must not hold MaxInFlight of them (up to 1 MiB
+			// each) while they wait for a goroutine to say 413, nor
+			// slow the reader so the server buffers more for us.
+			s.handleNATS(ctx, name, m)
+			return
+		}
 		in.sem <- struct{}{} // back-pressure: stop reading while full
 		in.wg.Add(1)
 		go func() {
 			defer func() { <-in.sem; in.wg.Done() }()
-			s.handleNATS(ctx, strings.TrimPrefix(m.Subject, prefix), m)
+			s.handleNATS(ctx, name, m)
 		}()
 	})
 	if err != nil {
@@ -164,6 +173,13 @@ func (s *Server) handleNATS(ctx context.Context, name string, m *nats.Msg) {
 	if err != nil {
 		s.opts.Logger.Warn("nats intake reply failed", "receiver", name, "request_id", reqID, "error", err)
 	}
+}
+
+// refusedAtOnce reports whether m is answered without reading it: its
+// receiver is unknown or it is over the receiver's body budget.
+func (s *Server) refusedAtOnce(name string, m *nats.Msg) bool {
+	r, ok := s.snap.Load().receivers[name]
+	return !ok || int64(len(m.Data)) > r.maxBody
 }
 
 func (s *Server) natsProcess(ctx context.Context, name string, m *nats.Msg, reqID string) (int, Answer) {

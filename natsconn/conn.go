@@ -13,8 +13,9 @@ import (
 // bridge embeds NATS (e not nil; as ListenUser when e listens), else to
 // c.URL with the config's credentials. The client reconnects
 // forever: while it cannot, webhooks get 503 and the readiness probe says
-// why.
-func Connect(c Config, e *Embedded, log *slog.Logger) (*nats.Conn, error) {
+// why. extra options come last, so they win (a second connection's
+// nats.Name).
+func Connect(c Config, e *Embedded, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.Name("scan-bridge"),
 		nats.MaxReconnects(-1),
@@ -31,6 +32,7 @@ func Connect(c Config, e *Embedded, log *slog.Logger) (*nats.Conn, error) {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
+	opts = append(opts, extra...)
 	url := c.URL
 	if e != nil {
 		opts = append(opts, nats.InProcessServer(e))

@@ -56,7 +56,14 @@ func StartEmbedded(c Config, log *slog.Logger) (_ *Embedded, err error) {
 		ServerName: serverName,
 		JetStream:  true,
 		StoreDir:   c.DataDir,
-		NoSigs:     true, // the bridge owns signal handling and shuts NATS down last
+		// MaxPending (what the server holds for a client that reads
+		// slower than it is sent to) stays at the server's 64 MiB: a
+		// JetStream watch may have 32 MiB in flight, and a lower bound
+		// cut the bridge's connection as a slow consumer while it read
+		// a big bucket (pending_test.go). A flood of intake messages
+		// fills the intake's own connection (cmd/bridge/serve.go), so
+		// were that one cut, the connection that stores jobs is not.
+		NoSigs: true, // the bridge owns signal handling and shuts NATS down last
 	}
 	if err := prepareDataDir(c.DataDir); err != nil {
 		return nil, err

@@ -115,7 +115,10 @@ func (b *bridge) start() {
 	defer logFile.Close() // the child has its own descriptor
 	cmd := exec.Command(bridgeBin, "serve", "--config", cfgPath)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = b.dir, logFile, logFile
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir, "TMPDIR=" + b.dir}
+	// GOMEMLIMIT as the Helm chart sets it in its default container
+	// (deploy/helm/scan-bridge/templates/_helpers.tpl).
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.dir, "TMPDIR=" + b.dir,
+		fmt.Sprintf("GOMEMLIMIT=%dMiB", chartMemoryLimit*9/10>>20)}
 	// If the test binary dies, so does the bridge.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

