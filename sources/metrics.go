@@ -12,6 +12,7 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	found       *prometheus.CounterVec
 	jobs        *prometheus.CounterVec
+	interval    *prometheus.GaugeVec
 }
 
 // NewMetrics registers the sources' metrics on reg (nil: unregistered,
@@ -30,22 +31,29 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scanbridge_source_jobs_total",
 			Help: "New or changed tags a source found, by outcome: enqueued, duplicate (already stored), skipped (not an image, or dropped by a route), invalid, failed (not stored; retried next round)."},
 			[]string{"source", "result"}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "scanbridge_source_interval_seconds",
+			Help: "Each source's schedule.every, so that an alert can say \"no good round in three intervals\" per source."},
+			[]string{"source"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rounds, m.lastSuccess, m.found, m.jobs)
+		reg.MustRegister(m.rounds, m.lastSuccess, m.found, m.jobs, m.interval)
 	}
 	return m
 }
 
-// Init makes a source's series exist at zero, so an alert on an increase
-// works from its first sweep.
+// Init makes a source's series exist at zero, so an alert or a panel on
+// an increase works from its first round.
 func (m *Metrics) Init(source string) {
 	m.found.WithLabelValues(source)
+	m.jobs.WithLabelValues(source, "enqueued")
 	for _, r := range []string{ResultOK, ResultPartial, ResultError} {
 		m.rounds.WithLabelValues(source, r)
 	}
 }
 
+func (m *Metrics) every(source string, d time.Duration) {
+	m.interval.WithLabelValues(source).Set(d.Seconds())
+}
 func (m *Metrics) round(source, result string) { m.rounds.WithLabelValues(source, result).Inc() }
 func (m *Metrics) success(source string, t time.Time) {
 	m.lastSuccess.WithLabelValues(source).Set(float64(t.UnixNano()) / 1e9)

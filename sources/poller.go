@@ -111,6 +111,7 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	if d.Metrics == nil {
 		d.Metrics = NewMetrics(nil)
 	}
+	d.Metrics.every(cfg.Name, cfg.Schedule.Every)
 	return &Poller{cfg: cfg, d: d, reg: reg, rt: rt, log: d.Logger.With("source", cfg.Name)}, nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
 	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/deploy/helm/monitoring"
 	"github.com/scan-bridge/scan-bridge/handlers"
+	"github.com/scan-bridge/scan-bridge/sources"
 )
 
 // prometheusOwn are the metric names the alerts and the dashboard use that
@@ -27,8 +31,8 @@ import (
 var prometheusOwn = []string{"up"}
 
 // TestAlertAndDashboardMetricsExist runs the bridge in dry-run, makes it
-// accept a webhook, refuse one with a wrong secret and call the (simulated)
-// HSS, then scrapes its /metrics and requires every metric name that
+// accept a webhook, refuse one with a wrong secret, call the (simulated)
+// HSS and run a source's round, then scrapes its /metrics and requires every metric name that
 // deploy/helm/scan-bridge/files/alerts.yaml and dashboard.json use: an
 // alert on a misspelt or renamed metric never fires, and a panel on one
 // stays empty, without any other sign.
@@ -88,11 +92,12 @@ func TestAlertAndDashboardMetricsExist(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if accepted > 0 {
+		// A source's last success exists once its first round ended.
+		if accepted > 0 && families["scanbridge_source_last_success_timestamp_seconds"] {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("gave up waiting for the dry-run HSS call: scanbridge_queue_images_total{result=\"accepted\"} stayed 0")
+			t.Fatalf("gave up waiting for the dry-run HSS call (images accepted: %v) and the source's first round", accepted)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -138,6 +143,11 @@ func alertsBridge(t *testing.T) (base, adminBase string) {
 		Name: "harbor", Format: "harbor",
 		Auth: handlers.AuthConfig{Method: handlers.AuthToken, Secrets: []string{"alerts-test-token-0123456789"}},
 	}}
+	// A source polling a registry (go-containerregistry's implementation
+	// of the distribution API, empty), for the sources' metrics.
+	reg := httptest.NewServer(ggcrregistry.New(ggcrregistry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	cfg.Sources = []sources.Config{{Name: "alerts-registry", Kind: "registry", URL: reg.URL, Insecure: true}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}

@@ -87,8 +87,8 @@ func TestAlertRules(t *testing.T) {
 			}
 		}
 	}
-	if alerts < 12 {
-		t.Errorf("%d alerts, want the 12 docs/operations.md describes", alerts)
+	if alerts < 16 {
+		t.Errorf("%d alerts, want the 16 docs/operations.md describes", alerts)
 	}
 	names, err := RuleMetrics(data)
 	if err != nil {
