@@ -93,7 +93,10 @@ type pendingSync struct {
 
 // catalog holds the images; the Fake's mutex guards it.
 type catalog struct {
-	images  map[imageKey]*image
+	images map[imageKey]*image
+	// order is the images' keys as they were added, for evicting the
+	// oldest past Options.MaxImages.
+	order   []imageKey
 	syncs   []pendingSync
 	nextID  int64
 	fails   map[Ref]string
@@ -117,7 +120,7 @@ func (f *Fake) PushToSWR(t Target, imageType, namespace, imageName, tag, digest 
 	im := f.cat.images[k]
 	if im == nil {
 		im = &image{key: k, inSWRAt: at}
-		f.cat.images[k] = im
+		f.cat.add(k, im, f.opts.MaxImages)
 	} else if at.Before(im.inSWRAt) {
 		im.inSWRAt = at
 	}
@@ -254,19 +257,32 @@ func compareKeys(a, b imageKey) int {
 
 // maxAssumed bounds the catalog that AssumeInSWR grows, so a long dry run
 // holds a bounded number of images; beyond it, newly named images stay
-// unknown (PushToSWR is not bounded: tests control it).
+// unknown. The simulator also sets it as MaxImages, which bounds what
+// PushToSWR (and so a dry run's Pushed) adds.
 const maxAssumed = 100_000
+
+// add puts im in the catalog under k, evicting the oldest images while
+// it holds more than max (0: no bound). An evicted image is forgotten by
+// SWR and HSS alike, as if deleted from the registry.
+func (c *catalog) add(k imageKey, im *image, max int) {
+	c.images[k] = im
+	c.order = append(c.order, k)
+	for max > 0 && len(c.images) > max && len(c.order) > 0 {
+		delete(c.images, c.order[0])
+		c.order = c.order[1:]
+	}
+}
 
 // lookup finds the image a scan names, adding it to SWR at now under
 // AssumeInSWR. It returns nil when HSS does not know it. f.mu must be
 // held, and advance(now) done.
 func (f *Fake) lookup(k imageKey, now time.Time) *image {
 	im := f.cat.images[k]
-	if im == nil && f.opts.AssumeInSWR && len(f.cat.images) < maxAssumed {
+	if im == nil && f.opts.AssumeInSWR && (f.opts.MaxImages > 0 || len(f.cat.images) < maxAssumed) {
 		// In SWR from now; HSS cannot know it yet: an automatic sync is
 		// due AutoSyncAfter (> 0) later, a requested one completes later.
 		im = &image{key: k, inSWRAt: now, swrUpdatedAt: now, swrDigest: syntheticDigest(k.Ref)}
-		f.cat.images[k] = im
+		f.cat.add(k, im, f.opts.MaxImages)
 	}
 	if im == nil || im.id == 0 || im.knownAt.After(now) {
 		return nil
@@ -366,6 +382,9 @@ const SimulatorReplication = 2 * time.Second
 // o sets it: the bridge paces itself.
 func SimulatorOptions(o Options) Options {
 	o.AssumeInSWR = true
+	if o.MaxImages == 0 {
+		o.MaxImages = maxAssumed
+	}
 	if o.ReplicationDelay == 0 {
 		o.ReplicationDelay = SimulatorReplication
 	}

@@ -67,6 +67,10 @@ type Options struct {
 	// moment (the simulator's mode for scans asked for by hand, where
 	// nothing calls PushToSWR or Pushed).
 	AssumeInSWR bool
+	// MaxImages bounds the images the fake's SWR holds (0: no bound);
+	// past it the oldest added is forgotten. SimulatorOptions sets it, so
+	// a dry run that runs for weeks holds a bounded catalog.
+	MaxImages int
 	// ReplicationDelay is how long after a push reported with Pushed the
 	// tag appears in SWR: the registry's replication lag (0: at once;
 	// SimulatorOptions sets SimulatorReplication).

@@ -162,6 +162,27 @@ func TestTheCatalogKeepsSWRAndHSSApart(t *testing.T) {
 	})
 }
 
+// TestMaxImagesBoundsTheCatalog: past MaxImages the oldest pushed images
+// are forgotten, so a dry run that reports every push (Pushed) for weeks
+// holds a bounded catalog; the newest stay.
+func TestMaxImagesBoundsTheCatalog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fake, c := inProcess(t, hsstest.Options{SyncDelay: time.Second, MaxImages: 3})
+		for _, n := range []string{"a", "b", "c", "d", "e"} {
+			fake.Pushed(fakeTgt, "private_image", hsstest.Ref{Namespace: "ns", Image: n, Tag: "1"}, "sha256:"+n, time.Now())
+		}
+		fake.PushToSWR(fakeTgt, "private_image", "ns", "c", "1", "sha256:c2", time.Now()) // known: no eviction
+		mustSync(t, c)
+		time.Sleep(2 * time.Second)
+		if p := list(t, c, hssclient.ListImagesRequest{}); tags(p) != "ns/c:1=unscan ns/d:1=unscan ns/e:1=unscan" {
+			t.Fatalf("catalog after 5 pushes with MaxImages 3: %s, want the newest 3", tags(p))
+		}
+		if o := hsstest.SimulatorOptions(hsstest.Options{}); o.MaxImages <= 0 {
+			t.Fatalf("the simulator's catalog is unbounded: MaxImages %d", o.MaxImages)
+		}
+	})
+}
+
 func mustSync(t *testing.T, c *hssclient.Client) {
 	t.Helper()
 	if err := c.RunImageSynchronize(t.Context(), tgt, hssclient.PrivateImage); err != nil {
