@@ -8,7 +8,11 @@
 // (TestClusterFailover); an image's lifecycle from push to result event
 // with the presence check, two replicas and the watch lease holder killed
 // (TestImageLifecycleTwoReplicas, bridges as host processes built from
-// the tree); and the deployment examples under deploy/, run with Compose
+// the tree); a registry polled by a `registry` source with its
+// notifications off (TestSourceRegistryToHSS), a sweep that finds the
+// notifications a registry restart lost (TestSweepFindsLostNotifications)
+// and what a round costs the registry (TestSourceRegistryCalls), see
+// docs/sources.md; and the deployment examples under deploy/, run with Compose
 // (TestComposeUp) and checked offline (TestComposeFile,
 // TestKubernetesManifests). See docs/deployment.md.
 //

@@ -311,7 +311,8 @@ type processBridge struct {
 }
 
 // startProcessBridge runs `bridge serve` with env as its only
-// environment, a webhook and an admin listener on free loopback ports, and
+// environment, a webhook listener on a free loopback port (unless env sets
+// BRIDGE_HTTP__LISTEN) and an admin listener on another, and
 // waits until /readyz answers 200. It is stopped (SIGTERM, then SIGKILL)
 // with the test; its log is printed if the test failed.
 func startProcessBridge(t *testing.T, bin, name string, env map[string]string) *processBridge {
@@ -321,7 +322,10 @@ func startProcessBridge(t *testing.T, bin, name string, env map[string]string) *
 			t.Fatalf("%s: %v", key, err)
 		}
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	addr := env["BRIDGE_HTTP__LISTEN"] // a registry configured before the bridge starts must know it
+	if addr == "" {
+		addr = "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
+	}
 	adminAddr := "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(t))
 	all := maps.Clone(env)
 	all["BRIDGE_HTTP__LISTEN"] = addr

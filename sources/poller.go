@@ -224,6 +224,14 @@ func (p *Poller) Round(ctx context.Context, dryRun bool) (rep Report, err error)
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(p.rt),
 		remote.WithPageSize(p.cfg.Limits.PageSize), remote.WithUserAgent("scan-bridge")}
+	// One puller for the round: it pings the registry and logs in once per
+	// repository, not once per manifest HEAD (without it each remote.Head
+	// starts from a clean slate, which doubled the requests of a round).
+	puller, err := remote.NewPuller(opts...)
+	if err != nil {
+		return p.finish(ctx, rep, last, err, dryRun)
+	}
+	opts = append(opts, remote.Reuse(puller))
 	repos, resume, err := p.repositories(ctx, opts, last.Resume)
 	if err != nil {
 		return p.finish(ctx, rep, last, err, dryRun)
