@@ -34,6 +34,8 @@ var rules = []rule{
 	{pkg: "notify", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "config", "cmd/bridge"}},
 	{pkg: "tracing", leaf: true},
 	{pkg: "sources", not: []string{"queue", "scanner", "hssclient", "admin", "cmd/bridge"}},
+	{pkg: "swrclient", not: []string{"queue", "scanner", "handlers", "sources", "admin", "cmd/bridge"}},
+	{pkg: "swrclient/swrtest", leaf: true},
 	{pkg: "schedules", not: []string{"queue", "scanner", "handlers", "admin", "cmd/bridge"}},
 	{pkg: "faults", not: []string{"cmd/bridge", "handlers"}, tests: true},
 	{pkg: "security", not: []string{"cmd/bridge", "handlers", "admin"}, tests: true},
