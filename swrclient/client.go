@@ -82,6 +82,10 @@ type Config struct {
 	ProjectID string
 	// CallsPerMinute paces the calls; 0 means DefaultCallsPerMinute.
 	CallsPerMinute float64
+	// Limiter, when set, paces the calls instead (CallsPerMinute is
+	// then unused): clients of one account built one after another (a
+	// client per round, for credentials read afresh) share one pace.
+	Limiter *rate.Limiter
 	// Transport replaces the HTTP transport (tests, the dry run's fake).
 	Transport http.RoundTripper
 	// Timeout bounds one call; default 30s.
@@ -91,6 +95,16 @@ type Config struct {
 	// Sleep waits before a retry (tests); default a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
+
+// NewLimiter paces callsPerMinute calls a minute, one at a time (burst
+// 1, so no sliding minute holds more).
+func NewLimiter(callsPerMinute float64) *rate.Limiter {
+	return rate.NewLimiter(rate.Limit(cmp.Or(callsPerMinute, DefaultCallsPerMinute)/60), 1)
+}
+
+// RegistryHost is the pull host of a region's SWR, the host its images
+// are named by: swr.{region}.myhuaweicloud.com.
+func RegistryHost(region string) string { return "swr." + region + ".myhuaweicloud.com" }
 
 // Endpoint returns the SWR endpoint of a region.
 func Endpoint(region string) string { return "https://swr-api." + region + ".myhuaweicloud.com" }
@@ -134,9 +148,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	c := &Client{base: u, creds: cfg.Credentials, signer: signer, project: cfg.ProjectID,
 		hc:    &http.Client{Transport: rt, Timeout: cmp.Or(cfg.Timeout, 30*time.Second), CheckRedirect: noRedirect},
-		limit: rate.NewLimiter(rate.Limit(cpm/60), 1), ua: cmp.Or(cfg.UserAgent, DefaultUserAgent), sleep: cfg.Sleep}
+		limit: cfg.Limiter, ua: cmp.Or(cfg.UserAgent, DefaultUserAgent), sleep: cfg.Sleep}
 	if c.sleep == nil {
 		c.sleep = sleep
+	}
+	if c.limit == nil {
+		c.limit = NewLimiter(cpm)
 	}
 	return c, nil
 }

@@ -33,7 +33,7 @@ var rules = []rule{
 	{pkg: "lifecycle", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "cmd/bridge"}},
 	{pkg: "notify", not: []string{"queue", "scanner", "hssclient", "handlers", "admin", "config", "cmd/bridge"}},
 	{pkg: "tracing", leaf: true},
-	{pkg: "sources", not: []string{"queue", "scanner", "hssclient", "admin", "cmd/bridge"}},
+	{pkg: "sources", not: []string{"queue", "scanner", "admin", "cmd/bridge"}},
 	{pkg: "swrclient", not: []string{"queue", "scanner", "handlers", "sources", "admin", "cmd/bridge"}},
 	{pkg: "swrclient/swrtest", leaf: true},
 	{pkg: "schedules", not: []string{"queue", "scanner", "handlers", "admin", "cmd/bridge"}},
