@@ -45,12 +45,15 @@ const (
 	DefaultMaxPages = 1000
 )
 
-// DefaultCallsPerMinute paces every SWR call of one client. SWR documents
-// no per-API limit for these calls (the reference notes,
-// huawei-api-notes.md §4.3, found none for SWR); the only Huawei API
-// gateway user limit on record there is "policy user over
-// ratelimit,limit:200,time:5 minute" (40 a minute), and HSS documents 5
-// a minute per API and user. 30 a minute stays under the gateway's
+// DefaultCallsPerMinute paces every SWR call of one client. SWR's API
+// reference documents no rate for these calls (its pages say
+// "Constraints: None", e.g.
+// https://support.huaweicloud.com/intl/en-us/api-swr/swr_02_0035.html);
+// the Huawei API gateway's user limit seen in a real 429 is "policy user
+// over ratelimit,limit:200,time:5 minute" (40 a minute,
+// https://github.com/huaweicloud/terraform-provider-huaweicloud/issues/1335),
+// and HSS documents 5 a minute per API and user
+// (https://support.huaweicloud.com/intl/en-us/api-hss2.0/hss_02_0005.html). 30 a minute stays under the gateway's
 // figure with a quarter of it left for the console and other tools of
 // the same account, and lets a round list 1,000 repositories (one page)
 // and the tags of 29 changed ones within a minute. A 429 is waited out
@@ -59,8 +62,8 @@ const DefaultCallsPerMinute = 30
 
 // Retry429 is how many times a throttled call is retried, and
 // RetryAfter429 the wait before the first retry (doubled after each):
-// the gateway's advice is to retry after 2-5 s (huawei-api-notes.md
-// §4.3).
+// the gateway's advice is to retry after 2-5 s
+// (https://support.huaweicloud.com/intl/en-us/ocr_faq/ocr_01_0041.html).
 const (
 	Retry429      = 3
 	RetryAfter429 = 3 * time.Second
