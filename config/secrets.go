@@ -20,10 +20,12 @@ var secretSettings = map[string]bool{
 	"admin.token":              true,
 	// A result webhook's URL is shown redacted too: a chat service's
 	// incoming-webhook URL is its credential.
-	"notify.webhooks[].secret": true,
-	"notify.webhooks[].url":    true,
-	"sources[].auth.password":  true,
-	"sources[].auth.token":     true,
+	"notify.webhooks[].secret":     true,
+	"notify.webhooks[].url":        true,
+	"sources[].auth.password":      true,
+	"sources[].auth.token":         true,
+	"sources[].swr.secret_key":     true,
+	"sources[].swr.security_token": true,
 }
 
 // redacted replaces a secret's value.

@@ -39,7 +39,11 @@ func (c Config) sourceProblems() []string {
 				}
 			}
 		}
-		for _, e := range s.Check() {
+		checked := s
+		if s.Kind == sources.KindSWR {
+			checked.SWR = c.fillSWR(s.SWR)
+		}
+		for _, e := range checked.Check() {
 			lines = append(lines, at+"."+e.Error())
 		}
 		switch first, dup := names[s.Name]; {
@@ -70,7 +74,29 @@ func (c Config) FilledSources() []sources.Config {
 		if s.SweepFor == "" {
 			s.Target = c.HSS.FillTarget(s.Target)
 		}
+		if s.Kind == sources.KindSWR {
+			s.SWR = c.fillSWR(s.SWR)
+		}
 		out[i] = s.WithDefaults()
 	}
 	return out
+}
+
+// fillSWR gives a kind swr source the hss section's region and, when it
+// names no access key of its own, the hss section's AK/SK (its files
+// included); with none there either, the source reads the environment's
+// HUAWEICLOUD_SDK_AK / _SK at each round, as hss does.
+func (c Config) fillSWR(s sources.SWR) sources.SWR {
+	if s.Region == "" && s.Endpoint == "" {
+		s.Region = c.HSS.Region
+	}
+	switch {
+	case s.AccessKey != "" || s.SecretKey != "" || s.SecretKeyFile != "":
+		s.CredentialsFrom = "source"
+	case c.HSS.AccessKey != "":
+		s.AccessKey, s.SecretKey, s.SecretKeyFile = c.HSS.AccessKey, c.HSS.SecretKey, c.HSS.SecretKeyFile
+		s.SecurityToken, s.SecurityTokenFile = c.HSS.SecurityToken, c.HSS.SecurityTokenFile
+		s.CredentialsFrom = "hss"
+	}
+	return s
 }

@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,9 +13,16 @@ import (
 	"github.com/scan-bridge/scan-bridge/scanjob"
 )
 
-// KindRegistry polls any OCI distribution API registry (catalog, tag
-// lists, manifest HEADs).
-const KindRegistry = "registry"
+// Kinds of source.
+const (
+	// KindRegistry polls any OCI distribution API registry (catalog, tag
+	// lists, manifest HEADs).
+	KindRegistry = "registry"
+	// KindSWR polls Huawei Cloud SWR (basic edition) through its own API
+	// (package swrclient): repositories by update time, tags with their
+	// digests, no manifest HEAD.
+	KindSWR = "swr"
+)
 
 // Config is one source: a registry the bridge polls for pushes that send
 // no webhook, or, with SweepFor, a sweep beside a webhook receiver that
@@ -26,12 +32,15 @@ type Config struct {
 	// letters, digits, '-' or '_'. It is the job's receiver unless
 	// SweepFor is set, so it must not be a receiver's name.
 	Name string `koanf:"name" json:"name"`
-	// Kind is registry (the only kind yet).
-	Kind string `koanf:"kind" json:"kind" validate:"required,oneof=registry"`
+	// Kind is registry (an OCI distribution API) or swr (Huawei SWR's
+	// own API; the swr section).
+	Kind string `koanf:"kind" json:"kind" validate:"required,oneof=registry swr"`
 	// Schedule says when a round runs.
 	Schedule Schedule `koanf:"schedule" json:"schedule"`
+	// SWR is where and as whom a kind swr source polls.
+	SWR SWR `koanf:"swr" json:"swr,omitzero"`
 	// URL is the registry's base URL, https://host[:port]. http only
-	// with Insecure.
+	// with Insecure. Kind registry only.
 	URL string `koanf:"url" json:"url"`
 	// Insecure allows an http:// URL: credentials then travel in clear.
 	Insecure bool `koanf:"insecure" json:"insecure,omitempty"`
@@ -59,11 +68,44 @@ type Config struct {
 	Limits Limits `koanf:"limits" json:"limits,omitzero"`
 }
 
+// SWR is a kind swr source's account: region, endpoint, namespaces and
+// AK/SK. Credentials left empty are the hss section's (filled by package
+// config), and when that has none too, the HUAWEICLOUD_SDK_AK / _SK (or
+// CLOUD_SDK_AK / _SK, or their *_FILE) variables, as hss reads them.
+type SWR struct {
+	// Region is the SWR region (default: hss.region), e.g. cn-north-4.
+	Region string `koanf:"region" json:"region,omitempty"`
+	// Endpoint overrides https://swr-api.{region}.myhuaweicloud.com.
+	Endpoint string `koanf:"endpoint" json:"endpoint,omitempty"`
+	// ProjectID, when set, is sent as X-Project-Id as the SDK sends it
+	// (default: the target's project).
+	ProjectID string `koanf:"project_id" json:"project_id,omitempty"`
+	// Namespaces select SWR organizations by glob, as repositories
+	// selects repositories; when every include is a plain name, only
+	// those organizations are listed.
+	Namespaces Globs `koanf:"namespaces" json:"namespaces,omitzero"`
+	// AccessKey with SecretKey or, better, SecretKeyFile (a mounted
+	// secret, read at each round); SecurityToken(File) for temporary
+	// credentials.
+	AccessKey         string `koanf:"access_key" json:"access_key,omitempty"`
+	SecretKey         string `koanf:"secret_key" json:"-"`
+	SecretKeyFile     string `koanf:"secret_key_file" json:"secret_key_file,omitempty"`
+	SecurityToken     string `koanf:"security_token" json:"-"`
+	SecurityTokenFile string `koanf:"security_token_file" json:"security_token_file,omitempty"`
+	// CallsPerMinute paces this source's SWR calls; default
+	// swrclient.DefaultCallsPerMinute (30; its doc says why).
+	CallsPerMinute float64 `koanf:"calls_per_minute" json:"calls_per_minute,omitempty" validate:"omitempty,gt=0,lte=600"`
+	// CredentialsFrom says where the credentials come from: "source"
+	// (set here), "hss" (filled from the hss section) or "" (the
+	// environment). Set by package config, not by the user.
+	CredentialsFrom string `koanf:"-" json:"credentials_from,omitempty"`
+}
+
 // Schedule is when rounds run. Every is the interval (cron expressions
 // are a later kind of schedule).
 type Schedule struct {
 	// Every is the time from the start of one round to the start of the
-	// next; at least 10s. Default 5m.
+	// next; at least 10s. Default 5m; 1m for kind swr (DefaultEverySWR).
 	Every time.Duration `koanf:"every" json:"every" validate:"omitempty,min=10s"`
 }
 
@@ -128,7 +170,13 @@ type Limits struct {
 
 // Defaults.
 const (
-	DefaultEvery           = 5 * time.Minute
+	DefaultEvery = 5 * time.Minute
+	// DefaultEverySWR: an SWR round that finds nothing new costs one
+	// call per page of repositories (1,000 a page), so polling every
+	// minute keeps push → job under about a minute plus the round's own
+	// time while spending at most a few of the 30 calls a minute
+	// (swrclient.DefaultCallsPerMinute) on rounds with nothing to do.
+	DefaultEverySWR        = time.Minute
 	DefaultPageSize        = 100
 	DefaultMaxRepositories = 1000
 	DefaultMaxTags         = 1000
@@ -142,6 +190,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Schedule.Every == 0 {
 		c.Schedule.Every = DefaultEvery
+		if c.Kind == KindSWR {
+			c.Schedule.Every = DefaultEverySWR
+		}
 	}
 	if c.Auth.Method == "" {
 		c.Auth.Method = AuthNone
@@ -177,24 +228,29 @@ func (c Config) Check() []error {
 	if !sourceName.MatchString(c.Name) {
 		bad("name %q: use 1-64 letters, digits, '-' or '_'", c.Name)
 	}
-	u, err := url.Parse(c.URL)
-	switch {
-	case c.URL == "":
-		bad("url: is required, e.g. https://registry.example.com")
-	case err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil:
-		bad("url %q: use scheme://host[:port] and nothing else (credentials go under auth)", c.URL)
-	case u.Scheme == "http" && !c.Insecure:
-		bad("url %q: http sends the registry credentials in clear; use https, or set insecure: true", c.URL)
-	case u.Scheme != "http" && u.Scheme != "https":
-		bad("url %q: scheme %q: use https", c.URL, u.Scheme)
-	}
-	if c.CAFile != "" {
-		if _, err := os.ReadFile(c.CAFile); err != nil {
-			bad("ca_file: %v", err)
+	switch c.Kind {
+	case KindSWR:
+		errs = append(errs, c.checkSWR()...)
+	default:
+		u, err := url.Parse(c.URL)
+		switch {
+		case c.URL == "":
+			bad("url: is required, e.g. https://registry.example.com")
+		case err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil:
+			bad("url %q: use scheme://host[:port] and nothing else (credentials go under auth)", c.URL)
+		case u.Scheme == "http" && !c.Insecure:
+			bad("url %q: http sends the registry credentials in clear; use https, or set insecure: true", c.URL)
+		case u.Scheme != "http" && u.Scheme != "https":
+			bad("url %q: scheme %q: use https", c.URL, u.Scheme)
 		}
-	}
-	for _, e := range c.Auth.check() {
-		bad("auth.%v", e)
+		if c.CAFile != "" {
+			if _, err := os.ReadFile(c.CAFile); err != nil {
+				bad("ca_file: %v", err)
+			}
+		}
+		for _, e := range c.Auth.check() {
+			bad("auth.%v", e)
+		}
 	}
 	for i, g := range c.Repositories.Include {
 		if _, err := path.Match(g, ""); err != nil || g == "" {
@@ -209,8 +265,63 @@ func (c Config) Check() []error {
 	if c.SweepFor != "" && (c.Target != (scanjob.Target{}) || c.InstanceID != "" || c.InstanceURL != "" || c.DefaultNamespace != "") {
 		bad("sweep_for %q: the receiver's target, instance and default_namespace apply; remove them from the source", c.SweepFor)
 	}
-	if every := cmp.Or(c.Schedule.Every, DefaultEvery); c.Limits.RoundTimeout > every {
+	if every := c.WithDefaults().Schedule.Every; c.Limits.RoundTimeout > every {
 		bad("limits.round_timeout %s: must not exceed schedule.every (%s)", c.Limits.RoundTimeout, every)
+	}
+	return errs
+}
+
+// checkSWR checks a kind swr source: the registry settings unused, a
+// region or an endpoint, the globs, and the credentials' files.
+func (c Config) checkSWR() []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for k, set := range map[string]bool{"url": c.URL != "", "insecure": c.Insecure, "ca_file": c.CAFile != "",
+		"auth": c.Auth != (Auth{}) && c.Auth != (Auth{Method: AuthNone})} {
+		if set {
+			bad("%s: not used by kind swr (SWR is reached at swr.region or swr.endpoint and signed with AK/SK); remove it", k)
+		}
+	}
+	s := c.SWR
+	if s.Region == "" && s.Endpoint == "" {
+		bad("swr.region: is required for kind swr (or hss.region), e.g. cn-north-4")
+	}
+	if s.Endpoint != "" {
+		u, err := url.Parse(s.Endpoint)
+		if err != nil || u.Host == "" || u.Scheme != "https" && u.Scheme != "http" || u.RawQuery != "" || u.User != nil {
+			bad("swr.endpoint %q: use https://host[:port]", s.Endpoint)
+		}
+	}
+	for i, g := range s.Namespaces.Include {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			bad("swr.namespaces.include[%d] %q: not a glob (path.Match syntax)", i, g)
+		}
+	}
+	for i, g := range s.Namespaces.Exclude {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			bad("swr.namespaces.exclude[%d] %q: not a glob (path.Match syntax)", i, g)
+		}
+	}
+	if s.CredentialsFrom == "hss" {
+		return errs // the hss section's, checked there
+	}
+	switch {
+	case s.AccessKey == "" && (s.SecretKey != "" || s.SecretKeyFile != ""):
+		bad("swr.access_key: is required with swr.secret_key_file")
+	case s.AccessKey != "" && s.SecretKey == "" && s.SecretKeyFile == "":
+		bad("swr.secret_key_file: swr.access_key needs its secret key (secret_key_file, or secret_key)")
+	case s.SecretKey != "" && s.SecretKeyFile != "":
+		bad("swr.secret_key_file: set secret_key or secret_key_file, not both")
+	}
+	for _, kf := range [...][2]string{{"secret_key_file", s.SecretKeyFile}, {"security_token_file", s.SecurityTokenFile}} {
+		if kf[1] == "" {
+			continue
+		}
+		if b, err := os.ReadFile(kf[1]); err != nil {
+			bad("swr.%s: %v", kf[0], err)
+		} else if strings.TrimSpace(string(b)) == "" {
+			bad("swr.%s: %s is empty", kf[0], kf[1])
+		}
 	}
 	return errs
 }

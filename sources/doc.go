@@ -2,10 +2,21 @@
 // sweeps behind webhook receivers for the notifications they lost.
 //
 // A source (config: sources[]) names a registry, a schedule, credentials
-// and optional repository globs. Each round lists the repositories (the
-// catalog, paged, or the include list when it names repositories
-// outright), each repository's tags (paged, at most limits.max_tags) and
-// HEADs each tag's manifest for its digest. A tag whose digest is not the
+// and optional repository globs. Where a round learns the repositories
+// and their tags' digests is a lister (lister.go), one per kind:
+//
+//   - kind registry (any OCI distribution API, go-containerregistry):
+//     the repositories (the catalog, paged, or the include list when it
+//     names repositories outright), each repository's tags (paged, at
+//     most limits.max_tags) and a HEAD of each tag's manifest for its
+//     digest;
+//   - kind swr (Huawei SWR basic edition, which sends no push webhook;
+//     package swrclient): the repositories with their update times
+//     (ListReposDetails, of the literal namespaces or of all), and, of
+//     each repository whose update time is not its checkpoint's, the
+//     tags with their digests (ListRepositoryTags); no HEAD.
+//
+// The rest is the same for both. A tag whose digest is not the
 // one in the repository's checkpoint is a push: it goes through the
 // webhook path's own normalize, route and validate
 // (handlers.Server.PlanPolled, with the shared push rules of
@@ -14,7 +25,8 @@
 // seen by both is one job. Rounds are bounded in repositories, pages and
 // time; a round that stops at a limit records where the next goes on.
 //
-// Checkpoints (tag → digest per repository), the last round and the
+// Checkpoints (tag → digest per repository, and for kind swr the
+// repository's update time when its tags last all settled), the last round and the
 // leases live in one JetStream KV bucket (Bucket). Exactly one replica
 // polls a source at a time: the one holding the source's lease, which is
 // the watcher's lease of package scanner (a compare-and-set on one key,
@@ -31,9 +43,11 @@
 // (what exists before is no webhook's loss).
 //
 // Dependencies: handlers (the plan and the Publisher contract),
-// handlers/formats, scanjob, lifecycle (keys and records),
-// go-containerregistry, nats.go and the Prometheus client. It must not
-// import queue, scanner, hssclient, admin or cmd/bridge: a poll reaches
-// the queue only as a webhook does, through the publisher cmd/bridge
-// passes, and knows nothing of HSS.
+// handlers/formats, scanjob, lifecycle (keys and records), swrclient
+// (and through it hssclient's AK/SK signer, the one scheme of every
+// Huawei Cloud API, and nothing else of hssclient), go-containerregistry,
+// nats.go, golang.org/x/time/rate and the Prometheus client. It must not
+// import queue, scanner, admin or cmd/bridge: a poll reaches the queue
+// only as a webhook does, through the publisher cmd/bridge passes, and
+// knows nothing of HSS's scans.
 package sources

@@ -14,10 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/scan-bridge/scan-bridge/handlers"
 	"github.com/scan-bridge/scan-bridge/handlers/formats"
@@ -81,12 +79,14 @@ const (
 
 // Poller polls one source.
 type Poller struct {
-	cfg    Config
-	d      Deps
-	reg    registry
-	rt     http.RoundTripper
-	log    *slog.Logger
-	rounds atomic.Int64
+	cfg Config
+	d   Deps
+	reg registry
+	rt  http.RoundTripper
+	// swrLimit paces a kind swr source's calls across its rounds.
+	swrLimit *rate.Limiter
+	log      *slog.Logger
+	rounds   atomic.Int64
 	// mu makes one round at a time in this process.
 	mu sync.Mutex
 }
@@ -97,13 +97,19 @@ func New(cfg Config, d Deps) (*Poller, error) {
 	if errs := cfg.Check(); len(errs) > 0 {
 		return nil, fmt.Errorf("source %q: %w", cfg.Name, errors.Join(errs...))
 	}
-	reg, err := newRegistry(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
-	}
-	rt, err := httpTransport(cfg, d.Transport, reg.https)
-	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
+	p := &Poller{cfg: cfg, d: d}
+	if cfg.Kind == KindSWR {
+		p.swrLimit = swrLimiter(cfg)
+	} else {
+		reg, err := newRegistry(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
+		}
+		rt, err := httpTransport(cfg, d.Transport, reg.https)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
+		}
+		p.reg, p.rt = reg, rt
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -112,7 +118,8 @@ func New(cfg Config, d Deps) (*Poller, error) {
 		d.Metrics = NewMetrics(nil)
 	}
 	d.Metrics.every(cfg.Name, cfg.Schedule.Every)
-	return &Poller{cfg: cfg, d: d, reg: reg, rt: rt, log: d.Logger.With("source", cfg.Name)}, nil
+	p.d, p.log = d, d.Logger.With("source", cfg.Name)
+	return p, nil
 }
 
 // Config is the source's configuration, defaults filled.
@@ -218,21 +225,11 @@ func (p *Poller) Round(ctx context.Context, dryRun bool) (rep Report, err error)
 	if err != nil {
 		return p.finish(ctx, rep, last, err, dryRun)
 	}
-	auth, err := p.cfg.Auth.authenticator(p.reg.host)
+	l, err := p.newLister(ctx)
 	if err != nil {
 		return p.finish(ctx, rep, last, err, dryRun)
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(auth), remote.WithTransport(p.rt),
-		remote.WithPageSize(p.cfg.Limits.PageSize), remote.WithUserAgent("scan-bridge")}
-	// One puller for the round: it pings the registry and logs in once per
-	// repository, not once per manifest HEAD (without it each remote.Head
-	// starts from a clean slate, which doubled the requests of a round).
-	puller, err := remote.NewPuller(opts...)
-	if err != nil {
-		return p.finish(ctx, rep, last, err, dryRun)
-	}
-	opts = append(opts, remote.Reuse(puller))
-	repos, resume, err := p.repositories(ctx, opts, last.Resume)
+	repos, resume, err := l.repositories(ctx, last.Resume)
 	if err != nil {
 		return p.finish(ctx, rep, last, err, dryRun)
 	}
@@ -244,17 +241,17 @@ func (p *Poller) Round(ctx context.Context, dryRun bool) (rep Report, err error)
 			// Out of time: the next round goes on after the last
 			// repository done.
 			if i > 0 {
-				rep.Resume = repos[i-1]
+				rep.Resume = repos[i-1].name
 			} else {
 				rep.Resume = last.Resume
 			}
 			failures++
 			break
 		}
-		if err := p.pollRepository(ctx, opts, repo, dryRun, sweepCounts, &rep); err != nil {
+		if err := p.pollRepository(ctx, l, repo, dryRun, sweepCounts, &rep); err != nil {
 			failures++
-			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", repo, err))
-			p.log.Warn("source repository failed", "repository", repo, "error", err)
+			rep.Failed = append(rep.Failed, fmt.Sprintf("%s: %v", repo.name, err))
+			p.log.Warn("source repository failed", "repository", repo.name, "error", err)
 		}
 		rep.Repositories++
 	}
@@ -315,63 +312,6 @@ func (p *Poller) finish(ctx context.Context, rep Report, last RoundRecord, err e
 	return rep, err
 }
 
-// maxCatalogPages bounds the catalog pages one round reads, whatever the
-// globs leave of them.
-const maxCatalogPages = 1000
-
-// repositories returns the repositories this round checks, sorted, at
-// most limits.max_repositories, starting after resume; and where the next
-// round goes on ("" when this one reaches the end).
-func (p *Poller) repositories(ctx context.Context, opts []remote.Option, resume string) ([]string, string, error) {
-	limit := p.cfg.Limits.MaxRepositories
-	if names, ok := p.literalIncludes(); ok {
-		var out []string
-		for _, n := range names {
-			if n > resume && p.selected(n) {
-				out = append(out, n)
-			}
-		}
-		if len(out) > limit {
-			return out[:limit], out[limit-1], nil
-		}
-		return out, "", nil
-	}
-	reg, err := p.reg.registryName()
-	if err != nil {
-		return nil, "", err
-	}
-	var out []string
-	last := resume
-	for page := 0; page < maxCatalogPages; page++ {
-		if ctx.Err() != nil {
-			return out, last, nil
-		}
-		names, err := remote.CatalogPage(reg, last, p.cfg.Limits.PageSize, opts...)
-		if err != nil {
-			return nil, "", fmt.Errorf("catalog after %q: %w", last, err)
-		}
-		slices.Sort(names)
-		progressed := false
-		for _, n := range names {
-			if n <= last {
-				continue // a registry that ignores "last" must not loop
-			}
-			progressed, last = true, n
-			if !p.selected(n) {
-				continue
-			}
-			out = append(out, n)
-			if len(out) == limit {
-				return out, n, nil
-			}
-		}
-		if !progressed || len(names) < p.cfg.Limits.PageSize {
-			return out, "", nil
-		}
-	}
-	return out, last, nil
-}
-
 // literalIncludes are the includes when every one is a plain name.
 func (p *Poller) literalIncludes() ([]string, bool) {
 	inc := p.cfg.Repositories.Include
@@ -388,12 +328,15 @@ func (p *Poller) literalIncludes() ([]string, bool) {
 	return slices.Compact(out), true
 }
 
-// selected applies the globs.
-func (p *Poller) selected(repo string) bool {
-	g := p.cfg.Repositories
+// selected applies the repository globs.
+func (p *Poller) selected(repo string) bool { return selectedBy(p.cfg.Repositories, repo) }
+
+// selectedBy reports whether name matches an include (or there is none)
+// and no exclude.
+func selectedBy(g Globs, name string) bool {
 	in := len(g.Include) == 0
 	for _, pat := range g.Include {
-		if ok, _ := path.Match(pat, repo); ok {
+		if ok, _ := path.Match(pat, name); ok {
 			in = true
 			break
 		}
@@ -402,40 +345,34 @@ func (p *Poller) selected(repo string) bool {
 		return false
 	}
 	for _, pat := range g.Exclude {
-		if ok, _ := path.Match(pat, repo); ok {
+		if ok, _ := path.Match(pat, name); ok {
 			return false
 		}
 	}
 	return true
 }
 
-// head is one tag's manifest, or why it has none.
-type head struct {
-	tag, digest, mediaType string
-	err                    error
-	gone                   bool
-}
-
 // pollRepository checks one repository's tags against its checkpoint and
 // enqueues the new and changed ones.
-func (p *Poller) pollRepository(ctx context.Context, opts []remote.Option, repo string, dryRun, sweepCounts bool, rep *Report) error {
-	r, err := p.reg.repository(repo)
-	if err != nil {
-		return err
-	}
-	tags, err := p.tags(ctx, opts, r)
-	if err != nil {
-		return err
-	}
+func (p *Poller) pollRepository(ctx context.Context, l lister, ref repoRef, dryRun, sweepCounts bool, rep *Report) error {
+	repo := ref.name
 	var ck checkpoint
 	key := checkpointKey(p.cfg.Name, repo)
 	rev, err := getJSON(ctx, p.d.KV, key, &ck)
 	if err != nil {
 		return err
 	}
-	heads := p.heads(opts, r, tags)
-	rep.Tags += len(tags)
-	next := checkpoint{Repository: repo, Tags: make(map[string]string, len(tags))}
+	if !ref.updated.IsZero() && rev != 0 && ck.UpdatedAt.Equal(ref.updated) {
+		// Unchanged since its checkpoint (SWR moves a repository's
+		// update time on every push): no tag is listed.
+		return nil
+	}
+	heads, err := l.heads(ctx, ref)
+	if err != nil {
+		return err
+	}
+	rep.Tags += len(heads)
+	next := checkpoint{Repository: repo, Tags: make(map[string]string, len(heads)), UpdatedAt: ck.UpdatedAt}
 	changed := false
 	var failed error
 	for _, h := range heads {
@@ -455,7 +392,7 @@ func (p *Poller) pollRepository(ctx context.Context, opts []remote.Option, repo 
 			continue
 		}
 		changed = true
-		stored, err := p.enqueue(ctx, formats.Push{Host: p.reg.host, Repository: repo, Tag: h.tag, Digest: h.digest, MediaType: h.mediaType},
+		stored, err := p.enqueue(ctx, formats.Push{Host: l.host(), Repository: repo, Tag: h.tag, Digest: h.digest, MediaType: h.mediaType},
 			dryRun, sweepCounts, rep)
 		if err != nil {
 			failed = errors.Join(failed, fmt.Errorf("%s: %w", h.tag, err))
@@ -470,6 +407,12 @@ func (p *Poller) pollRepository(ctx context.Context, opts []remote.Option, repo 
 	}
 	if len(next.Tags) != len(ck.Tags) {
 		changed = true
+	}
+	if failed == nil && !ref.updated.IsZero() && !next.UpdatedAt.Equal(ref.updated) {
+		// Every tag settled: the next round skips the repository until
+		// it moves again. With a failure the old time stays, so the
+		// next round lists it again.
+		next.UpdatedAt, changed = ref.updated, true
 	}
 	if dryRun || p.d.KV == nil || !changed && rev != 0 {
 		return failed
@@ -490,66 +433,6 @@ func (p *Poller) pollRepository(ctx context.Context, opts []remote.Option, repo 
 		return errors.Join(failed, fmt.Errorf("write checkpoint: %w", err))
 	}
 	return failed
-}
-
-// tags lists a repository's tags, page by page, at most limits.max_tags.
-func (p *Poller) tags(ctx context.Context, opts []remote.Option, repo name.Repository) ([]string, error) {
-	puller, err := remote.NewPuller(opts...)
-	if err != nil {
-		return nil, err
-	}
-	lister, err := puller.Lister(ctx, repo)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil // deleted since the catalog was read
-		}
-		return nil, fmt.Errorf("list tags: %w", err)
-	}
-	var tags []string
-	for pages := 0; ; pages++ {
-		page, err := lister.Next(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list tags: %w", err)
-		}
-		tags = append(tags, page.Tags...)
-		if len(tags) >= p.cfg.Limits.MaxTags {
-			p.log.Debug("source repository over max_tags", "repository", repo.RepositoryStr(), "max_tags", p.cfg.Limits.MaxTags)
-			return tags[:p.cfg.Limits.MaxTags], nil
-		}
-		if !lister.HasNext() || len(page.Tags) == 0 || pages > p.cfg.Limits.MaxTags {
-			return tags, nil
-		}
-	}
-}
-
-// heads HEADs every tag's manifest, limits.concurrency at a time.
-func (p *Poller) heads(opts []remote.Option, nr name.Repository, tags []string) []head {
-	out := make([]head, len(tags))
-	sem := make(chan struct{}, p.cfg.Limits.Concurrency)
-	var wg sync.WaitGroup
-	for i, tag := range tags {
-		out[i].tag = tag
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			d, err := remote.Head(nr.Tag(tag), opts...)
-			switch {
-			case err != nil && isNotFound(err):
-				out[i].gone = true
-			case err != nil:
-				out[i].err = err
-			default:
-				out[i].digest, out[i].mediaType = d.Digest.String(), string(d.MediaType)
-			}
-		})
-	}
-	wg.Wait()
-	return out
-}
-
-func isNotFound(err error) bool {
-	var te *transport.Error
-	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
 }
 
 // enqueue plans one push through the webhook path and stores its job. It

@@ -77,6 +77,10 @@ type checkpoint struct {
 	Repository string            `json:"repository"`
 	Tags       map[string]string `json:"tags"`
 	CheckedAt  time.Time         `json:"checked_at"`
+	// UpdatedAt is the repository's update time (kind swr) when every
+	// tag of it last settled: a round skips the repository while SWR
+	// reports that same time.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
 // RoundRecord is a source's last round, for `bridge sources list` and for

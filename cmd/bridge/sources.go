@@ -26,6 +26,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/scanjob"
 	"github.com/scan-bridge/scan-bridge/scanner"
 	"github.com/scan-bridge/scan-bridge/sources"
+	"github.com/scan-bridge/scan-bridge/swrclient"
 )
 
 // Sources (package sources, docs/sources.md): registries the bridge polls
@@ -192,7 +193,7 @@ func (o *sourcesOptions) list(cmd *cobra.Command) error {
 	}
 	var rows []sourceRow
 	for _, s := range cfg.FilledSources() {
-		row := sourceRow{Name: s.Name, Kind: s.Kind, URL: s.URL, Every: s.Schedule.Every.String(), SweepFor: s.SweepFor}
+		row := sourceRow{Name: s.Name, Kind: s.Kind, URL: sourceURL(s), Every: s.Schedule.Every.String(), SweepFor: s.SweepFor}
 		if kv != nil {
 			if row.LeaseHolder, row.LeaseRenewed, err = sources.LeaseHolder(ctx, kv, s.Name); err != nil {
 				return err
@@ -217,6 +218,18 @@ func (o *sourcesOptions) list(cmd *cobra.Command) error {
 		return nil
 	}
 	return writeSourcesTable(out, rows, time.Now())
+}
+
+// sourceURL is where a source polls: its url, or for kind swr the SWR
+// API endpoint.
+func sourceURL(s sources.Config) string {
+	if s.Kind != sources.KindSWR {
+		return s.URL
+	}
+	if s.SWR.Endpoint != "" {
+		return s.SWR.Endpoint
+	}
+	return swrclient.Endpoint(s.SWR.Region)
 }
 
 func writeSourcesTable(out io.Writer, rows []sourceRow, now time.Time) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/queue"
 	"github.com/scan-bridge/scan-bridge/sources"
+	"github.com/scan-bridge/scan-bridge/swrclient/swrtest"
 )
 
 // ociRegistry is go-containerregistry's in-process registry holding the
@@ -103,5 +104,51 @@ sources:
 	}
 	if _, _, err := runDLQCLI(t, "sources", "run", "nope", "-c", cfg); err == nil || !strings.Contains(err.Error(), `no source named "nope"`) {
 		t.Fatalf("unknown source: %v", err)
+	}
+}
+
+// TestSourcesCLISWR: `bridge sources run NAME --dry-run` for a kind swr
+// source, against the fake SWR API, with the hss section's AK/SK (the
+// source names none), then a real round and the list.
+func TestSourcesCLISWR(t *testing.T) {
+	fake := swrtest.NewServer(swrtest.Options{AccessKeys: map[string]swrtest.Key{"AKCLI": {SecretKey: "SKCLI-secret"}}})
+	t.Cleanup(fake.Close)
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	fake.Push("team", "app", "1.0", "sha256:"+strings.Repeat("a", 64), at)
+	fake.Push("team", "group/api", "v2", "sha256:"+strings.Repeat("b", 64), at)
+	ns := natstest.Start(t)
+	if _, err := queue.Open(t.Context(), ns.JetStream(), queue.Config{}, nil, queue.NewMetrics(nil)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeDLQConfig(t, fmt.Sprintf(`nats: {url: %s}
+hss: {region: cn-north-4, project_id: p1, access_key: AKCLI, secret_key: SKCLI-secret}
+receivers:
+  - {name: hook, format: distribution, auth: {method: none}}
+sources:
+  - {name: swr-poll, kind: swr, swr: {endpoint: "%s", namespaces: {include: [team]}, calls_per_minute: 600}}
+`, ns.URL(), fake.URL))
+
+	out, _, err := runDLQCLI(t, "sources", "run", "swr-poll", "--dry-run", "-c", cfg)
+	if err != nil {
+		t.Fatalf("run --dry-run: %v", err)
+	}
+	for _, want := range []string{"would enqueue 2 jobs", "team/app:1.0@sha256:", "team/group/api:v2@sha256:"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("dry run lacks %q:\n%s", want, out)
+		}
+	}
+	if n := len(fake.Refusals()); n != 0 {
+		t.Fatalf("the fake refused %+v", fake.Refusals())
+	}
+	if _, _, err := runDLQCLI(t, "sources", "run", "swr-poll", "-c", cfg); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	out, _, err = runDLQCLI(t, "sources", "run", "swr-poll", "--dry-run", "-c", cfg)
+	if err != nil || !strings.Contains(out, "would enqueue 0 jobs") {
+		t.Fatalf("a dry run after a round:\n%s %v", out, err)
+	}
+	out, _, err = runDLQCLI(t, "sources", "list", "-c", cfg)
+	if err != nil || !strings.Contains(out, "swr-poll") || !strings.Contains(out, "swr") || !strings.Contains(out, "1m0s") {
+		t.Fatalf("list:\n%s %v", out, err)
 	}
 }
