@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/scan-bridge/scan-bridge/handlers/formats"
 )
 
 // lister is where a round learns what a source holds: the repositories
@@ -31,6 +34,12 @@ type lister interface {
 	// with its digest or why it has none; none when the repository is
 	// gone.
 	heads(ctx context.Context, repo repoRef) ([]head, error)
+	// notImage says why a new or changed tag's manifest is not a
+	// container image ("" when it is one, or when the listing cannot
+	// tell): a HEAD gives the manifest's media type alone, and an OCI
+	// artifact (an SBOM pushed with oras, a Helm chart) is an image
+	// manifest with another config or artifactType.
+	notImage(ctx context.Context, repo string, h head) (string, error)
 }
 
 // repoRef is one repository of a round.
@@ -207,6 +216,36 @@ func (l registryLister) headAll(nr name.Repository, tags []string) []head {
 	}
 	wg.Wait()
 	return out
+}
+
+// notImage fetches the manifest of a new or changed tag whose media type
+// may hold an artifact (an OCI or Docker image manifest: an index is
+// scanned as an image, as in a webhook) and reads its config media type
+// and artifactType; one GET per changed tag, none for unchanged ones.
+func (l registryLister) notImage(ctx context.Context, repo string, h head) (string, error) {
+	switch h.mediaType {
+	case string(types.OCIManifestSchema1), string(types.DockerManifestSchema2):
+	default:
+		return formats.NonImageReason(h.mediaType, "", ""), nil
+	}
+	r, err := l.p.reg.repository(repo)
+	if err != nil {
+		return "", err
+	}
+	d, err := remote.Get(r.Digest(h.digest), append(l.opts, remote.WithContext(ctx))...)
+	if err != nil {
+		return "", fmt.Errorf("get manifest: %w", err)
+	}
+	var m struct {
+		Config struct {
+			MediaType string `json:"mediaType"`
+		} `json:"config"`
+		ArtifactType string `json:"artifactType"`
+	}
+	if err := json.Unmarshal(d.Manifest, &m); err != nil {
+		return "", fmt.Errorf("read manifest: %w", err)
+	}
+	return formats.NonImageReason(h.mediaType, m.Config.MediaType, m.ArtifactType), nil
 }
 
 func isNotFound(err error) bool {

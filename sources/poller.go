@@ -392,6 +392,22 @@ func (p *Poller) pollRepository(ctx context.Context, l lister, ref repoRef, dryR
 			continue
 		}
 		changed = true
+		reason, err := l.notImage(ctx, repo, h)
+		if err != nil {
+			failed = errors.Join(failed, fmt.Errorf("%s: %w", h.tag, err))
+			if had {
+				next.Tags[h.tag] = old
+			}
+			continue
+		}
+		if reason != "" {
+			// Remembered, so the manifest is not fetched again while
+			// the tag stays.
+			rep.Skipped = append(rep.Skipped, SkipLine{Ref: repo + ":" + h.tag + "@" + h.digest, Reason: reason})
+			p.d.Metrics.job(p.cfg.Name, "skipped")
+			next.Tags[h.tag] = h.digest
+			continue
+		}
 		stored, err := p.enqueue(ctx, formats.Push{Host: l.host(), Repository: repo, Tag: h.tag, Digest: h.digest, MediaType: h.mediaType},
 			dryRun, sweepCounts, rep)
 		if err != nil {

@@ -51,6 +51,11 @@ func (p *Poller) newLister(ctx context.Context) (lister, error) {
 	return p.newRegistryLister(ctx)
 }
 
+// notImage: SWR's tag rows give no config media type or artifactType, so
+// an swr source cannot tell an artifact from an image; HSS refuses what it
+// cannot scan, and the lifecycle gives it up with HSS's reason.
+func (swrLister) notImage(context.Context, string, head) (string, error) { return "", nil }
+
 func (l swrLister) host() string {
 	if l.p.cfg.SWR.Region == "" {
 		if u, err := url.Parse(l.p.cfg.SWR.Endpoint); err == nil {

@@ -155,6 +155,14 @@ func nonImageReason(mediaType, configMediaType, artifactType string) string {
 	return ""
 }
 
+// NonImageReason is nonImageReason for a manifest read by a poller
+// (package sources), which learns the config media type and artifactType
+// only by fetching the manifest: a polled artifact is skipped in the same
+// words as the same artifact in a webhook.
+func NonImageReason(mediaType, configMediaType, artifactType string) string {
+	return nonImageReason(mediaType, configMediaType, artifactType)
+}
+
 // tagSkipReason recognises tags that tools push beside an image rather than
 // images: cosign's sha256-<hex>.sig / .att / .sbom and the OCI referrers
 // fallback tag sha256-<hex>. The digest prefix is required so an ordinary
