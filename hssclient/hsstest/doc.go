@@ -87,8 +87,9 @@
 // Its checks and its signature verifier are written from the API
 // reference, the SDK models and the signing spec, not by reusing
 // hssclient's Validate or signer: a bug there must show up as a refusal
-// here, not be copied. For the same reason it must not import hssclient
-// (nor any other package of this module). Time comes from Options.Now
+// here, not be copied (the verifier is internal/aksk's, which the fake SWR
+// API shares). For the same reason it must not import hssclient or
+// cmd/bridge. Time comes from Options.Now
 // (default time.Now), so tests control expiry, skew, throttling windows,
 // syncs and scans; every piece of state is guarded by one mutex.
 package hsstest

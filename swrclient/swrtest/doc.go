@@ -19,8 +19,8 @@
 // access key in a sliding minute and answered 429 with the API
 // gateway's body, and Throttle(n) refuses the next n calls so.
 //
-// Its verifier is written from the signing spec, independently of
-// hssclient's signer (as hssclient/hsstest's is), so a signer bug shows
-// up as a refusal here. It must not import any other package of this
-// module.
+// Its verifier is internal/aksk's, the one hssclient/hsstest uses,
+// written from the signing spec independently of hssclient's signer, so a
+// signer bug shows up as a refusal here. It must not import hssclient,
+// swrclient or cmd/bridge.
 package swrtest
