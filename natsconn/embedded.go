@@ -89,7 +89,11 @@ func StartEmbedded(c Config, log *slog.Logger) (_ *Embedded, err error) {
 		if e.password, err = listenPassword(c, log); err != nil {
 			return nil, err
 		}
-		opts.Users = []*server.User{{Username: ListenUser, Password: string(e.password)}}
+		hash, err := passwordHash(c, e.password)
+		if err != nil {
+			return nil, err
+		}
+		opts.Users = []*server.User{{Username: ListenUser, Password: hash}}
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // secret is a password that prints as a placeholder, so that no log line
@@ -128,4 +129,29 @@ func (c Config) credentials() (nats.Option, error) {
 		return nats.UserInfo(ListenUser, string(pw)), nil
 	}
 	return nil, nil
+}
+
+// passwordHash is what the embedded server is given for pw: a bcrypt hash,
+// which nats-server compares a client's password with (server/auth.go,
+// comparePasswords), so that the server's options never hold the password
+// and it does not warn "Plaintext passwords detected" at every start. The
+// generated password has 256 random bits, where bcrypt's work factor adds
+// nothing, so it gets the lowest (each client's login costs a bcrypt
+// compare: about a millisecond instead of tens); an operator's password
+// file may hold a weaker one and gets bcrypt's default. bcrypt takes at
+// most 72 bytes: a longer password from the operator is given as it is
+// (the server then warns).
+func passwordHash(c Config, pw secret) (string, error) {
+	if len(pw) > 72 {
+		return string(pw), nil
+	}
+	cost := bcrypt.MinCost
+	if c.ListenPasswordFile != "" {
+		cost = bcrypt.DefaultCost
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+	if err != nil {
+		return "", fmt.Errorf("embedded nats password: %w", err)
+	}
+	return string(h), nil
 }
