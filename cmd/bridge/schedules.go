@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -30,12 +29,6 @@ import (
 // on the replica that claims it first. `bridge schedules list` shows the
 // next fires and the last runs.
 
-// scheduleParts are the running schedules.
-type scheduleParts struct {
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-}
-
 // scheduleDeps are what the schedules run with: the HSS side's Send for
 // full scans (the consumer's quota scheduler and call slots), the
 // lifecycle records and the job stream for rescans.
@@ -48,7 +41,7 @@ type scheduleDeps struct {
 // startSchedules opens the schedules bucket and starts each schedule's
 // clock; nil when there is none.
 func startSchedules(ctx context.Context, cfg config.Config, js jetstream.JetStream, d scheduleDeps, replicas int,
-	reg prometheus.Registerer, log *slog.Logger) (*scheduleParts, error) {
+	reg prometheus.Registerer, log *slog.Logger) (*loops, error) {
 	if len(cfg.Schedules) == 0 {
 		return nil, nil
 	}
@@ -71,24 +64,12 @@ func startSchedules(ctx context.Context, cfg config.Config, js jetstream.JetStre
 		m.Init(c.Name)
 		scheds = append(scheds, s)
 	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sp := &scheduleParts{stop: cancel}
+	sp := startLoops(ctx)
 	for _, s := range scheds {
-		sp.wg.Go(func() { s.Run(rctx) })
+		sp.goRun(s.Run)
 	}
 	log.Info("schedules started", "schedules", len(scheds), "replica", replica)
 	return sp, nil
-}
-
-// shutdown stops the clocks and waits for a run under way to end (its
-// context is cancelled: a full scan waiting for its permit gives up, a
-// rescan stops sending).
-func (s *scheduleParts) shutdown() {
-	if s == nil {
-		return
-	}
-	s.stop()
-	s.wg.Wait()
 }
 
 type schedulesOptions struct {

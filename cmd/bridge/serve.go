@@ -90,8 +90,8 @@ type app struct {
 	// feeds the consumer is not touched.
 	intakeNC *nats.Conn
 	life     *lifecycleParts  // the lifecycle store, results and watcher
-	sources  *sourceParts     // the polled registries (sources.go); nil without sources
-	scheds   *scheduleParts   // the scheduled scans (schedules.go); nil without schedules
+	sources  *loops           // the polled registries (sources.go); nil without sources
+	scheds   *loops           // the scheduled scans (schedules.go); nil without schedules
 	reloader *reloader        // applies a re-read configuration (reload.go)
 	notify   *notify.Notifier // the result webhooks (notify.go); nil without any
 	done     chan error       // Run's result

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -38,12 +37,6 @@ import (
 // to another replica within about 1.25 of it.
 const sourceLeaseTTL = 30 * time.Second
 
-// sourceParts are the running pollers.
-type sourceParts struct {
-	stop context.CancelFunc
-	wg   sync.WaitGroup
-}
-
 // sourceTargets are the HSS targets the sources' jobs can name (a
 // sweep's are its receiver's, already among the receivers'), with the
 // routes' rewrites, for the consumer's allow-list.
@@ -69,7 +62,7 @@ func sourceReceiver(s sources.Config) handlers.ReceiverConfig {
 // startSources starts every source's poller under its lease in the
 // sources bucket; nil when there is none.
 func startSources(ctx context.Context, cfg config.Config, js jetstream.JetStream, planner sources.Planner, pub sources.Publisher,
-	known sources.Known, replicas int, reg prometheus.Registerer, log *slog.Logger) (*sourceParts, error) {
+	known sources.Known, replicas int, reg prometheus.Registerer, log *slog.Logger) (*loops, error) {
 	if len(cfg.Sources) == 0 {
 		return nil, nil
 	}
@@ -90,23 +83,13 @@ func startSources(ctx context.Context, cfg config.Config, js jetstream.JetStream
 		m.Init(c.Name)
 		pollers = append(pollers, p)
 	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	sp := &sourceParts{stop: cancel}
+	sp := startLoops(ctx)
 	for _, p := range pollers {
 		lease := scanner.NewLease(kv, sources.LeaseKey(p.Config().Name), sourceLeaseTTL, "", log.With("source", p.Config().Name))
-		sp.wg.Go(func() { p.Run(rctx, lease) })
+		sp.goRun(func(ctx context.Context) { p.Run(ctx, lease) })
 	}
 	log.Info("sources started", "sources", len(pollers))
 	return sp, nil
-}
-
-// shutdown stops the pollers and gives their leases up.
-func (s *sourceParts) shutdown() {
-	if s == nil {
-		return
-	}
-	s.stop()
-	s.wg.Wait()
 }
 
 type sourcesOptions struct {
