@@ -62,8 +62,9 @@ type head struct {
 // go-containerregistry, with one round's options (authentication read
 // at the round's start).
 type registryLister struct {
-	p    *Poller
-	opts []remote.Option
+	p      *Poller
+	opts   []remote.Option
+	puller *remote.Puller
 }
 
 func (p *Poller) newRegistryLister(ctx context.Context) (lister, error) {
@@ -82,7 +83,7 @@ func (p *Poller) newRegistryLister(ctx context.Context) (lister, error) {
 		return nil, err
 	}
 	opts = append(opts, remote.Reuse(puller))
-	return registryLister{p: p, opts: opts}, nil
+	return registryLister{p: p, opts: opts, puller: puller}, nil
 }
 
 func (l registryLister) host() string { return l.p.reg.host }
@@ -165,11 +166,7 @@ func (l registryLister) heads(ctx context.Context, repo repoRef) ([]head, error)
 // tags lists a repository's tags, page by page, at most limits.max_tags.
 func (l registryLister) tags(ctx context.Context, repo name.Repository) ([]string, error) {
 	p := l.p
-	puller, err := remote.NewPuller(l.opts...)
-	if err != nil {
-		return nil, err
-	}
-	lister, err := puller.Lister(ctx, repo)
+	lister, err := l.puller.Lister(ctx, repo)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil // deleted since the catalog was read
