@@ -26,7 +26,11 @@
 // next fire) is not run late, unless the schedule sets catch_up: then the
 // latest missed fire runs once, as soon as a replica notices (at start, or
 // after a run that overran), and only if the schedule ran before (a last
-// run is recorded): a new schedule does not fire on deploy.
+// run is recorded): a new schedule does not fire on deploy. A run that did
+// not end is caught up as well: one cut off by a shutdown gives its claim
+// back and is recorded as interrupted; one whose replica was killed keeps
+// its claim until it is older than the schedule's timeout, then another
+// replica takes it over (Schedule.Fire, claimFire).
 //
 // The clock is robfig/cron's parser (5 fields or a descriptor such as
 // @daily, in the schedule's timezone); this package does its own waiting

@@ -13,7 +13,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scanbridge_schedule_runs_total",
-			Help: "Scheduled runs this replica made, by schedule and result (ok, failed; missed: a fire no run was made for)."},
+			Help: "Scheduled runs this replica made, by schedule and result (ok, failed; interrupted: cut off by a shutdown, run again by a catch-up; missed: a fire no run was made for)."},
 			[]string{"schedule", "result"}),
 		last: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "scanbridge_schedule_last_run_timestamp_seconds",
 			Help: "Fire time of the schedule's last successful run this replica knows of (take max() over replicas)."},

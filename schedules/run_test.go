@@ -2,11 +2,14 @@ package schedules
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scan-bridge/scan-bridge/hssclient"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
@@ -97,5 +100,119 @@ func TestCatchUpRunsTheLatestMissedFireOnce(t *testing.T) {
 	})
 	if n := sends.Load(); n != 1 {
 		t.Fatalf("%d full scans, want 1 (the latest missed fire only)", n)
+	}
+}
+
+// runUntil runs s.Run until the test ends.
+func runUntil(t *testing.T, s *Schedule) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestARunCutOffByShutdownIsCaughtUpAtTheNextStart: a replica stopped
+// while its run waits (a full scan waiting for its permit) records the
+// run as interrupted and gives its claim back, so the next replica to
+// start runs that fire again instead of finding it claimed by a replica
+// that is gone.
+func TestARunCutOffByShutdownIsCaughtUpAtTheNextStart(t *testing.T) {
+	srv := natstest.Start(t)
+	kv := openKV(t, srv.JetStream())
+	at := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	fire := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	cfg := Config{Name: "nightly", Cron: "0 3 * * *", Action: ActionFullScan, CatchUp: true, FullScan: FullScan{Target: target}}
+	if err := writeLast(t.Context(), kv, LastRun{Schedule: "nightly", Fire: fire.Add(-24 * time.Hour), Result: ResultOK}); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan struct{})
+	a, err := New(cfg, Deps{KV: kv, Replica: "a", Now: func() time.Time { return at },
+		Scanner: sendFunc(func(ctx context.Context, _ hssclient.Target, _ hssclient.BatchScanRequest) error {
+			close(waiting)
+			<-ctx.Done()
+			return ctx.Err()
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(t.Context())
+	go func() { <-waiting; stop() }()
+	lr, ran, err := a.Fire(ctx, fire)
+	if !ran || err == nil || lr.Result != ResultInterrupted {
+		t.Fatalf("Fire = %+v, %v, %v; want an interrupted run", lr, ran, err)
+	}
+	if _, err := kv.Get(t.Context(), ClaimKey("nightly", fire)); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Fatalf("the claim is still there: %v", err)
+	}
+	if got, _, _ := ReadLastRun(t.Context(), kv, "nightly"); got.Result != ResultInterrupted || !got.Fire.Equal(fire) {
+		t.Fatalf("last run %+v", got)
+	}
+
+	var sends atomic.Int32
+	b, err := New(cfg, Deps{KV: kv, Replica: "b", Now: func() time.Time { return at },
+		Scanner: sendFunc(func(context.Context, hssclient.Target, hssclient.BatchScanRequest) error { sends.Add(1); return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, b)
+	natstest.Eventually(t, 10*time.Second, "the interrupted fire is run again", func() bool {
+		lr, ok, _ := ReadLastRun(t.Context(), kv, "nightly")
+		return ok && lr.Result == ResultOK && lr.Fire.Equal(fire) && lr.Replica == "b"
+	})
+	if n := sends.Load(); n != 1 {
+		t.Fatalf("%d full scans, want 1", n)
+	}
+}
+
+// TestAClaimOfADeadReplicaIsTakenOverOnlyWhenStale: a replica killed in
+// a run leaves its claim and a "running" record. A catch-up leaves a
+// claim younger than the run's timeout alone (its run may still be under
+// way) and takes over one older than that.
+func TestAClaimOfADeadReplicaIsTakenOverOnlyWhenStale(t *testing.T) {
+	fire := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	cfg := Config{Name: "nightly", Cron: "0 3 * * *", Action: ActionFullScan, CatchUp: true, FullScan: FullScan{Target: target}, Timeout: 15 * time.Minute}
+	for _, tc := range []struct {
+		name     string
+		claimAge time.Duration
+		wantRun  bool
+	}{
+		{"under way", 10 * time.Minute, false},
+		{"past the timeout", 15*time.Minute + lateGrace, false},
+		{"stale", 17 * time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := natstest.Start(t)
+			kv := openKV(t, srv.JetStream())
+			at := fire.Add(time.Hour)
+			claimedAt := at.Add(-tc.claimAge)
+			if _, won, err := claimFire(t.Context(), kv, "nightly", fire, "dead", claimedAt, time.Hour); err != nil || !won {
+				t.Fatal(won, err)
+			}
+			if err := writeLast(t.Context(), kv, LastRun{Schedule: "nightly", Fire: fire, Replica: "dead", Started: claimedAt, Result: ResultRunning}); err != nil {
+				t.Fatal(err)
+			}
+			log := &messages{msgs: map[string]int{}}
+			var sends atomic.Int32
+			s, err := New(cfg, Deps{KV: kv, Replica: "b", Now: func() time.Time { return at }, Logger: slog.New(log),
+				Scanner: sendFunc(func(context.Context, hssclient.Target, hssclient.BatchScanRequest) error { sends.Add(1); return nil })})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.wantRun {
+				runUntil(t, s)
+				natstest.Eventually(t, 10*time.Second, "the stale claim's fire is run", func() bool {
+					lr, ok, _ := ReadLastRun(t.Context(), kv, "nightly")
+					return ok && lr.Result == ResultOK && lr.Replica == "b"
+				})
+			} else {
+				runUntil(t, s)
+				natstest.Eventually(t, 10*time.Second, "the catch-up finds the fire claimed", func() bool {
+					return log.count("fire claimed by another replica") == 1
+				})
+			}
+			if n, want := sends.Load(), map[bool]int32{true: 1}[tc.wantRun]; n != want {
+				t.Fatalf("%d full scans, want %d", n, want)
+			}
+		})
 	}
 }

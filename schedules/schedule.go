@@ -153,7 +153,7 @@ func (s *Schedule) Run(ctx context.Context) {
 		s.log.Warn("read the last run", "error", err)
 	} else if ok {
 		s.d.Metrics.lastRun(s.cfg.Name, lr)
-		if p := s.Prev(now); s.cfg.CatchUp && p.After(lr.Fire) {
+		if p := s.Prev(now); s.cfg.CatchUp && catchUp(p, lr) {
 			s.log.Info("catching up a fire missed while no replica ran", "fire", p, "last_fire", lr.Fire)
 			s.fire(ctx, p)
 		}
@@ -198,9 +198,21 @@ func (s *Schedule) fire(ctx context.Context, fire time.Time) {
 // Fire claims the fire at fire and, when this replica won the claim,
 // runs it and records the run. ran is false when another replica had
 // claimed it. Tests call it for a given fire time instead of waiting.
+//
+// A run that ctx cuts off (a shutdown) is recorded as interrupted and its
+// claim given back, so that the next catch-up runs the fire again instead
+// of finding it claimed by a replica that is gone.
 func (s *Schedule) Fire(ctx context.Context, fire time.Time) (lr LastRun, ran bool, err error) {
-	won, err := claimFire(ctx, s.d.KV, s.cfg.Name, fire, s.d.Replica, s.d.Now())
+	claimedAt := s.d.Now()
+	rev, won, err := claimFire(ctx, s.d.KV, s.cfg.Name, fire, s.d.Replica, claimedAt, s.staleClaim())
 	if err != nil {
+		if ctx.Err() != nil {
+			// The claim may have reached the server and its answer not us.
+			if r, ok := ownClaim(context.WithoutCancel(ctx), s.d.KV, s.cfg.Name, fire, s.d.Replica, claimedAt); ok {
+				s.release(ctx, fire, r)
+			}
+			return LastRun{}, false, err
+		}
 		s.d.Metrics.run(s.cfg.Name, ResultFailed)
 		return LastRun{}, false, err
 	}
@@ -223,7 +235,10 @@ func (s *Schedule) Fire(ctx context.Context, fire time.Time) (lr LastRun, ran bo
 	}
 	cancel()
 	lr.Finished, lr.Result = s.d.Now().UTC(), ResultOK
-	if err != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		lr.Result, lr.Error = ResultInterrupted, err.Error()
+	case err != nil:
 		lr.Result, lr.Error = ResultFailed, err.Error()
 	}
 	s.d.Metrics.run(s.cfg.Name, lr.Result)
@@ -231,11 +246,14 @@ func (s *Schedule) Fire(ctx context.Context, fire time.Time) (lr LastRun, ran bo
 		s.d.Metrics.lastRun(s.cfg.Name, lr)
 	}
 	// Recorded even when ctx ended (shutdown): the run is over.
-	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	if werr := writeLast(wctx, s.d.KV, lr); werr != nil {
 		s.log.Warn("record the run", "error", werr)
 	}
 	wcancel()
+	if lr.Result == ResultInterrupted {
+		s.release(ctx, fire, rev)
+	}
 	attrs := []any{"action", s.cfg.Action, "fire", fire, "result", lr.Result, "duration", lr.Finished.Sub(lr.Started).String()}
 	if s.cfg.Action == ActionRescanOlderThan {
 		attrs = append(attrs, "found", lr.Found, "sent", lr.Sent, "failed", lr.Failed)
@@ -246,6 +264,35 @@ func (s *Schedule) Fire(ctx context.Context, fire time.Time) (lr LastRun, ran bo
 		s.log.Info("scheduled run finished", attrs...)
 	}
 	return lr, true, err
+}
+
+// recordTimeout bounds the writes a run makes after ctx ended.
+const recordTimeout = 5 * time.Second
+
+// staleClaim is the age past which a claim is taken over: no run of this
+// schedule lasts longer (Timeout bounds it; a minute covers the records).
+func (s *Schedule) staleClaim() time.Duration { return s.cfg.Timeout + lateGrace }
+
+// release gives the fire's claim back after ctx ended.
+func (s *Schedule) release(ctx context.Context, fire time.Time, rev uint64) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := releaseClaim(rctx, s.d.KV, s.cfg.Name, fire, rev); err != nil {
+		s.log.Warn("give the interrupted fire's claim back (a catch-up takes it over when it is stale)", "fire", fire, "error", err)
+		return
+	}
+	s.log.Info("scheduled run interrupted: its claim is given back for a catch-up", "fire", fire)
+}
+
+// catchUp reports whether the latest fire p, missed since the last run
+// lr, is to run now: it is later than lr's, or it is lr's and that run
+// did not end (interrupted by a shutdown, or still "running": its replica
+// died; the claim decides whether it is still under way).
+func catchUp(p time.Time, lr LastRun) bool {
+	if p.After(lr.Fire) {
+		return true
+	}
+	return p.Equal(lr.Fire) && (lr.Result == ResultInterrupted || lr.Result == ResultRunning)
 }
 
 // Request is the full scan's batch-scan request.

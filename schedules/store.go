@@ -65,18 +65,69 @@ type claim struct {
 	ClaimedAt time.Time `json:"claimed_at"`
 }
 
-// claimFire creates the fire's claim: true when this replica won it,
-// false when another replica had.
-func claimFire(ctx context.Context, kv jetstream.KeyValue, schedule string, fire time.Time, replica string, now time.Time) (bool, error) {
+// claimFire creates the fire's claim: won is true when this replica won
+// it, false when another replica holds it; rev is the claim's revision,
+// for releaseClaim. A claim older than stale is taken over: a run is
+// bounded by its timeout, so the replica that made it died without giving
+// it back (a crash, a kill), and its fire would otherwise be lost until
+// ClaimTTL. The takeover deletes the old claim at its revision, so of two
+// replicas taking over at once one wins.
+func claimFire(ctx context.Context, kv jetstream.KeyValue, schedule string, fire time.Time, replica string, now time.Time, stale time.Duration) (rev uint64, won bool, err error) {
+	key := ClaimKey(schedule, fire)
 	b, _ := json.Marshal(claim{Replica: replica, ClaimedAt: now.UTC()})
-	_, err := kv.Create(ctx, ClaimKey(schedule, fire), b, jetstream.KeyTTL(ClaimTTL))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, jetstream.ErrKeyExists):
-		return false, nil
+	for range 2 {
+		rev, err = kv.Create(ctx, key, b, jetstream.KeyTTL(ClaimTTL))
+		if err == nil {
+			return rev, true, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return 0, false, fmt.Errorf("claim %s: %w", key, err)
+		}
+		e, gerr := kv.Get(ctx, key)
+		switch {
+		case errors.Is(gerr, jetstream.ErrKeyNotFound), errors.Is(gerr, jetstream.ErrKeyDeleted):
+			continue // released or expired since: try again
+		case gerr != nil:
+			return 0, false, fmt.Errorf("read claim %s: %w", key, gerr)
+		}
+		var held claim
+		if json.Unmarshal(e.Value(), &held) == nil && now.Sub(held.ClaimedAt) <= stale {
+			return 0, false, nil
+		}
+		if perr := kv.Purge(ctx, key, jetstream.LastRevision(e.Revision()), jetstream.PurgeTTL(markerTTL)); perr != nil {
+			if isWrongLastSeq(perr) {
+				return 0, false, nil // another replica took it over first
+			}
+			return 0, false, fmt.Errorf("take over stale claim %s: %w", key, perr)
+		}
 	}
-	return false, fmt.Errorf("claim %s: %w", ClaimKey(schedule, fire), err)
+	return 0, false, nil
+}
+
+// releaseClaim gives a claim back (the run was cut off by a shutdown
+// before it ended), so that a catch-up can run the fire again. It deletes
+// only the claim at rev: a claim some other replica took since is kept.
+func releaseClaim(ctx context.Context, kv jetstream.KeyValue, schedule string, fire time.Time, rev uint64) error {
+	err := kv.Purge(ctx, ClaimKey(schedule, fire), jetstream.LastRevision(rev), jetstream.PurgeTTL(markerTTL))
+	if err != nil && !isWrongLastSeq(err) {
+		return fmt.Errorf("release claim %s: %w", ClaimKey(schedule, fire), err)
+	}
+	return nil
+}
+
+// ownClaim is the revision of the fire's claim when this replica holds
+// it: for a claim whose Create reached the server but whose answer did
+// not reach the replica (cut off by a shutdown).
+func ownClaim(ctx context.Context, kv jetstream.KeyValue, schedule string, fire time.Time, replica string, at time.Time) (uint64, bool) {
+	e, err := kv.Get(ctx, ClaimKey(schedule, fire))
+	if err != nil {
+		return 0, false
+	}
+	var c claim
+	if json.Unmarshal(e.Value(), &c) != nil || c.Replica != replica || !c.ClaimedAt.Equal(at.UTC()) {
+		return 0, false
+	}
+	return e.Revision(), true
 }
 
 // Results of a run.
@@ -84,6 +135,9 @@ const (
 	ResultRunning = "running"
 	ResultOK      = "ok"
 	ResultFailed  = "failed"
+	// ResultInterrupted is a run a shutdown cut off: its claim was given
+	// back and a catch-up runs the fire again.
+	ResultInterrupted = "interrupted"
 	// ResultMissed is a fire no replica ran on time (metrics only).
 	ResultMissed = "missed"
 )

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scan-bridge/scan-bridge/config"
 	"github.com/scan-bridge/scan-bridge/internal/natstest"
 	"github.com/scan-bridge/scan-bridge/schedules"
 )
@@ -16,17 +15,16 @@ import (
 // schedule to the HSS side. A yearly schedule whose last run is two years
 // old catches up its latest fire when the bridge starts: one operate_all
 // batch-scan reaches HSS, through the consumer's HSS (quota, call slots),
-// and the run is recorded.
+// and the run is recorded. The first bridge runs without the schedule, so
+// that it cannot catch up the fire before the test has recorded the old
+// run (schedules/run_test.go covers a run cut off by a stop).
 func TestE2EScheduleCatchesUpThroughTheQuota(t *testing.T) {
-	e := newE2E(t, func(c *config.Config) {
-		c.Schedules = []schedules.Config{{Name: "yearly", Cron: "0 0 1 1 *", Action: schedules.ActionFullScan, CatchUp: true,
-			FullScan: schedules.FullScan{ScanStatus: "unscan"}}}
-	})
+	e := newE2E(t)
 	js, err := jetstreamFor(e.app)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := schedules.AttachBucket(t.Context(), js)
+	kv, err := schedules.OpenBucket(t.Context(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,10 +33,15 @@ func TestE2EScheduleCatchesUpThroughTheQuota(t *testing.T) {
 	if _, err := kv.Put(t.Context(), "last.yearly", b); err != nil {
 		t.Fatal(err)
 	}
+	e.stop()
 	if n := len(e.hss.Requests()); n != 0 {
 		t.Fatalf("HSS got %d requests before any fire", n)
 	}
-	e.stop()
+	e.cfg.Schedules = []schedules.Config{{Name: "yearly", Cron: "0 0 1 1 *", Action: schedules.ActionFullScan, CatchUp: true,
+		FullScan: schedules.FullScan{ScanStatus: "unscan"}}}
+	if err := e.cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	e.start()
 	natstest.Eventually(t, 30*time.Second, "the missed fire is caught up", func() bool { return len(e.hss.Requests()) == 1 })
 	r := e.hss.Requests()[0].Body
