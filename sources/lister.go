@@ -54,6 +54,9 @@ type repoRef struct {
 // head is one tag's manifest, or why it has none.
 type head struct {
 	tag, digest, mediaType string
+	// configMediaType and artifactType are the manifest's when the
+	// listing gave it (swr); "" for a registry's HEAD.
+	configMediaType, artifactType string
 	err                    error
 	gone                   bool
 }

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/scan-bridge/scan-bridge/handlers/formats"
 	"github.com/scan-bridge/scan-bridge/swrclient"
 )
 
@@ -51,10 +52,13 @@ func (p *Poller) newLister(ctx context.Context) (lister, error) {
 	return p.newRegistryLister(ctx)
 }
 
-// notImage: SWR's tag rows give no config media type or artifactType, so
-// an swr source cannot tell an artifact from an image; HSS refuses what it
+// notImage reads the types of the manifest SWR lists with each tag: no
+// call, and the same words as a webhook's for the same artifact. A tag
+// whose row carries no manifest is taken as an image; HSS refuses what it
 // cannot scan, and the lifecycle gives it up with HSS's reason.
-func (swrLister) notImage(context.Context, string, head) (string, error) { return "", nil }
+func (swrLister) notImage(_ context.Context, _ string, h head) (string, error) {
+	return formats.NonImageReason(h.mediaType, h.configMediaType, h.artifactType), nil
+}
 
 func (l swrLister) host() string {
 	if l.p.cfg.SWR.Region == "" {
@@ -115,7 +119,7 @@ func (l swrLister) heads(ctx context.Context, repo repoRef) ([]head, error) {
 	}
 	out := make([]head, 0, len(tags))
 	for _, t := range tags {
-		out = append(out, head{tag: t.Name, digest: t.Digest, mediaType: t.MediaType})
+		out = append(out, head{tag: t.Name, digest: t.Digest, mediaType: t.MediaType, configMediaType: t.ConfigMediaType, artifactType: t.ArtifactType})
 	}
 	return out, nil
 }

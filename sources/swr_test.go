@@ -294,3 +294,48 @@ func TestSWRConfigChecks(t *testing.T) {
 		t.Fatal("kind registry's default moved")
 	}
 }
+
+// TestSWRArtifactsAreSkippedFromTheListedManifest: SWR lists each tag
+// with its manifest, whose config media type or artifactType tells a Helm
+// chart or an SBOM from an image. An swr source skips them in the
+// webhook's words without another call, once, while the image beside
+// them is a job.
+func TestSWRArtifactsAreSkippedFromTheListedManifest(t *testing.T) {
+	r, f := swrRig(t)
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	f.Push("team", "app", "1.0", swrDigest(1), at)
+	f.PushRaw("team", "app", "1.0.sbom", swrDigest(2), []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"artifactType":"application/spdx+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},`+
+		`"layers":[{"mediaType":"application/spdx+json","digest":"`+swrDigest(9)+`","size":10}]}`), at)
+	f.PushRaw("team", "chart", "0.1.0", swrDigest(3), []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.cncf.helm.config.v1+json","digest":"`+swrDigest(8)+`","size":100},`+
+		`"layers":[{"mediaType":"application/vnd.cncf.helm.chart.content.v1.tar+gzip","digest":"`+swrDigest(7)+`","size":1000}]}`), at)
+	p := r.swrPoller(t, f, swrSource("swr"))
+
+	before := count(f)
+	first := round(t, p, false)
+	if got := images(first); !slices.Equal(got, []string{"team/app:1.0@" + swrDigest(1)}) {
+		t.Fatalf("jobs %v, want only the image", got)
+	}
+	if got := count(f).minus(before); got != (calls{1, 2}) {
+		t.Fatalf("calls %+v, want one list of repositories and one of tags per repository", got)
+	}
+	reasons := map[string]string{}
+	for _, s := range first.Skipped {
+		reasons[s.Ref[:strings.Index(s.Ref, "@")]] = s.Reason
+	}
+	for ref, want := range map[string]string{
+		"team/app:1.0.sbom": "spdx sbom, not a container image",
+		"team/chart:0.1.0":  "helm chart, not a container image",
+	} {
+		if !strings.HasPrefix(reasons[ref], want) {
+			t.Errorf("%s skipped with %q, want %q (skipped: %+v)", ref, reasons[ref], want, first.Skipped)
+		}
+	}
+	if second := round(t, p, false); len(second.Jobs) != 0 || len(second.Skipped) != 0 {
+		t.Fatalf("an unchanged SWR: jobs %v, skipped %v", second.Jobs, second.Skipped)
+	}
+	if len(f.Refusals()) != 0 {
+		t.Fatalf("the fake refused %+v", f.Refusals())
+	}
+}

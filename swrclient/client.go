@@ -349,6 +349,10 @@ type Tag struct {
 	// MediaType is the manifest's, read from the manifest SWR returns
 	// ("" when it says none).
 	MediaType string
+	// ConfigMediaType and ArtifactType are read from the same manifest:
+	// they tell an artifact (a Helm chart, an SBOM) from an image without
+	// another call ("" when the manifest has none, as an index has not).
+	ConfigMediaType, ArtifactType string
 	// List: the tag is a manifest list or an index (tag_type 1).
 	List bool
 }

@@ -82,25 +82,44 @@ func decodeTags(body []byte) ([]Tag, error) {
 		if err != nil {
 			return nil, fmt.Errorf("decode tags: row %d (%s): updated: %w", i, r.Tag, err)
 		}
-		out = append(out, Tag{Name: r.Tag, Digest: r.Digest, Updated: t, MediaType: manifestMediaType(r.Manifest), List: r.TagType == 1})
+		m := readManifest(r.Manifest)
+		out = append(out, Tag{Name: r.Tag, Digest: r.Digest, Updated: t, MediaType: m.MediaType,
+			ConfigMediaType: m.Config.MediaType, ArtifactType: m.ArtifactType, List: r.TagType == 1})
 	}
 	return out, nil
 }
 
-// manifestMediaType reads mediaType from the manifest SWR returns with
-// each tag; "" when it is absent or not JSON (schema 1, or a manifest
-// SWR left out).
-func manifestMediaType(m string) string {
-	if m == "" {
-		return ""
-	}
-	var v struct {
+// manifestTypes is what a poll reads of the manifest SWR returns with
+// each tag (the "manifest" string of ShowReposTagResp in the SDK's SWR v2
+// models): its media type, its config's and its artifactType, the fields
+// an OCI image manifest has for them.
+// https://github.com/opencontainers/image-spec/blob/main/manifest.md
+type manifestTypes struct {
+	MediaType string `json:"mediaType"`
+	Config    struct {
 		MediaType string `json:"mediaType"`
+	} `json:"config"`
+	ArtifactType string `json:"artifactType"`
+}
+
+// maxTypeLen bounds each type read from a manifest; a longer one is
+// dropped as not a media type.
+const maxTypeLen = 255
+
+// readManifest reads the manifest's types; all "" when it is absent or
+// not JSON (schema 1, or a manifest SWR left out), each "" when over
+// maxTypeLen.
+func readManifest(m string) manifestTypes {
+	var v manifestTypes
+	if m == "" || json.Unmarshal([]byte(m), &v) != nil {
+		return manifestTypes{}
 	}
-	if json.Unmarshal([]byte(m), &v) != nil || len(v.MediaType) > 255 {
-		return ""
+	for _, f := range []*string{&v.MediaType, &v.Config.MediaType, &v.ArtifactType} {
+		if len(*f) > maxTypeLen {
+			*f = ""
+		}
 	}
-	return v.MediaType
+	return v
 }
 
 // parseTime reads SWR's times: UTC in RFC 3339, with or without

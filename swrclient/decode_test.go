@@ -40,6 +40,18 @@ func TestSWRDecoders(t *testing.T) {
 	if !tags[0].List || tags[0].MediaType != "application/vnd.oci.image.index.v1+json" || !tags[0].Updated.Equal(time.Date(2018, 7, 6, 6, 18, 55, 0, time.UTC)) {
 		t.Fatalf("%+v", tags[0])
 	}
+	// A Helm chart: the manifest SWR lists with the tag says so.
+	helm := `{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.cncf.helm.config.v1+json\"},\"artifactType\":\"application/x-test\"}`
+	tags, err := decodeTags([]byte(`[{"Tag":"0.1.0","digest":"` + d + `","updated":"2018-07-06T06:18:55Z","manifest":"` + helm + `","tag_type":0}]`))
+	if err != nil || tags[0].ConfigMediaType != "application/vnd.cncf.helm.config.v1+json" || tags[0].ArtifactType != "application/x-test" ||
+		tags[0].MediaType != "application/vnd.oci.image.manifest.v1+json" {
+		t.Fatalf("%+v %v", tags, err)
+	}
+	long := `{\"mediaType\":\"` + strings.Repeat("a", 256) + `\",\"config\":{\"mediaType\":\"x\"}}`
+	tags, _ = decodeTags([]byte(`[{"Tag":"v","digest":"` + d + `","updated":"2018-07-06T06:18:55Z","manifest":"` + long + `"}]`))
+	if tags[0].MediaType != "" || tags[0].ConfigMediaType != "x" {
+		t.Fatalf("an over-long media type is kept: %+v", tags[0])
+	}
 }
 
 func TestSWRContentRange(t *testing.T) {

@@ -81,8 +81,11 @@ type repo struct {
 
 type tag struct {
 	name, digest, mediaType string
-	list                    bool
-	created, updated        time.Time
+	// manifest is the manifest the tag row carries; "" for one made of
+	// mediaType alone.
+	manifest         string
+	list             bool
+	created, updated time.Time
 }
 
 // New returns a fake with no repositories.
@@ -116,6 +119,21 @@ func (f *Fake) Push(namespace, name, tagName, digest string, at time.Time) {
 // PushManifest is Push with the manifest's media type; an index or
 // manifest list is tag_type 1.
 func (f *Fake) PushManifest(namespace, name, tagName, digest, mediaType string, at time.Time) {
+	f.push(namespace, name, tagName, digest, mediaType, "", at)
+}
+
+// PushRaw is Push with the whole manifest the tag row is to carry (an
+// artifact's, whose config media type or artifactType says what it is);
+// its media type is read from it.
+func (f *Fake) PushRaw(namespace, name, tagName, digest string, manifest []byte, at time.Time) {
+	var m struct {
+		MediaType string `json:"mediaType"`
+	}
+	_ = json.Unmarshal(manifest, &m)
+	f.push(namespace, name, tagName, digest, m.MediaType, string(manifest), at)
+}
+
+func (f *Fake) push(namespace, name, tagName, digest, mediaType, manifest string, at time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	key := namespace + "/" + name
@@ -131,7 +149,7 @@ func (f *Fake) PushManifest(namespace, name, tagName, digest, mediaType string, 
 		t = &tag{name: tagName, created: at}
 		r.tags[tagName] = t
 	}
-	t.digest, t.mediaType, t.updated = digest, mt, at
+	t.digest, t.mediaType, t.manifest, t.updated = digest, mt, manifest, at
 	t.list = strings.Contains(mt, "index") || strings.Contains(mt, "list")
 }
 
@@ -538,6 +556,9 @@ func (f *Fake) serveTags(w http.ResponseWriter, ns, name string, q url.Values) {
 	var rows []map[string]any
 	for i, t := range list {
 		manifest, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": t.mediaType})
+		if t.manifest != "" {
+			manifest = []byte(t.manifest)
+		}
 		tagType := 0
 		if t.list {
 			tagType = 1
