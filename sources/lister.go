@@ -57,8 +57,8 @@ type head struct {
 	// configMediaType and artifactType are the manifest's when the
 	// listing gave it (swr); "" for a registry's HEAD.
 	configMediaType, artifactType string
-	err                    error
-	gone                   bool
+	err                           error
+	gone                          bool
 }
 
 // registryLister is the OCI distribution API, through
