@@ -75,18 +75,10 @@ func TestPolledArtifactsAreSkippedAsWebhooksSkipThem(t *testing.T) {
 	if got := images(first); !slices.Equal(got, []string{"team/app:1.0@" + img}) {
 		t.Fatalf("jobs %v, want only the image", got)
 	}
-	reasons := map[string]string{}
-	for _, s := range first.Skipped {
-		reasons[s.Ref[:strings.Index(s.Ref, "@")]] = s.Reason
-	}
-	for ref, want := range map[string]string{
+	wantSkipped(t, first, map[string]string{
 		"team/app:1.0.sbom": "spdx sbom, not a container image",
 		"team/chart:0.1.0":  "helm chart, not a container image",
-	} {
-		if !strings.HasPrefix(reasons[ref], want) {
-			t.Errorf("%s skipped with %q, want %q (skipped: %+v)", ref, reasons[ref], want, first.Skipped)
-		}
-	}
+	})
 	before := r.reg.requests.Load()
 	second := round(t, p, false)
 	if len(second.Jobs) != 0 || len(second.Skipped) != 0 {
@@ -95,5 +87,20 @@ func TestPolledArtifactsAreSkippedAsWebhooksSkipThem(t *testing.T) {
 	// Unchanged tags cost their HEAD only: no manifest is read again.
 	if got, most := r.reg.requests.Load()-before, int64(2*3+6); got > most {
 		t.Errorf("an unchanged round made %d requests, want at most %d (no manifest GET)", got, most)
+	}
+}
+
+// wantSkipped checks that each ref (repository:tag, no digest) was
+// skipped by rep with a reason that starts as want says.
+func wantSkipped(t *testing.T, rep Report, want map[string]string) {
+	t.Helper()
+	reasons := map[string]string{}
+	for _, s := range rep.Skipped {
+		reasons[s.Ref[:strings.Index(s.Ref, "@")]] = s.Reason
+	}
+	for ref, w := range want {
+		if !strings.HasPrefix(reasons[ref], w) {
+			t.Errorf("%s skipped with %q, want %q (skipped: %+v)", ref, reasons[ref], w, rep.Skipped)
+		}
 	}
 }
