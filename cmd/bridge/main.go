@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -48,13 +47,18 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 
 // newLogger builds the process logger from the log settings.
 func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+	log, _ := newLevelLogger(w, c)
+	return log
+}
+
+// humanDurations writes a duration as Go writes it ("30s", "1m30s"):
+// slog's JSON handler would write its nanoseconds (30000000000), which
+// an operator reading a log line should not have to convert.
+func humanDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return a
 }
 
 // loadConfig is shared by the subcommands: file, environment, then the

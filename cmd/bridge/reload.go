@@ -229,7 +229,7 @@ func parseLevel(s string) slog.Level {
 func newLevelLogger(w io.Writer, c config.LogConfig) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	level.Set(parseLevel(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: humanDurations}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts)), level
 	}
