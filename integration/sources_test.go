@@ -42,6 +42,10 @@ import (
 // schedule.every allows (sources/config.go).
 const sourceEvery = 10 * time.Second
 
+// callsEvery is TestSourceRegistryCalls's interval: room for a round of
+// 1,000 new tags on a busy machine.
+const callsEvery = 30 * time.Second
+
 // sourcesBucket and the round key are where a bridge keeps a source's last
 // round (sources/store.go: Bucket, "round.<source>"); the tests read them
 // as an operator's `bridge sources list` does, from NATS.
@@ -96,15 +100,15 @@ func waitSourceRound(ctx context.Context, js jetstream.JetStream, source string,
 }
 
 // sourceJSON is BRIDGE_SOURCES for one registry source polling the
-// registry at host over http every sourceEvery; sweepFor, when not
+// registry at host over http every `every`; sweepFor, when not
 // empty, makes it a sweep for that receiver.
-func sourceJSON(name, host, sweepFor string) string {
+func sourceJSON(name, host, sweepFor string, every time.Duration) string {
 	s := map[string]any{
 		"name":     name,
 		"kind":     "registry",
 		"url":      "http://" + host,
 		"insecure": true,
-		"schedule": map[string]any{"every": sourceEvery.String()},
+		"schedule": map[string]any{"every": every.String()},
 	}
 	if sweepFor != "" {
 		s["sweep_for"] = sweepFor
@@ -315,7 +319,7 @@ func TestSourceRegistryToHSS(t *testing.T) {
 	want := []string{"ops/web:3", "team/app:1.0", "team/app:latest", "team/multi:2.0"}
 
 	// serve needs a receiver; nothing calls this one.
-	env := sourceBridgeEnv(hss, natsSrv.URL(t), receiverJSON("unused", randomToken(t)), sourceJSON("poll", reg.host, ""))
+	env := sourceBridgeEnv(hss, natsSrv.URL(t), receiverJSON("unused", randomToken(t)), sourceJSON("poll", reg.host, "", sourceEvery))
 	b := startProcessBridge(t, bin, "bridge", env)
 	js, err := jetstream.New(natsSrv.connect(t))
 	if err != nil {
@@ -409,7 +413,7 @@ func TestSweepFindsLostNotifications(t *testing.T) {
 	// There before the sweep's first round: enqueued, not counted.
 	push.image("team/app:1", false)
 
-	env := sourceBridgeEnv(hss, natsSrv.URL(t), receiverJSON("registry", token), sourceJSON("sweep", reg.host, "registry"))
+	env := sourceBridgeEnv(hss, natsSrv.URL(t), receiverJSON("registry", token), sourceJSON("sweep", reg.host, "registry", sourceEvery))
 	env["BRIDGE_HTTP__LISTEN"] = bridgeAddr
 	b := startProcessBridge(t, bin, "bridge", env)
 	js, err := jetstream.New(natsSrv.connect(t))
@@ -590,6 +594,11 @@ func diff(after, before map[string]int) (map[string]int, int) {
 // second (nothing changed), and how long each round takes. It prints the
 // figures, and checks the cost docs/sources.md states: one manifest HEAD
 // per tag and a few requests per repository.
+//
+// Its interval is callsEvery, not sourceEvery: a round may last its
+// interval (limits.round_timeout), and 1,900 requests took over 10s on a
+// loaded 2-core machine (the image build beside it), which cut the first
+// round short and left its last repository to the second.
 func TestSourceRegistryCalls(t *testing.T) {
 	t.Parallel()
 	const repos, tagsPer = 10, 100
@@ -641,7 +650,7 @@ func TestSourceRegistryCalls(t *testing.T) {
 		"BRIDGE_HSS__PROJECT_ID": testProjectID,
 		"BRIDGE_NATS__URL":       natsSrv.URL(t),
 		"BRIDGE_RECEIVERS":       receiverJSON("unused", randomToken(t)),
-		"BRIDGE_SOURCES":         sourceJSON("calls", proxyHost, ""),
+		"BRIDGE_SOURCES":         sourceJSON("calls", proxyHost, "", callsEvery),
 	})
 	before := calls.snapshot() // none: the first round starts with the bridge
 	startProcessBridge(t, bin, "bridge", env)
