@@ -216,3 +216,43 @@ func TestAClaimOfADeadReplicaIsTakenOverOnlyWhenStale(t *testing.T) {
 		})
 	}
 }
+
+// TestAClaimWhoseAnswerAShutdownCutOffIsGivenBack: the claim reached the
+// server but the stop cut its answer off (here: the claim is made as the
+// replica would have made it, then Fire runs with its context done). The
+// replica finds the claim is its own and gives it back; another
+// replica's claim is left alone.
+func TestAClaimWhoseAnswerAShutdownCutOffIsGivenBack(t *testing.T) {
+	fire := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	at := fire.Add(time.Minute)
+	for _, tc := range []struct {
+		holder   string
+		wantKept bool
+	}{{"a", false}, {"other", true}} {
+		t.Run(tc.holder, func(t *testing.T) {
+			srv := natstest.Start(t)
+			kv := openKV(t, srv.JetStream())
+			if _, won, err := claimFire(t.Context(), kv, "nightly", fire, tc.holder, at, time.Hour); err != nil || !won {
+				t.Fatal(won, err)
+			}
+			s, err := New(Config{Name: "nightly", Cron: "0 3 * * *", Action: ActionFullScan, FullScan: FullScan{Target: target}},
+				Deps{KV: kv, Replica: "a", Now: func() time.Time { return at },
+					Scanner: sendFunc(func(context.Context, hssclient.Target, hssclient.BatchScanRequest) error {
+						t.Error("a stopped replica sent a full scan")
+						return nil
+					})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			if _, ran, err := s.Fire(ctx, fire); ran || err == nil {
+				t.Fatalf("Fire with a done context: ran %v, err %v", ran, err)
+			}
+			_, err = kv.Get(t.Context(), ClaimKey("nightly", fire))
+			if kept := err == nil; kept != tc.wantKept {
+				t.Fatalf("claim of %s kept: %v (%v), want %v", tc.holder, kept, err, tc.wantKept)
+			}
+		})
+	}
+}

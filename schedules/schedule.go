@@ -208,7 +208,10 @@ func (s *Schedule) Fire(ctx context.Context, fire time.Time) (lr LastRun, ran bo
 	if err != nil {
 		if ctx.Err() != nil {
 			// The claim may have reached the server and its answer not us.
-			if r, ok := ownClaim(context.WithoutCancel(ctx), s.d.KV, s.cfg.Name, fire, s.d.Replica, claimedAt); ok {
+			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+			r, ok := ownClaim(gctx, s.d.KV, s.cfg.Name, fire, s.d.Replica, claimedAt)
+			cancel()
+			if ok {
 				s.release(ctx, fire, r)
 			}
 			return LastRun{}, false, err
