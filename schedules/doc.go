@@ -30,7 +30,9 @@
 // not end is caught up as well: one cut off by a shutdown gives its claim
 // back and is recorded as interrupted; one whose replica was killed keeps
 // its claim until it is older than the schedule's timeout, then another
-// replica takes it over (Schedule.Fire, claimFire).
+// replica takes it over (Schedule.Fire, claimFire). A replica catches such
+// a run up when it starts, or, running all along, at its next read of the
+// last run (once a minute with catch_up: Schedule.resume).
 //
 // The clock is robfig/cron's parser (5 fields or a descriptor such as
 // @daily, in the schedule's timezone); this package does its own waiting

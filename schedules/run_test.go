@@ -256,3 +256,61 @@ func TestAClaimWhoseAnswerAShutdownCutOffIsGivenBack(t *testing.T) {
 		})
 	}
 }
+
+// TestAReplicaStillRunningResumesAFireWhoseRunDidNotEnd: replica a is
+// stopped in its run and no replica starts after it (a scale-down). b,
+// running all along, found the fire claimed by a; on its next recheck it
+// sees the run interrupted and runs the fire, once.
+func TestAReplicaStillRunningResumesAFireWhoseRunDidNotEnd(t *testing.T) {
+	srv := natstest.Start(t)
+	kv := openKV(t, srv.JetStream())
+	fire := time.Date(2026, 12, 6, 3, 0, 0, 0, time.UTC)
+	at := fire.Add(time.Minute)
+	now := func() time.Time { return at }
+	cfg := Config{Name: "nightly", Cron: "0 3 * * *", Action: ActionFullScan, CatchUp: true, FullScan: FullScan{Target: target}}
+	if err := writeLast(t.Context(), kv, LastRun{Schedule: "nightly", Fire: fire.Add(-24 * time.Hour), Result: ResultOK}); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan struct{})
+	a, err := New(cfg, Deps{KV: kv, Replica: "a", Now: now,
+		Scanner: sendFunc(func(ctx context.Context, _ hssclient.Target, _ hssclient.BatchScanRequest) error {
+			close(waiting)
+			<-ctx.Done()
+			return ctx.Err()
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, stopA := context.WithCancel(t.Context())
+	aDone := make(chan LastRun)
+	go func() { lr, _, _ := a.Fire(actx, fire); aDone <- lr }()
+	<-waiting // a holds the claim and runs
+
+	log := &messages{msgs: map[string]int{}}
+	var sends atomic.Int32
+	b, err := New(cfg, Deps{KV: kv, Replica: "b", Now: now, Logger: slog.New(log), Recheck: 50 * time.Millisecond,
+		Scanner: sendFunc(func(context.Context, hssclient.Target, hssclient.BatchScanRequest) error { sends.Add(1); return nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runUntil(t, b)
+	natstest.Eventually(t, 10*time.Second, "b finds the fire claimed by a", func() bool {
+		return log.count("fire claimed by another replica") == 1
+	})
+	time.Sleep(200 * time.Millisecond) // rechecks while a's run goes on change nothing
+	if n := sends.Load(); n != 0 {
+		t.Fatalf("b sent %d full scans while a's run went on", n)
+	}
+	stopA()
+	if lr := <-aDone; lr.Result != ResultInterrupted {
+		t.Fatalf("a's run: %+v", lr)
+	}
+	natstest.Eventually(t, 10*time.Second, "b runs the interrupted fire", func() bool {
+		lr, ok, _ := ReadLastRun(t.Context(), kv, "nightly")
+		return ok && lr.Result == ResultOK && lr.Fire.Equal(fire) && lr.Replica == "b"
+	})
+	time.Sleep(200 * time.Millisecond) // and not again
+	if n := sends.Load(); n != 1 {
+		t.Fatalf("b sent %d full scans, want 1", n)
+	}
+}

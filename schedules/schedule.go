@@ -50,7 +50,16 @@ type Deps struct {
 	Replica string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Recheck is how often a schedule with catch_up looks for a run of
+	// its latest fire that did not end (Schedule.resume); default
+	// DefaultRecheck. Tests shorten it.
+	Recheck time.Duration
 }
+
+// DefaultRecheck is how often a schedule with catch_up reads its last run
+// while it waits for its next fire: one KV read a minute per schedule
+// and replica.
+const DefaultRecheck = time.Minute
 
 // Clock is a schedule's fire times: its cron expression in its zone.
 type Clock struct {
@@ -158,6 +167,12 @@ func (s *Schedule) Run(ctx context.Context) {
 			s.fire(ctx, p)
 		}
 	}
+	var recheck <-chan time.Time
+	if s.cfg.CatchUp {
+		tk := time.NewTicker(cmp.Or(s.d.Recheck, DefaultRecheck))
+		defer tk.Stop()
+		recheck = tk.C
+	}
 	next := s.Next(s.d.Now())
 	for !next.IsZero() {
 		t := time.NewTimer(next.Sub(s.d.Now()))
@@ -165,6 +180,10 @@ func (s *Schedule) Run(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-recheck:
+			t.Stop()
+			s.resume(ctx)
+			continue
 		case <-t.C:
 		}
 		if late := s.d.Now().Sub(next); late > lateGrace && !s.cfg.CatchUp {
@@ -186,6 +205,27 @@ func (s *Schedule) Run(ctx context.Context) {
 			next = s.Next(now)
 		}
 	}
+}
+
+// resume runs the latest fire again when its run did not end and no
+// replica is starting to catch it up (a scale-down, a node lost): the run
+// is recorded as interrupted (its replica stopped and gave the claim
+// back) or still running after longer than any run lasts (its replica was
+// killed: Fire takes the stale claim over). A fire older than the latest
+// is left alone: the latest supersedes it, as in a catch-up.
+func (s *Schedule) resume(ctx context.Context) {
+	lr, ok, err := ReadLastRun(ctx, s.d.KV, s.cfg.Name)
+	if err != nil || !ok || !lr.Fire.Equal(s.Prev(s.d.Now())) {
+		return
+	}
+	switch {
+	case lr.Result == ResultInterrupted:
+	case lr.Result == ResultRunning && s.d.Now().Sub(lr.Started) > s.staleClaim():
+	default:
+		return
+	}
+	s.log.Info("running again the latest fire, whose run did not end", "fire", lr.Fire, "result", lr.Result, "replica", lr.Replica)
+	s.fire(ctx, lr.Fire)
 }
 
 // fire runs Fire and logs what the loop cannot return.
