@@ -125,16 +125,7 @@ func TestARunCutOffByShutdownIsCaughtUpAtTheNextStart(t *testing.T) {
 	if err := writeLast(t.Context(), kv, LastRun{Schedule: "nightly", Fire: fire.Add(-24 * time.Hour), Result: ResultOK}); err != nil {
 		t.Fatal(err)
 	}
-	waiting := make(chan struct{})
-	a, err := New(cfg, Deps{KV: kv, Replica: "a", Now: func() time.Time { return at },
-		Scanner: sendFunc(func(ctx context.Context, _ hssclient.Target, _ hssclient.BatchScanRequest) error {
-			close(waiting)
-			<-ctx.Done()
-			return ctx.Err()
-		})})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, waiting := stoppedInRun(t, cfg, kv, func() time.Time { return at })
 	ctx, stop := context.WithCancel(t.Context())
 	go func() { <-waiting; stop() }()
 	lr, ran, err := a.Fire(ctx, fire)
@@ -271,16 +262,7 @@ func TestAReplicaStillRunningResumesAFireWhoseRunDidNotEnd(t *testing.T) {
 	if err := writeLast(t.Context(), kv, LastRun{Schedule: "nightly", Fire: fire.Add(-24 * time.Hour), Result: ResultOK}); err != nil {
 		t.Fatal(err)
 	}
-	waiting := make(chan struct{})
-	a, err := New(cfg, Deps{KV: kv, Replica: "a", Now: now,
-		Scanner: sendFunc(func(ctx context.Context, _ hssclient.Target, _ hssclient.BatchScanRequest) error {
-			close(waiting)
-			<-ctx.Done()
-			return ctx.Err()
-		})})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, waiting := stoppedInRun(t, cfg, kv, now)
 	actx, stopA := context.WithCancel(t.Context())
 	aDone := make(chan LastRun)
 	go func() { lr, _, _ := a.Fire(actx, fire); aDone <- lr }()
@@ -313,4 +295,21 @@ func TestAReplicaStillRunningResumesAFireWhoseRunDidNotEnd(t *testing.T) {
 	if n := sends.Load(); n != 1 {
 		t.Fatalf("b sent %d full scans, want 1", n)
 	}
+}
+
+// stoppedInRun is replica "a" whose full scan waits until its run is
+// stopped; waiting is closed once the run holds its claim and waits.
+func stoppedInRun(t *testing.T, cfg Config, kv jetstream.KeyValue, now func() time.Time) (*Schedule, chan struct{}) {
+	t.Helper()
+	waiting := make(chan struct{})
+	a, err := New(cfg, Deps{KV: kv, Replica: "a", Now: now,
+		Scanner: sendFunc(func(ctx context.Context, _ hssclient.Target, _ hssclient.BatchScanRequest) error {
+			close(waiting)
+			<-ctx.Done()
+			return ctx.Err()
+		})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, waiting
 }
