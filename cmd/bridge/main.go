@@ -51,16 +51,6 @@ func newLogger(w io.Writer, c config.LogConfig) *slog.Logger {
 	return log
 }
 
-// humanDurations writes a duration as Go writes it ("30s", "1m30s"):
-// slog's JSON handler would write its nanoseconds (30000000000), which
-// an operator reading a log line should not have to convert.
-func humanDurations(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
-		a.Value = slog.StringValue(a.Value.Duration().String())
-	}
-	return a
-}
-
 // loadConfig is shared by the subcommands: file, environment, then the
 // flags the command set (override), then every check.
 func loadConfig(path string, override func(*config.Config)) (config.Config, error) {

@@ -229,11 +229,11 @@ func parseLevel(s string) slog.Level {
 func newLevelLogger(w io.Writer, c config.LogConfig) (*slog.Logger, *slog.LevelVar) {
 	level := new(slog.LevelVar)
 	level.Set(parseLevel(c.Level))
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: humanDurations}
+	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts)), level
+		return slog.New(durationsAsText{slog.NewTextHandler(w, opts)}), level
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), level
+	return slog.New(durationsAsText{slog.NewJSONHandler(w, opts)}), level
 }
 
 // watchedFiles are the secret files of cfg whose change triggers a
