@@ -484,6 +484,22 @@ func page[T any](w http.ResponseWriter, q url.Values, rows []T) []T {
 
 const timeLayout = "2006-01-02T15:04:05.999999Z"
 
+// ordered compares two rows as the listing's query orders them: by update
+// time when order_column=updated_at (descending with order_type=desc),
+// then by name.
+func ordered(q url.Values, at, bt time.Time, an, bn string) int {
+	if q.Get("order_column") == "updated_at" {
+		c := at.Compare(bt)
+		if q.Get("order_type") == "desc" {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(an, bn)
+}
+
 func (f *Fake) serveRepos(w http.ResponseWriter, q url.Values) {
 	f.mu.Lock()
 	var rows []map[string]any
@@ -498,16 +514,7 @@ func (f *Fake) serveRepos(w http.ResponseWriter, q url.Values) {
 		list = append(list, r)
 	}
 	slices.SortFunc(list, func(a, b *repo) int {
-		if q.Get("order_column") == "updated_at" {
-			c := a.updated.Compare(b.updated)
-			if q.Get("order_type") == "desc" {
-				c = -c
-			}
-			if c != 0 {
-				return c
-			}
-		}
-		return strings.Compare(a.namespace+"/"+a.name, b.namespace+"/"+b.name)
+		return ordered(q, a.updated, b.updated, a.namespace+"/"+a.name, b.namespace+"/"+b.name)
 	})
 	for _, r := range list {
 		var tags []string
@@ -541,18 +548,7 @@ func (f *Fake) serveTags(w http.ResponseWriter, ns, name string, q url.Values) {
 		}
 		list = append(list, t)
 	}
-	slices.SortFunc(list, func(a, b *tag) int {
-		if q.Get("order_column") == "updated_at" {
-			c := a.updated.Compare(b.updated)
-			if q.Get("order_type") == "desc" {
-				c = -c
-			}
-			if c != 0 {
-				return c
-			}
-		}
-		return strings.Compare(a.name, b.name)
-	})
+	slices.SortFunc(list, func(a, b *tag) int { return ordered(q, a.updated, b.updated, a.name, b.name) })
 	var rows []map[string]any
 	for i, t := range list {
 		manifest, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": t.mediaType})
