@@ -10,15 +10,12 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/aksk"
 )
 
 // Key is the secret side of an access key the fake accepts.
-type Key struct {
-	SecretKey string
-	// SecurityToken, when set, makes the key temporary: requests must
-	// carry it, signed, in X-Security-Token.
-	SecurityToken string
-}
+type Key = aksk.Key
 
 // User is an IAM user that may get tokens from POST /v3/auth/tokens.
 type User struct {

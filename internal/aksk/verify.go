@@ -31,12 +31,19 @@ func Failed(msg string) *Failure {
 
 // Key is an access key's secret, and its security token when it is
 // temporary (requests must then carry it, signed, in X-Security-Token).
-type Key struct{ SecretKey, SecurityToken string }
+// The fakes' Options.AccessKeys hold it (hsstest.Key and swrtest.Key
+// are this type).
+type Key struct {
+	SecretKey string
+	// SecurityToken, when set, makes the key temporary: requests must
+	// carry it, signed, in X-Security-Token.
+	SecurityToken string
+}
 
 // Verify checks the Authorization header of r, whose body is body, at
 // now, with keys (access key → Key) and the largest clock skew allowed,
 // and returns the access key that signed it.
-func Verify(r *http.Request, body []byte, now time.Time, keys func(ak string) (Key, bool), maxSkew time.Duration) (string, *Failure) {
+func Verify(r *http.Request, body []byte, now time.Time, keys map[string]Key, maxSkew time.Duration) (string, *Failure) {
 	rest, ok := strings.CutPrefix(r.Header.Get("Authorization"), "SDK-HMAC-SHA256 ")
 	if !ok {
 		return "", Failed("unsupported authorization scheme")
@@ -51,7 +58,7 @@ func Verify(r *http.Request, body []byte, now time.Time, keys func(ak string) (K
 	if !ok1 || !ok2 || !ok3 || ak == "" || signedList == "" {
 		return "", Failed("malformed authorization header")
 	}
-	key, known := keys(ak)
+	key, known := keys[ak]
 	if !known {
 		return "", Failed("access key " + ak + " does not exist")
 	}

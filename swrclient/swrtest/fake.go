@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/scan-bridge/scan-bridge/internal/aksk"
 )
 
 // API names, as the SDK names the calls.
@@ -23,12 +25,7 @@ const (
 )
 
 // Key is the secret side of an access key the fake accepts.
-type Key struct {
-	SecretKey string
-	// SecurityToken, when set, makes the key temporary: requests must
-	// carry it, signed, in X-Security-Token.
-	SecurityToken string
-}
+type Key = aksk.Key
 
 // Options configure a Fake.
 type Options struct {

@@ -13,10 +13,7 @@ type authFailure struct{ code, msg string }
 // verifyAKSK checks the Authorization header of r with internal/aksk (the
 // verifier both fakes share) and returns the access key that signed it.
 func (f *Fake) verifyAKSK(r *http.Request, body []byte, now time.Time) (string, *authFailure) {
-	ak, fail := aksk.Verify(r, body, now, func(ak string) (aksk.Key, bool) {
-		k, ok := f.opts.AccessKeys[ak]
-		return aksk.Key{SecretKey: k.SecretKey, SecurityToken: k.SecurityToken}, ok
-	}, f.opts.MaxSkew)
+	ak, fail := aksk.Verify(r, body, now, f.opts.AccessKeys, f.opts.MaxSkew)
 	if fail != nil {
 		return "", &authFailure{code: fail.Code, msg: fail.Msg}
 	}
